@@ -1,0 +1,186 @@
+//! Where bedkey's AWS credentials and region come from.
+//!
+//! The order is the AWS CLI's: an explicit `--profile` wins over credentials in the
+//! environment; otherwise the standard chain (environment, shared files and
+//! `AWS_PROFILE`, SSO, web identity, ECS/EKS, instance metadata). When the environment
+//! holds credentials and no profile is named, we read them directly: the chain would
+//! pick the same ones, and skipping its construction keeps `bedkey token` instant.
+
+use std::time::SystemTime;
+
+use aws_config::meta::region::ProvideRegion;
+use aws_config::profile::{ProfileFileCredentialsProvider, ProfileFileRegionProvider};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use crate::error::{Error, Result};
+
+/// Credentials and where they were found, for `-v` and `doctor`.
+pub struct Resolved {
+    pub credentials: Credentials,
+    pub source: String,
+}
+
+impl Resolved {
+    /// When the credentials stop working, in seconds since the epoch, if they do.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.credentials
+            .expiry()
+            .map(|t| match t.duration_since(SystemTime::UNIX_EPOCH) {
+                Ok(d) => d.as_secs() as i64,
+                Err(_) => 0,
+            })
+    }
+}
+
+fn env_has_credentials() -> bool {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY")
+}
+
+/// The profile the shared files are read with: `--profile`, else `AWS_PROFILE`.
+pub fn profile_name(explicit: Option<&str>) -> String {
+    explicit
+        .map(str::to_string)
+        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+        .unwrap_or_else(|| "default".to_string())
+}
+
+/// Resolve credentials; `profile` is an explicit `--profile` (or a stored key's).
+pub async fn credentials(profile: Option<&str>) -> Result<Resolved> {
+    let (result, source) = match profile {
+        Some(name) => {
+            let provider = ProfileFileCredentialsProvider::builder()
+                .profile_name(name)
+                .build();
+            (
+                provider.provide_credentials().await,
+                format!("profile '{name}'"),
+            )
+        }
+        None if env_has_credentials() => {
+            let provider = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+            (
+                provider.provide_credentials().await,
+                "environment (AWS_ACCESS_KEY_ID)".to_string(),
+            )
+        }
+        None => {
+            let chain =
+                aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                    .build()
+                    .await;
+            (
+                chain.provide_credentials().await,
+                format!(
+                    "default credential chain (profile '{}')",
+                    profile_name(None)
+                ),
+            )
+        }
+    };
+    let credentials = result.map_err(|e| credentials_error(e, profile))?;
+    let resolved = Resolved {
+        credentials,
+        source,
+    };
+    if let Some(expires_at) = resolved.expires_at() {
+        let now = crate::time::now();
+        if expires_at <= now {
+            return Err(Error::credentials(format!(
+                "the AWS credentials from {} expired at {}",
+                resolved.source,
+                crate::time::rfc3339(expires_at)
+            ))
+            .with_hint("refresh them (for SSO: `aws sso login`) and try again"));
+        }
+    }
+    Ok(resolved)
+}
+
+fn credentials_error(err: CredentialsError, profile: Option<&str>) -> Error {
+    match err {
+        CredentialsError::CredentialsNotLoaded(_) => {
+            let looked = match profile {
+                Some(p) => {
+                    format!("looked in profile '{p}' of ~/.aws/config and ~/.aws/credentials")
+                }
+                None => format!(
+                    "looked in the environment (AWS_ACCESS_KEY_ID), the shared files \
+                     ~/.aws/credentials and ~/.aws/config (profile '{}'), web identity \
+                     (AWS_WEB_IDENTITY_TOKEN_FILE), ECS/EKS container credentials and \
+                     EC2 instance metadata",
+                    profile_name(None)
+                ),
+            };
+            Error::credentials(format!("no AWS credentials found: {looked}"))
+                .with_hint("run `aws configure` or `aws sso login`, or pass --profile")
+        }
+        other => Error::credentials(format!(
+            "could not load AWS credentials: {}",
+            DisplayErrorContext(&other)
+        )),
+    }
+}
+
+/// The region: `--region`, `AWS_REGION`, `AWS_DEFAULT_REGION`, then the profile's.
+/// Returns it with where it came from. Instance metadata is not asked: a key's region
+/// should be chosen, not guessed.
+pub async fn region(explicit: Option<&str>, profile: Option<&str>) -> Result<(String, String)> {
+    if let Some(r) = explicit {
+        return Ok((checked_region(r)?, "--region".to_string()));
+    }
+    for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Ok(r) = std::env::var(var)
+            && !r.is_empty()
+        {
+            return Ok((checked_region(&r)?, var.to_string()));
+        }
+    }
+    let name = profile_name(profile);
+    let from_profile = ProfileFileRegionProvider::builder()
+        .profile_name(&name)
+        .build()
+        .region()
+        .await;
+    match from_profile {
+        Some(r) => Ok((checked_region(r.as_ref())?, format!("profile '{name}'"))),
+        None => Err(
+            Error::usage("no AWS region: a Bedrock API key is bound to one")
+                .with_hint("pass --region (e.g. --region us-east-1) or set AWS_REGION"),
+        ),
+    }
+}
+
+/// Region names are lowercase letters, digits and dashes (`us-east-1`,
+/// `us-gov-west-1`): anything else would be signed into a key that never works.
+pub fn checked_region(r: &str) -> Result<String> {
+    let ok = !r.is_empty()
+        && r.len() <= 32
+        && r.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && r.contains('-');
+    if ok {
+        Ok(r.to_string())
+    } else {
+        Err(Error::usage(format!(
+            "'{r}' is not an AWS region name (e.g. us-east-1)"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_names_are_checked() {
+        assert!(checked_region("us-east-1").is_ok());
+        assert!(checked_region("us-gov-west-1").is_ok());
+        for bad in ["", "US-EAST-1", "useast1", "us east 1", "us-east-1\n"] {
+            assert!(checked_region(bad).is_err(), "{bad:?}");
+        }
+    }
+}

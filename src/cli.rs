@@ -1,0 +1,269 @@
+//! Every command, flag and help text, in one place. `completions` and `man` are
+//! generated from these definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::shell::{Format, InitShell};
+use crate::store::Choice;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bedkey",
+    version,
+    about = "Create, store, refresh, rotate and load Amazon Bedrock API keys",
+    long_about = "Create, store, refresh, rotate and load Amazon Bedrock API keys.\n\n\
+        Programs that speak to Bedrock (boto3, the AWS CLI, LiteLLM, the Anthropic SDKs) \
+        read the key from AWS_BEARER_TOKEN_BEDROCK; bedkey makes and keeps those keys.",
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage, 3 no such key, \
+        4 AWS credentials, 5 secure store, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Output format
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+
+    /// Print only what was asked for: no notes or warnings
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Say more on stderr (never a secret)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// AWS profile from the shared config files (overrides credentials in the environment)
+    #[arg(long, global = true, value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    /// AWS region [default: AWS_REGION, AWS_DEFAULT_REGION, then the profile's]
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Where secrets are kept: the OS keyring, the Linux kernel keyring, or an encrypted file
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "BEDKEY_STORE",
+        default_value = "auto"
+    )]
+    pub store: Choice,
+
+    /// Directory of bedkey's key list [default: the platform's config dir + /bedkey]
+    #[arg(long, global = true, env = "BEDKEY_CONFIG_DIR", value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Mint a short-term key from your AWS credentials and print it (stores nothing)
+    #[command(after_help = "Examples:\n  \
+        bedkey token --region us-east-1\n  \
+        export AWS_BEARER_TOKEN_BEDROCK=\"$(bedkey token --expires 1h)\"")]
+    Token(Token),
+
+    /// Decode a key offline: kind, region, expiry (never prints the secret)
+    #[command(
+        after_help = "The key is read from the argument, from stdin with '-', \
+        or from $AWS_BEARER_TOKEN_BEDROCK.\nPrefer '-' or the variable: arguments are \
+        visible to other users in the process list."
+    )]
+    Inspect(Inspect),
+
+    /// Store a short-term key entry that mints and refreshes itself
+    #[command(after_help = "Examples:\n  \
+        bedkey create ci --short-term --expires 1h --region us-east-1\n  \
+        bedkey create work --short-term --profile sso-dev")]
+    Create(Create),
+
+    /// Store a key made elsewhere (the Bedrock console), read from stdin or a hidden prompt
+    #[command(after_help = "Examples:\n  \
+        bedkey import console --days 30      (paste the key at the hidden prompt)\n  \
+        pbpaste | bedkey import console --expires-at 2026-12-31")]
+    Import(Import),
+
+    /// Print the lines that load a key into a shell: eval "$(bedkey env)"
+    #[command(after_help = "Examples:\n  \
+        eval \"$(bedkey env)\"\n  \
+        bedkey env work --shell fish | source\n  \
+        bedkey env ci --shell github          (in GitHub Actions)")]
+    Env(Env),
+
+    /// Run a command with a key in its environment
+    #[command(after_help = "Example:\n  bedkey exec work -- aws bedrock list-foundation-models")]
+    Exec(Exec),
+
+    /// List keys: name, kind, region, expiry, status, masked key
+    List(List),
+
+    /// Forget a key locally (its IAM credential, if any, is left alone)
+    Remove(Remove),
+
+    /// Shell code that keeps AWS_BEARER_TOKEN_BEDROCK fresh in long-lived shells
+    #[command(after_help = "Add to your profile:\n  \
+        bash:  eval \"$(bedkey init bash)\"      (~/.bashrc)\n  \
+        zsh:   eval \"$(bedkey init zsh)\"       (~/.zshrc)\n  \
+        fish:  bedkey init fish | source      (~/.config/fish/config.fish)")]
+    Init(Init),
+
+    /// Which credentials, region and store bedkey would use, and why; keys near expiry
+    Doctor,
+
+    /// Print shell completions
+    Completions(Completions),
+
+    /// Print the man page (roff)
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct Token {
+    /// Lifetime: seconds (900) or with a unit (900s, 15m, 2h); 1s to 12h
+    #[arg(long, value_name = "DUR", default_value = "12h")]
+    pub expires: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Inspect {
+    /// The key, or '-' to read it from stdin [default: $AWS_BEARER_TOKEN_BEDROCK]
+    #[arg(value_name = "KEY")]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Create {
+    /// Key name
+    #[arg(default_value = "default")]
+    pub name: String,
+
+    /// A short-term key entry: mint now, cache, refresh on use
+    #[arg(long, required = true)]
+    pub short_term: bool,
+
+    /// Lifetime of each minted key: 900, 900s, 15m, 2h; 1s to 12h
+    #[arg(long, value_name = "DUR", default_value = "12h")]
+    pub expires: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Import {
+    /// Key name
+    #[arg(default_value = "default")]
+    pub name: String,
+
+    /// When the key expires (YYYY-MM-DD or RFC 3339), as the console showed it
+    #[arg(long, value_name = "DATE", conflicts_with = "days")]
+    pub expires_at: Option<String>,
+
+    /// The key expires N days from now (1 to 36600)
+    #[arg(long, value_name = "N")]
+    pub days: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct Env {
+    /// Key name
+    #[arg(default_value = "default")]
+    pub name: String,
+
+    /// Output syntax [default: from $SHELL, else posix]
+    #[arg(long, value_enum)]
+    pub shell: Option<Format>,
+
+    /// Also set BEDKEY_KEY_EXPIRES_AT (epoch seconds), as `bedkey init` uses it
+    #[arg(long)]
+    pub export_expiry: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Exec {
+    /// Key name [default: default]
+    pub name: Option<String>,
+
+    /// The command and its arguments, after --
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct List {}
+
+#[derive(Debug, Args)]
+pub struct Remove {
+    /// Key name
+    pub name: String,
+
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Init {
+    #[arg(value_enum)]
+    pub shell: InitShell,
+
+    /// Key name
+    #[arg(default_value = "default")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Completions {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Parse argv. `--help` and `--version` print and exit as usual; a usage mistake
+/// becomes one `bedkey: error:` line (exit 2) like every other failure.
+pub fn parse() -> crate::error::Result<Cli> {
+    use clap::error::ErrorKind;
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            std::process::exit(2)
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let first = lines.next().unwrap_or("invalid command line");
+            let message = first.strip_prefix("error: ").unwrap_or(first);
+            let hint = lines
+                .find_map(|l| l.strip_prefix("tip: "))
+                .map(str::to_string)
+                .unwrap_or_else(|| "see `bedkey --help`".to_string());
+            Err(crate::error::Error::usage(message).with_hint(hint))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,13 @@
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Completions};
+use crate::cmd::{Context, Run};
+use crate::error::Result;
+
+impl Run for Completions {
+    fn run(&self, _ctx: &Context) -> Result<()> {
+        let mut cmd = Cli::command();
+        clap_complete::generate(self.shell, &mut cmd, "bedkey", &mut std::io::stdout());
+        Ok(())
+    }
+}

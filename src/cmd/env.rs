@@ -1,0 +1,60 @@
+//! `bedkey env`: the lines that load a key into a shell. Only those lines go to
+//! stdout; warnings go to stderr.
+
+use std::io::Write;
+
+use crate::cli::{Env, Output};
+use crate::cmd::{Context, Run};
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::output::stdout_line;
+use crate::shell::{self, EXPIRY_VAR, Format};
+
+impl Run for Env {
+    fn run(&self, ctx: &Context) -> Result<()> {
+        let format = match (self.shell, ctx.global.output) {
+            (Some(f), _) => f,
+            (None, Output::Json) => Format::Json,
+            (None, Output::Text) => Format::from_env(),
+        };
+        let key = keys::load(ctx, &self.name)?;
+        keys::warn_about(ctx, &key);
+        let expiry = key
+            .expires_at()
+            .map_or_else(|| i64::MAX.to_string(), |at| at.to_string());
+        let mut vars = key.vars();
+        if self.export_expiry {
+            vars.push((EXPIRY_VAR, &expiry));
+        }
+        if format == Format::Github {
+            return append_to_github_env(ctx, &key, &vars);
+        }
+        ctx.out.mask_in_ci(&key.secret);
+        let text = shell::render(format, &vars)?;
+        stdout_line(text.trim_end_matches('\n'))
+    }
+}
+
+/// GitHub Actions: mask the key, then append to `$GITHUB_ENV` so later steps see it.
+fn append_to_github_env(ctx: &Context, key: &keys::Loaded, vars: &[(&str, &str)]) -> Result<()> {
+    let path = std::env::var_os("GITHUB_ENV").ok_or_else(|| {
+        Error::usage("--shell github needs $GITHUB_ENV: it works inside GitHub Actions")
+    })?;
+    // The mask must reach the runner before the key can appear anywhere.
+    stdout_line(&format!(
+        "::add-mask::{}",
+        crate::secret::ExposeSecret::expose_secret(&key.secret)
+    ))?;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .map_err(|e| Error::failure(format!("opening $GITHUB_ENV: {e}")))?;
+    file.write_all(shell::render(Format::Github, vars)?.as_bytes())
+        .map_err(|e| Error::failure(format!("writing $GITHUB_ENV: {e}")))?;
+    ctx.out.note(format_args!(
+        "key '{}' set for the next steps of this job",
+        key.name
+    ));
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! `bedkey inspect`: decode a key offline. Reads the argument, stdin (`-`) or
+//! `$AWS_BEARER_TOKEN_BEDROCK`; prints what the key says about itself, never the key.
+
+use std::io::Read;
+
+use serde::Serialize;
+
+use crate::cli::Inspect;
+use crate::cmd::{Context, Run};
+use crate::error::{Error, Result};
+use crate::output::stdout_line;
+use crate::secret::{ExposeSecret, Secret, secret};
+use crate::time;
+use crate::token::{self, Decoded};
+
+pub const ENV_VAR: &str = "AWS_BEARER_TOKEN_BEDROCK";
+
+fn read_key(arg: Option<&str>) -> Result<Secret> {
+    match arg {
+        Some("-") => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Error::usage(format!("cannot read a key from stdin: {e}")))?;
+            if text.trim().is_empty() {
+                return Err(Error::usage("no key given on stdin"));
+            }
+            Ok(secret(text.trim().to_string()))
+        }
+        Some(key) => Ok(secret(key.to_string())),
+        None => match std::env::var(ENV_VAR) {
+            Ok(key) if !key.trim().is_empty() => Ok(secret(key.trim().to_string())),
+            _ => Err(
+                Error::usage(format!("no key given and ${ENV_VAR} is not set"))
+                    .with_hint("pass the key, or '-' to read it from stdin"),
+            ),
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct Json {
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seconds_left: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expired: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_token: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alias: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
+}
+
+impl Run for Inspect {
+    fn run(&self, ctx: &Context) -> Result<()> {
+        let key = read_key(self.key.as_deref())?;
+        let decoded = token::decode(key.expose_secret())?;
+        let now = time::now();
+        let json = match decoded {
+            Decoded::ShortTerm(st) => Json {
+                kind: "short-term",
+                region: Some(st.region.clone()),
+                signed_at: Some(time::rfc3339(st.signed_at)),
+                expires_at: Some(time::rfc3339(st.expires_at())),
+                seconds_left: Some((st.expires_at() - now).max(0)),
+                expired: Some(st.expires_at() <= now),
+                access_key_id: Some(st.access_key_id.clone()),
+                session_token: Some(st.session_token),
+                alias: None,
+                account: None,
+            },
+            Decoded::LongTerm(lt) => Json {
+                kind: "long-term",
+                account: lt.account().map(str::to_string),
+                alias: Some(lt.alias),
+                region: None,
+                signed_at: None,
+                expires_at: None,
+                seconds_left: None,
+                expired: None,
+                access_key_id: None,
+                session_token: None,
+            },
+        };
+        if ctx.out.json() {
+            return ctx.out.print_json(&json);
+        }
+        let mut rows: Vec<(&str, String)> = vec![("kind", json.kind.to_string())];
+        if let (Some(signed), Some(expires), Some(left)) =
+            (&json.signed_at, &json.expires_at, json.seconds_left)
+        {
+            let at = time::parse_instant(expires)?;
+            rows.push(("region", json.region.clone().unwrap_or_default()));
+            rows.push(("signed at", signed.clone()));
+            rows.push(("expires at", expires.clone()));
+            let status = if left > 0 {
+                format!("{} left", time::human(left))
+            } else {
+                format!("expired {}", time::relative(at, now))
+            };
+            rows.push(("status", status));
+            rows.push((
+                "access key id",
+                json.access_key_id.clone().unwrap_or_default(),
+            ));
+            let token = if json.session_token == Some(true) {
+                "yes (temporary credentials)"
+            } else {
+                "no (long-lived access key)"
+            };
+            rows.push(("session token", token.to_string()));
+        } else {
+            rows.push(("alias", json.alias.clone().unwrap_or_default()));
+            if let Some(account) = &json.account {
+                rows.push(("account", account.clone()));
+            }
+            rows.push((
+                "expires",
+                "not recorded in the key (`bedkey list` shows what bedkey knows)".to_string(),
+            ));
+        }
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (k, v) in rows {
+            stdout_line(&format!("{k:width$}  {v}"))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! One module a subcommand. Each implements [`Run`]; `dispatch` picks one.
+
+mod completions;
+mod create;
+mod doctor;
+mod env;
+mod exec;
+mod import;
+mod init;
+mod inspect;
+mod list;
+mod man;
+mod remove;
+pub mod token;
+
+use crate::cli::{Cli, Command, Global};
+use crate::error::{Error, Result};
+use crate::output::Printer;
+
+/// What every command gets: the global flags and a way to speak.
+pub struct Context {
+    pub global: Global,
+    pub out: Printer,
+}
+
+impl Context {
+    /// The metadata file's home: `--config-dir`, `BEDKEY_CONFIG_DIR`, or the platform's.
+    pub fn config(&self) -> Result<crate::config::Config> {
+        crate::config::Config::new(self.global.config_dir.as_deref())
+    }
+
+    /// A single-threaded runtime, made only by the commands that talk to AWS, so that
+    /// offline commands never pay for it.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::failure(format!("cannot start the async runtime: {e}")))?;
+        Ok(runtime.block_on(future))
+    }
+}
+
+pub trait Run {
+    fn run(&self, ctx: &Context) -> Result<()>;
+}
+
+pub fn dispatch(cli: Cli) -> Result<()> {
+    let out = Printer::new(cli.global.output, cli.global.quiet, cli.global.verbose);
+    let ctx = Context {
+        global: cli.global,
+        out,
+    };
+    match &cli.command {
+        Command::Token(c) => c.run(&ctx),
+        Command::Inspect(c) => c.run(&ctx),
+        Command::Create(c) => c.run(&ctx),
+        Command::Import(c) => c.run(&ctx),
+        Command::Env(c) => c.run(&ctx),
+        Command::Exec(c) => c.run(&ctx),
+        Command::List(c) => c.run(&ctx),
+        Command::Remove(c) => c.run(&ctx),
+        Command::Init(c) => c.run(&ctx),
+        Command::Doctor => doctor::Doctor.run(&ctx),
+        Command::Completions(c) => c.run(&ctx),
+        Command::Man => man::Man.run(&ctx),
+    }
+}

@@ -1,0 +1,356 @@
+//! Key metadata: everything about a key except its secret, in `keys.json` under the
+//! config dir. Not secret, but private: the file is 0600, replaced atomically (temp
+//! file + rename) and changed only under an exclusive lock, so concurrent bedkey
+//! processes never corrupt it or lose each other's entries.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::store::Backend;
+
+const FILE: &str = "keys.json";
+const LOCK: &str = "keys.lock";
+const VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyKind {
+    LongTerm,
+    ShortTerm,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::LongTerm => "long-term",
+            KeyKind::ShortTerm => "short-term",
+        }
+    }
+}
+
+/// How the key came to bedkey, which decides what bedkey may do with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// Made by `bedkey create` through IAM: rotate and revoke work.
+    Iam,
+    /// Brought in by `bedkey import`: bedkey only stores and loads it.
+    Imported,
+    /// A short-term recipe: minted from AWS credentials, refreshed on use.
+    Minted,
+}
+
+/// One key's metadata. Times are seconds since the epoch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyMeta {
+    pub kind: KeyKind,
+    pub origin: Origin,
+    pub store: Backend,
+    /// `ABSK…WXYZ`: lets `list` tell keys apart without opening the store.
+    pub masked: String,
+    pub created: i64,
+    /// None: never expires. For a short-term recipe, the cached key's expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Short-term recipe: the AWS profile to mint with (None: the default chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Short-term recipe: lifetime of each minted key, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime: Option<u64>,
+    /// IAM: the user that owns the credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// IAM: `ServiceSpecificCredentialId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
+    /// IAM: `ServiceCredentialAlias`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Keys {
+    pub version: u32,
+    pub keys: BTreeMap<String, KeyMeta>,
+}
+
+impl Keys {
+    pub fn get(&self, name: &str) -> Result<&KeyMeta> {
+        self.keys.get(name).ok_or_else(|| Error::no_such_key(name))
+    }
+}
+
+/// Key names: `[A-Za-z0-9._-]{1,64}`. They become keyring entries and file names.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "'{}' is not a key name: use 1 to 64 letters, digits, '.', '_' or '-'",
+            name.chars().take(70).collect::<String>()
+        )))
+    }
+}
+
+pub struct Config {
+    dir: PathBuf,
+}
+
+impl Config {
+    /// `--config-dir`, else `BEDKEY_CONFIG_DIR` (both reach us through clap), else the
+    /// platform's config dir (`~/.config/bedkey`, `~/Library/Application Support/bedkey`,
+    /// `%APPDATA%\bedkey`).
+    pub fn new(explicit: Option<&Path>) -> Result<Config> {
+        let dir = match explicit {
+            Some(d) => d.to_path_buf(),
+            None => dirs::config_dir()
+                .map(|d| d.join("bedkey"))
+                .ok_or_else(|| {
+                    Error::failure("cannot find the config dir")
+                        .with_hint("set BEDKEY_CONFIG_DIR or pass --config-dir")
+                })?,
+        };
+        Ok(Config { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn file(&self) -> PathBuf {
+        self.dir.join(FILE)
+    }
+
+    /// Read the current keys. No lock: writers replace the file atomically, so a
+    /// reader sees the old or the new file, never half of one.
+    pub fn load(&self) -> Result<Keys> {
+        let path = self.file();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Keys {
+                    version: VERSION,
+                    keys: BTreeMap::new(),
+                });
+            }
+            Err(e) => return Err(Error::failure(format!("reading {}: {e}", path.display()))),
+        };
+        let keys: Keys = serde_json::from_str(&text).map_err(|e| {
+            Error::failure(format!("{} is not valid: {e}", path.display()))
+                .with_hint("fix or move the file; it holds no secrets")
+        })?;
+        if keys.version > VERSION {
+            return Err(Error::failure(format!(
+                "{} was written by a newer bedkey (format {})",
+                path.display(),
+                keys.version
+            )));
+        }
+        Ok(keys)
+    }
+
+    /// Hold the config lock for a whole read-change-write. Dropping it unlocks.
+    pub fn lock(&self) -> Result<Locked<'_>> {
+        self.ensure_dir()?;
+        let path = self.dir.join(LOCK);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::failure(format!("opening {}: {e}", path.display())))?;
+        private(&file);
+        file.lock()
+            .map_err(|e| Error::failure(format!("locking {}: {e}", path.display())))?;
+        Ok(Locked {
+            config: self,
+            _file: file,
+        })
+    }
+
+    /// Change the keys under the lock and save them; `change` may refuse by erring,
+    /// and then nothing is written.
+    #[cfg(test)]
+    pub fn update<T>(&self, change: impl FnOnce(&mut Keys) -> Result<T>) -> Result<T> {
+        let locked = self.lock()?;
+        let mut keys = locked.load()?;
+        let out = change(&mut keys)?;
+        locked.save(&keys)?;
+        Ok(out)
+    }
+
+    fn ensure_dir(&self) -> Result<()> {
+        if self.dir.is_dir() {
+            return Ok(());
+        }
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&self.dir)
+            .map_err(|e| Error::failure(format!("creating {}: {e}", self.dir.display())))
+    }
+}
+
+/// The config while its lock is held.
+pub struct Locked<'a> {
+    config: &'a Config,
+    _file: File,
+}
+
+impl Locked<'_> {
+    pub fn load(&self) -> Result<Keys> {
+        self.config.load()
+    }
+
+    pub fn save(&self, keys: &Keys) -> Result<()> {
+        let path = self.config.file();
+        let text = serde_json::to_string_pretty(keys)
+            .map_err(|e| Error::failure(format!("encoding {}: {e}", path.display())))?;
+        write_atomically(&path, text.as_bytes())
+    }
+}
+
+/// Write a private (0600) file by writing a temp file beside it and renaming it over.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let fail =
+        |e: &dyn std::fmt::Display| Error::failure(format!("writing {}: {e}", path.display()));
+    // tempfile creates the file 0600 on Unix.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(&e))?;
+    tmp.write_all(bytes).map_err(|e| fail(&e))?;
+    tmp.as_file().sync_all().map_err(|e| fail(&e))?;
+    tmp.persist(path).map_err(|e| fail(&e.error))?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn private(file: &File) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
+}
+
+#[cfg(not(unix))]
+fn private(_file: &File) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> KeyMeta {
+        KeyMeta {
+            kind: KeyKind::LongTerm,
+            origin: Origin::Imported,
+            store: Backend::File,
+            masked: "ABSK…WXYZ".into(),
+            created: 1,
+            expires: None,
+            region: Some("us-east-1".into()),
+            profile: None,
+            lifetime: None,
+            user: None,
+            credential_id: None,
+            alias: None,
+        }
+    }
+
+    #[test]
+    fn names_follow_the_contract() {
+        for good in ["default", "a", "prod.eu-west_1", &"x".repeat(64)] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a b", "a/b", "ключ", &"x".repeat(65), "ABSK+x="] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_missing_file_is_an_empty_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new(Some(&dir.path().join("sub"))).unwrap();
+        assert!(config.load().unwrap().keys.is_empty());
+    }
+
+    #[test]
+    fn updates_round_trip_and_the_file_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new(Some(dir.path())).unwrap();
+        config
+            .update(|k| {
+                k.keys.insert("one".into(), meta());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(config.load().unwrap().get("one").unwrap(), &meta());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(config.file())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_refused_update_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new(Some(dir.path())).unwrap();
+        let r: Result<()> = config.update(|k| {
+            k.keys.insert("one".into(), meta());
+            Err(Error::usage("no"))
+        });
+        assert!(r.is_err());
+        assert!(config.load().unwrap().keys.is_empty());
+    }
+
+    #[test]
+    fn concurrent_updates_lose_no_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let config = Config::new(Some(&path)).unwrap();
+                    for j in 0..10 {
+                        config
+                            .update(|k| {
+                                k.keys.insert(format!("k{i}-{j}"), meta());
+                                Ok(())
+                            })
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let config = Config::new(Some(&path)).unwrap();
+        assert_eq!(config.load().unwrap().keys.len(), 80);
+    }
+
+    #[test]
+    fn unknown_names_are_no_such_key() {
+        let keys = Keys::default();
+        assert_eq!(
+            keys.get("x").unwrap_err().kind(),
+            crate::error::Kind::NoSuchKey
+        );
+    }
+}

@@ -1,0 +1,37 @@
+//! bedkey: a command-line credential manager for Amazon Bedrock API keys.
+
+mod aws;
+mod cli;
+mod cmd;
+mod config;
+mod error;
+mod keys;
+mod output;
+mod prompt;
+mod secret;
+mod shell;
+mod store;
+mod time;
+mod token;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // A panic is a bug; its message could hold data, so users see one line instead.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("bedkey: error: internal error{at}; please report it");
+    }));
+    let outcome = std::panic::catch_unwind(|| match cli::parse() {
+        Ok(cli) => cmd::dispatch(cli),
+        Err(e) => Err(e),
+    });
+    match outcome {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => e.report(),
+        Err(_) => ExitCode::FAILURE,
+    }
+}

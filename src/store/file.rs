@@ -1,0 +1,247 @@
+//! An age-encrypted file (`secrets.age` in the config dir) holding a JSON map of
+//! name → secret, sealed with a passphrase through age's scrypt recipient. For
+//! headless machines that must keep keys across reboots. Never plaintext on disk.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use age::secrecy::SecretString as AgeSecret;
+
+use super::{Backend, SecretStore};
+use crate::error::{Error, Result};
+use crate::secret::{ExposeSecret, Secret, secret};
+
+pub const PASSPHRASE_VAR: &str = "BEDKEY_PASSPHRASE";
+const FILE: &str = "secrets.age";
+const LOCK: &str = "secrets.lock";
+/// scrypt cost 2^16 (about 0.2 s here): `env` reads this file on a shell start, so the
+/// cost is fixed rather than age's default of about a second.
+const WORK_FACTOR: u8 = 16;
+
+pub struct FileStore {
+    path: PathBuf,
+    lock: PathBuf,
+}
+
+impl FileStore {
+    pub fn new(config_dir: &Path) -> FileStore {
+        FileStore {
+            path: config_dir.join(FILE),
+            lock: config_dir.join(LOCK),
+        }
+    }
+
+    /// Usable when a passphrase can be had without asking, or a terminal can ask.
+    pub fn check(&self) -> Result<()> {
+        if std::env::var_os(PASSPHRASE_VAR).is_some() || std::io::stdin().is_terminal() {
+            Ok(())
+        } else {
+            Err(Error::store(format!(
+                "the file store needs a passphrase: {PASSPHRASE_VAR} is not set and there is no terminal to ask"
+            )))
+        }
+    }
+
+    fn passphrase(&self, creating: bool) -> Result<Secret> {
+        if let Ok(p) = std::env::var(PASSPHRASE_VAR) {
+            if p.is_empty() {
+                return Err(Error::store(format!("{PASSPHRASE_VAR} is empty")));
+            }
+            return Ok(secret(p));
+        }
+        self.check()?;
+        let ask = |prompt: &str| {
+            rpassword::prompt_password(prompt)
+                .map(secret)
+                .map_err(|e| Error::store(format!("cannot read the passphrase: {e}")))
+        };
+        if creating {
+            let first = ask("New passphrase for bedkey's encrypted file: ")?;
+            let again = ask("Same passphrase again: ")?;
+            if first.expose_secret() != again.expose_secret() {
+                return Err(Error::store("the passphrases differ; nothing was stored"));
+            }
+            if first.expose_secret().is_empty() {
+                return Err(Error::store("an empty passphrase protects nothing"));
+            }
+            Ok(first)
+        } else {
+            ask(&format!("Passphrase for {}: ", self.path.display()))
+        }
+    }
+
+    fn read(&self, passphrase: &Secret) -> Result<BTreeMap<String, String>> {
+        let mut sealed = Vec::new();
+        match File::open(&self.path) {
+            Ok(mut f) => f
+                .read_to_end(&mut sealed)
+                .map_err(|e| Error::store(format!("reading {}: {e}", self.path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(e) => {
+                return Err(Error::store(format!(
+                    "reading {}: {e}",
+                    self.path.display()
+                )));
+            }
+        };
+        let bad = |what: &str| Error::store(format!("{} {what}", self.path.display()));
+        let decryptor =
+            age::Decryptor::new_buffered(&sealed[..]).map_err(|_| bad("is not an age file"))?;
+        let identity =
+            age::scrypt::Identity::new(AgeSecret::from(passphrase.expose_secret().to_string()));
+        let mut reader = decryptor
+            .decrypt(std::iter::once(&identity as &dyn age::Identity))
+            .map_err(|e| match e {
+                age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => {
+                    Error::store(format!(
+                        "wrong passphrase for {} ({PASSPHRASE_VAR})",
+                        self.path.display()
+                    ))
+                }
+                _ => bad("cannot be decrypted"),
+            })?;
+        let mut plain = Vec::new();
+        reader
+            .read_to_end(&mut plain)
+            .map_err(|_| bad("is damaged"))?;
+        let plain = secret(String::from_utf8(plain).map_err(|_| bad("is damaged"))?);
+        serde_json::from_str(plain.expose_secret()).map_err(|_| bad("is damaged"))
+    }
+
+    fn write(&self, passphrase: &Secret, secrets: &BTreeMap<String, String>) -> Result<()> {
+        let plain = secret(
+            serde_json::to_string(secrets)
+                .map_err(|e| Error::store(format!("encoding secrets: {e}")))?,
+        );
+        let mut recipient =
+            age::scrypt::Recipient::new(AgeSecret::from(passphrase.expose_secret().to_string()));
+        recipient.set_work_factor(WORK_FACTOR);
+        let encryptor = age::Encryptor::with_recipients(std::iter::once(&recipient as _))
+            .map_err(|e| Error::store(format!("cannot encrypt: {e}")))?;
+        let mut sealed = Vec::new();
+        let mut writer = encryptor
+            .wrap_output(&mut sealed)
+            .map_err(|e| Error::store(format!("cannot encrypt: {e}")))?;
+        writer
+            .write_all(plain.expose_secret().as_bytes())
+            .and_then(|_| writer.finish().map(|_| ()))
+            .map_err(|e| Error::store(format!("cannot encrypt: {e}")))?;
+        crate::config::write_atomically(&self.path, &sealed).map_err(|e| Error::store(e.message()))
+    }
+
+    /// Read-change-write under the file's own lock.
+    fn change(&self, f: impl FnOnce(&mut BTreeMap<String, String>) -> bool) -> Result<bool> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::store(format!("creating {}: {e}", dir.display())))?;
+        }
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock)
+            .map_err(|e| Error::store(format!("opening {}: {e}", self.lock.display())))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = lock.set_permissions(std::fs::Permissions::from_mode(0o600));
+        }
+        lock.lock()
+            .map_err(|e| Error::store(format!("locking {}: {e}", self.lock.display())))?;
+        let creating = !self.path.exists();
+        let passphrase = self.passphrase(creating)?;
+        let mut secrets = self.read(&passphrase)?;
+        let changed = f(&mut secrets);
+        if changed {
+            self.write(&passphrase, &secrets)?;
+        }
+        Ok(changed)
+    }
+}
+
+impl SecretStore for FileStore {
+    fn backend(&self) -> Backend {
+        Backend::File
+    }
+
+    fn get(&self, name: &str) -> Result<Option<Secret>> {
+        if !self.path.exists() {
+            return Ok(None);
+        }
+        let passphrase = self.passphrase(false)?;
+        Ok(self.read(&passphrase)?.remove(name).map(secret))
+    }
+
+    fn set(&self, name: &str, value: &Secret) -> Result<()> {
+        let value = value.expose_secret().to_string();
+        self.change(|m| {
+            m.insert(name.to_string(), value);
+            true
+        })
+        .map(|_| ())
+    }
+
+    fn delete(&self, name: &str) -> Result<bool> {
+        if !self.path.exists() {
+            return Ok(false);
+        }
+        self.change(|m| m.remove(name).is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // These tests set BEDKEY_PASSPHRASE for the whole process, so they share one.
+    fn with_passphrase() {
+        // SAFETY: every test in this module sets the same value; no test reads another.
+        unsafe { std::env::set_var(PASSPHRASE_VAR, "correct horse battery staple") };
+    }
+
+    #[test]
+    fn round_trip_and_nothing_in_plaintext() {
+        with_passphrase();
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        assert!(store.get("a").unwrap().is_none());
+        store.set("a", &secret("ABSKfirst")).unwrap();
+        store.set("b", &secret("ABSKsecond")).unwrap();
+        assert_eq!(
+            store.get("a").unwrap().unwrap().expose_secret(),
+            "ABSKfirst"
+        );
+        let raw = std::fs::read(dir.path().join(FILE)).unwrap();
+        assert!(raw.starts_with(b"age-encryption.org/v1"));
+        assert!(!String::from_utf8_lossy(&raw).contains("ABSK"));
+        assert!(store.delete("a").unwrap());
+        assert!(!store.delete("a").unwrap());
+        assert!(store.get("a").unwrap().is_none());
+        assert_eq!(
+            store.get("b").unwrap().unwrap().expose_secret(),
+            "ABSKsecond"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_wrong_passphrase_is_a_store_error() {
+        with_passphrase();
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        store.set("a", &secret("ABSKfirst")).unwrap();
+        let e = store.read(&secret("wrong")).unwrap_err();
+        assert_eq!(e.kind(), crate::error::Kind::Store);
+        assert!(e.message().contains("wrong passphrase"), "{}", e.message());
+    }
+}

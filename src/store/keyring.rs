@@ -1,0 +1,234 @@
+//! The OS keyring and the Linux kernel keyring, through keyring-core and one store
+//! crate a platform (the keyring 4 family).
+//!
+//! Every call runs on a worker thread with a deadline: a locked, absent or hung
+//! keyring (zbus has no connect timeout of its own) must fail fast, never hang a shell
+//! start. A worker that misses its deadline is left behind; the process exits anyway.
+
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use keyring_core::{CredentialStore, Entry, Error as KeyringError};
+
+use super::{Backend, SecretStore};
+use crate::error::{Error, Result};
+use crate::secret::{ExposeSecret, Secret, secret};
+
+/// Entries are (service "bedkey", user = key name).
+const SERVICE: &str = "bedkey";
+/// gh uses 3 s too. `BEDKEY_KEYRING_TIMEOUT` (seconds) overrides it.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+
+const SECRET_SERVICE: bool = cfg!(all(
+    unix,
+    not(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "android"
+    ))
+));
+
+type MakeStore = fn() -> keyring_core::Result<Arc<CredentialStore>>;
+
+pub struct Keyring {
+    backend: Backend,
+    make: MakeStore,
+    /// Longest secret the store takes, in bytes of UTF-8.
+    max_len: Option<usize>,
+}
+
+impl Keyring {
+    pub fn os() -> Result<Keyring> {
+        Ok(Keyring {
+            backend: Backend::Keyring,
+            make: os_store()?,
+            // Windows Credential Manager: 2560 bytes of UTF-16 (keys are ASCII).
+            max_len: cfg!(windows).then_some(1280),
+        })
+    }
+
+    pub fn keyutils() -> Result<Keyring> {
+        #[cfg(target_os = "linux")]
+        {
+            Ok(Keyring {
+                backend: Backend::Keyutils,
+                make: || {
+                    linux_keyutils_keyring_store::Store::new().map(|s| s as Arc<CredentialStore>)
+                },
+                // The kernel's limit for a "user" key's payload.
+                max_len: Some(32_767),
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        Err(Error::store(
+            "the kernel keyring (keyutils) exists only on Linux",
+        ))
+    }
+
+    fn name(&self) -> &'static str {
+        match self.backend {
+            Backend::Keyutils => "the kernel keyring",
+            _ => "the OS keyring",
+        }
+    }
+
+    /// Run `op` on an entry for `name` in a worker thread, within the deadline.
+    fn call<T: Send + 'static>(
+        &self,
+        name: &str,
+        op: impl FnOnce(&Entry) -> keyring_core::Result<T> + Send + 'static,
+    ) -> Result<keyring_core::Result<T>> {
+        let (tx, rx) = mpsc::channel();
+        let make = self.make;
+        let user = name.to_string();
+        // Only the Secret Service takes a label (what seahorse shows); others refuse it.
+        let labelled = self.backend == Backend::Keyring && SECRET_SERVICE;
+        std::thread::spawn(move || {
+            let result = make()
+                .and_then(|store| {
+                    let label = format!("bedkey: {user}");
+                    let modifiers = std::collections::HashMap::from([("label", label.as_str())]);
+                    store.build(SERVICE, &user, labelled.then_some(&modifiers))
+                })
+                .and_then(|entry| op(&entry));
+            let _ = tx.send(result);
+        });
+        let timeout = timeout();
+        rx.recv_timeout(timeout).map_err(|_| {
+            Error::store(format!(
+                "{} did not answer within {}s",
+                self.name(),
+                timeout.as_secs()
+            ))
+            .with_hint(self.hint())
+        })
+    }
+
+    fn hint(&self) -> String {
+        match self.backend {
+            Backend::Keyutils => "run bedkey inside a session keyring (`keyctl session`), or use --store file".into(),
+            _ => "unlock the keyring, or use --store keyutils or --store file; `bedkey doctor` explains".into(),
+        }
+    }
+
+    fn error(&self, err: KeyringError) -> Error {
+        // Never show a keyring error's payload: BadEncoding carries the secret's bytes.
+        let why = match &err {
+            KeyringError::NoStorageAccess(_) => "is locked or refused access".to_string(),
+            KeyringError::PlatformFailure(e) => {
+                format!("failed: {}", platform_reason(&e.to_string()))
+            }
+            KeyringError::NoDefaultStore => "is not available".to_string(),
+            KeyringError::BadEncoding(_) | KeyringError::BadDataFormat(..) => {
+                "holds a secret that is not text".to_string()
+            }
+            KeyringError::TooLong(what, max) => format!("refused a {what} longer than {max}"),
+            KeyringError::Ambiguous(_) => "holds several entries for this key".to_string(),
+            KeyringError::Invalid(what, why) => format!("refused the {what}: {why}"),
+            KeyringError::NotSupportedByStore(what) => format!("cannot {what}"),
+            other => format!("failed: {}", kind_name(other)),
+        };
+        Error::store(format!("{} {why}", self.name())).with_hint(self.hint())
+    }
+}
+
+impl SecretStore for Keyring {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn get(&self, name: &str) -> Result<Option<Secret>> {
+        match self.call(name, |e| e.get_password())? {
+            Ok(s) => Ok(Some(secret(s))),
+            Err(KeyringError::NoEntry) => Ok(None),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    fn set(&self, name: &str, value: &Secret) -> Result<()> {
+        if let Some(max) = self.max_len
+            && value.expose_secret().len() > max
+        {
+            return Err(Error::store(format!(
+                "the key is {} bytes, more than {} holds ({max})",
+                value.expose_secret().len(),
+                self.name()
+            ))
+            .with_hint(
+                "use --store file, or mint with long-lived credentials (no session token)",
+            ));
+        }
+        let value = value.clone();
+        self.call(name, move |e| e.set_password(value.expose_secret()))?
+            .map_err(|e| self.error(e))
+    }
+
+    fn delete(&self, name: &str) -> Result<bool> {
+        match self.call(name, |e| e.delete_credential())? {
+            Ok(()) => Ok(true),
+            Err(KeyringError::NoEntry) => Ok(false),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+}
+
+fn timeout() -> Duration {
+    std::env::var("BEDKEY_KEYRING_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| *s > 0.0 && *s < 3600.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
+
+/// Platform errors from zbus are long; say which of the usual cases it is.
+fn platform_reason(text: &str) -> String {
+    if text.contains("ServiceUnknown") || text.contains("org.freedesktop.secrets") {
+        "no Secret Service runs on the D-Bus session".to_string()
+    } else if text.contains("No such file")
+        || text.contains("DBUS_SESSION_BUS_ADDRESS")
+        || text.contains("Address")
+    {
+        "no D-Bus session bus".to_string()
+    } else if text.contains("EACCES") || text.contains("Permission denied") {
+        "permission denied (no session keyring?)".to_string()
+    } else {
+        text.chars().take(160).collect()
+    }
+}
+
+fn kind_name(err: &KeyringError) -> &'static str {
+    match err {
+        KeyringError::NoEntry => "no entry",
+        KeyringError::BadStoreFormat(_) => "bad store format",
+        _ => "unknown error",
+    }
+}
+
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
+fn os_store() -> Result<MakeStore> {
+    Ok(|| zbus_secret_service_keyring_store::Store::new().map(|s| s as Arc<CredentialStore>))
+}
+
+#[cfg(target_os = "macos")]
+fn os_store() -> Result<MakeStore> {
+    Ok(|| apple_native_keyring_store::keychain::Store::new().map(|s| s as Arc<CredentialStore>))
+}
+
+#[cfg(windows)]
+fn os_store() -> Result<MakeStore> {
+    Ok(|| windows_native_keyring_store::Store::new().map(|s| s as Arc<CredentialStore>))
+}
+
+#[cfg(not(any(unix, windows)))]
+fn os_store() -> Result<MakeStore> {
+    Err(Error::store("this platform has no OS keyring bedkey knows"))
+}
+
+#[cfg(all(unix, any(target_os = "ios", target_os = "android")))]
+fn os_store() -> Result<MakeStore> {
+    Err(Error::store("this platform has no OS keyring bedkey knows"))
+}

@@ -1,0 +1,79 @@
+//! The command line itself: usage errors, help, completions, man page.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn unknown_commands_and_flags_exit_2_with_one_error_line() {
+    let sb = Sandbox::new();
+    for args in [
+        vec!["tokn"],
+        vec!["token", "--expire", "1h"],
+        vec!["--output", "yaml", "token"],
+    ] {
+        let out = sb.bedkey().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        let lines: Vec<_> = err.lines().collect();
+        assert!(lines[0].starts_with("bedkey: error: "), "{err}");
+        assert!(lines.len() <= 2, "{err}");
+        assert!(
+            lines.get(1).is_none_or(|l| l.starts_with("hint: ")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn help_and_version_succeed() {
+    let sb = Sandbox::new();
+    let out = sb.bedkey().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("token"));
+    let out = sb.bedkey().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(stdout(&out).starts_with("bedkey "));
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    let sb = Sandbox::new();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = sb.bedkey().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = stdout(&out);
+        assert!(text.contains("bedkey"), "{shell}");
+        assert!(text.contains("inspect"), "{shell}");
+    }
+}
+
+#[test]
+fn bash_completions_are_valid_bash() {
+    let sb = Sandbox::new();
+    let out = sb.bedkey().args(["completions", "bash"]).output().unwrap();
+    let file = sb.path().join("bedkey.bash");
+    std::fs::write(&file, out.stdout).unwrap();
+    if let Ok(status) = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&file)
+        .status()
+    {
+        assert!(status.success());
+    }
+}
+
+#[test]
+fn man_page_is_roff_and_lists_the_commands() {
+    let sb = Sandbox::new();
+    let out = sb.bedkey().arg("man").output().unwrap();
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(".ie") || text.contains(".TH bedkey"),
+        "{}",
+        &text[..80]
+    );
+    assert!(text.contains("token"));
+    assert!(text.contains("inspect"));
+}

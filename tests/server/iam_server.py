@@ -1,0 +1,661 @@
+#!/usr/bin/env python3
+"""Local IAM/STS test endpoint for bedkey's integration tests.
+
+moto (pinned in requirements.txt) provides users, policies and STS, but not the
+ServiceSpecificCredential API that Bedrock long-term API keys are built on, so
+those five actions are emulated here and everything else is proxied to an
+in-process moto server.  Point the SDK at it with AWS_ENDPOINT_URL_IAM (and
+AWS_ENDPOINT_URL_STS) = the printed URL.
+
+Usage:
+    python3 iam_server.py [--port 0] [--exit-on-stdin-eof] [--verbose]
+
+Prints exactly one line `listening on http://127.0.0.1:PORT` once ready.
+
+Control API (plain JSON over HTTP, never used by the SDK):
+    POST   /_control/fail          {"action", "code", "status", "message", "times", "delay_ms"}
+    POST   /_control/throttle      {"action", "times"}   -> 400 Throttling "Rate exceeded"
+    POST   /_control/reset         clear faults and the request log
+                                   ({"credentials": true} also wipes stored credentials)
+    GET    /_control/credentials   stored credentials, without secrets
+    DELETE /_control/credentials/<id>   out-of-band delete (console simulation)
+    PATCH  /_control/credentials/<id>   {"created", "expires", "status"} e.g. to force expiry
+    GET    /_control/requests      every API action received, in order
+    GET    /_control/health
+"action" may be "*" to match every API action.  "times": -1 means forever.
+"""
+
+import argparse
+import base64
+import datetime as dt
+import http.client
+import json
+import logging
+import os
+import re
+import secrets
+import signal
+import string
+import sys
+import threading
+import uuid
+import xml.etree.ElementTree as ET
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
+from xml.sax.saxutils import escape
+
+# Must be set before moto builds its IAM backend, otherwise AWS managed policies
+# such as AmazonBedrockLimitedAccess do not exist.
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+
+API_KEY_SERVICES = {"bedrock.amazonaws.com", "logs.amazonaws.com"}
+PASSWORD_SERVICES = {"codecommit.amazonaws.com", "cassandra.amazonaws.com"}
+SUPPORTED_SERVICES = API_KEY_SERVICES | PASSWORD_SERVICES
+MAX_PER_USER_PER_SERVICE = 2
+
+OWN_ACTIONS = {
+    "CreateServiceSpecificCredential",
+    "ListServiceSpecificCredentials",
+    "UpdateServiceSpecificCredential",
+    "ResetServiceSpecificCredential",
+    "DeleteServiceSpecificCredential",
+}
+
+USER_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
+CRED_ID_RE = re.compile(r"^\w{20,128}$")
+HOP_BY_HOP = {
+    "connection", "keep-alive", "proxy-connection", "transfer-encoding",
+    "te", "trailer", "upgrade", "content-length",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def validation(msg):
+    return ApiError(400, "ValidationError", msg)
+
+
+def now():
+    # IAM timestamps have whole-second precision.
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def iso(t):
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ") if t else None
+
+
+def parse_iso(s):
+    if s is None:
+        return None
+    return dt.datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+
+
+def rand_upper(n):
+    alphabet = string.ascii_uppercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+class Credential:
+    def __init__(self, user, service, age_days):
+        self.id = "ACCA" + rand_upper(17)
+        self.user = user
+        self.service = service
+        self.status = "Active"
+        self.created = now()
+        self.expires = self.created + dt.timedelta(days=age_days) if age_days else None
+        if service in API_KEY_SERVICES:
+            self.alias = f"{user}-at-{ACCOUNT_ID}"
+            self.service_user_name = None
+        else:
+            self.alias = None
+            self.service_user_name = f"{user}-at-{ACCOUNT_ID}"
+        self.secret = None
+        self.regenerate()
+
+    def regenerate(self):
+        if self.alias:
+            # Bedrock long-term key format: "ABSK" + base64("<alias>:<secret>").
+            raw = f"{self.alias}:{base64.b64encode(secrets.token_bytes(30)).decode()}"
+            self.secret = "ABSK" + base64.b64encode(raw.encode()).decode()
+        else:
+            self.secret = base64.b64encode(secrets.token_bytes(33)).decode()
+
+    def effective_status(self):
+        if self.expires and self.expires <= now():
+            return "Expired"
+        return self.status
+
+    def xml(self, element, with_secret):
+        parts = [f"<{element}>"]
+
+        def add(tag, val):
+            if val is not None:
+                parts.append(f"<{tag}>{escape(val)}</{tag}>")
+
+        add("CreateDate", iso(self.created))
+        add("ExpirationDate", iso(self.expires))
+        add("ServiceName", self.service)
+        add("ServiceUserName", self.service_user_name)
+        if with_secret and not self.alias:
+            add("ServicePassword", self.secret)
+        add("ServiceCredentialAlias", self.alias)
+        if with_secret and self.alias:
+            add("ServiceCredentialSecret", self.secret)
+        add("ServiceSpecificCredentialId", self.id)
+        add("UserName", self.user)
+        add("Status", self.effective_status())
+        parts.append(f"</{element}>")
+        return "".join(parts)
+
+    def control_json(self):
+        return {
+            "id": self.id,
+            "user": self.user,
+            "service": self.service,
+            "status": self.effective_status(),
+            "created": iso(self.created),
+            "expires": iso(self.expires),
+            "alias": self.alias,
+        }
+
+
+class State:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.creds = {}  # id -> Credential, insertion order = creation order
+        self.faults = []  # dicts; matched first-come first-served
+        self.requests = []
+        self.moto_port = None
+
+
+STATE = State()
+
+
+# ---------------------------------------------------------------- moto access
+
+def moto_request(method, path, headers, body):
+    conn = http.client.HTTPConnection("127.0.0.1", STATE.moto_port, timeout=60)
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        has_host = False
+        for k, v in headers:
+            if k.lower() in HOP_BY_HOP:
+                continue
+            has_host = has_host or k.lower() == "host"
+            conn.putheader(k, v)
+        if not has_host:
+            conn.putheader("Host", f"127.0.0.1:{STATE.moto_port}")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.putheader("Connection", "close")
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        return resp.status, resp.getheaders(), resp.read()
+    finally:
+        conn.close()
+
+
+def moto_call(service, params, access_key):
+    """Internal query-API call; moto routes on the SigV4 scope and ignores the signature."""
+    body = urlencode(params).encode()
+    stamp = now().strftime("%Y%m%d")
+    headers = [
+        ("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"),
+        ("X-Amz-Date", now().strftime("%Y%m%dT%H%M%SZ")),
+        ("Authorization",
+         f"AWS4-HMAC-SHA256 Credential={access_key}/{stamp}/us-east-1/{service}/aws4_request, "
+         f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}"),
+    ]
+    status, _, data = moto_request("POST", "/", headers, body)
+    return status, data
+
+
+def xml_find(data, tag):
+    try:
+        el = ET.fromstring(data).find(f".//{{*}}{tag}")
+    except ET.ParseError:
+        return None
+    return el.text if el is not None else None
+
+
+def canonical_user(name, access_key):
+    """User's canonical name from moto, or NoSuchEntity like real IAM."""
+    status, data = moto_call("iam", {"Action": "GetUser", "Version": "2010-05-08",
+                                     "UserName": name}, access_key)
+    if status == 200:
+        return xml_find(data, "UserName") or name
+    if status == 404:
+        raise ApiError(404, "NoSuchEntity", f"The user with name {name} cannot be found.")
+    raise ApiError(500, "ServiceFailure", f"backend GetUser failed with HTTP {status}")
+
+
+def caller_user(access_key):
+    """IAM user name behind the caller's access key, None for roots/roles."""
+    status, data = moto_call("sts", {"Action": "GetCallerIdentity", "Version": "2011-06-15"},
+                             access_key)
+    arn = xml_find(data, "Arn") if status == 200 else None
+    m = re.match(r"^arn:aws:iam::\d{12}:user/(?:.*/)?([^/]+)$", arn or "")
+    return m.group(1) if m else None
+
+
+# ---------------------------------------------------------------- XML helpers
+
+def ok_xml(action, result_inner):
+    rid = str(uuid.uuid4())
+    result = f"<{action}Result>{result_inner}</{action}Result>" if result_inner is not None else ""
+    body = (f'<{action}Response xmlns="{IAM_NS}">{result}'
+            f"<ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata>"
+            f"</{action}Response>")
+    return 200, rid, body
+
+
+def error_xml(err, ns=IAM_NS):
+    rid = str(uuid.uuid4())
+    fault = "Sender" if err.status < 500 else "Receiver"
+    body = (f'<ErrorResponse xmlns="{ns}"><Error><Type>{fault}</Type>'
+            f"<Code>{escape(err.code)}</Code><Message>{escape(err.message)}</Message>"
+            f"</Error><RequestId>{rid}</RequestId></ErrorResponse>")
+    return err.status, rid, body
+
+
+# ---------------------------------------------------------------- validation
+
+def required(p, key, field):
+    v = p.get(key)
+    if v is None:
+        raise validation(f"1 validation error detected: Value null at '{field}' "
+                         "failed to satisfy constraint: Member must not be null")
+    return v
+
+
+def check_user_name(v):
+    if v is not None and not USER_NAME_RE.match(v):
+        raise validation(f"1 validation error detected: Value '{v}' at 'userName' failed to "
+                         "satisfy constraint: Member must satisfy regular expression pattern: "
+                         "[\\w+=,.@-]+ and length 1..64")
+    return v
+
+
+def check_cred_id(v):
+    if not CRED_ID_RE.match(v):
+        raise validation(f"1 validation error detected: Value '{v}' at "
+                         "'serviceSpecificCredentialId' failed to satisfy constraint: Member "
+                         "must satisfy regular expression pattern: [\\w]+ and length 20..128")
+    return v
+
+
+def int_param(p, key, field, lo, hi):
+    v = p.get(key)
+    if v is None:
+        return None
+    try:
+        n = int(v)
+    except ValueError:
+        raise validation(f"Invalid value '{v}' for {key}: expected integer")
+    if n < lo:
+        raise validation(f"1 validation error detected: Value '{n}' at '{field}' failed to "
+                         f"satisfy constraint: Member must have value greater than or equal to {lo}")
+    if n > hi:
+        raise validation(f"1 validation error detected: Value '{n}' at '{field}' failed to "
+                         f"satisfy constraint: Member must have value less than or equal to {hi}")
+    return n
+
+
+def check_service(svc):
+    if svc not in SUPPORTED_SERVICES:
+        raise ApiError(404, "NotSupportedService",
+                       f"No such service {svc} is supported for Service-Specific Credentials")
+
+
+def resolve_user(p, access_key):
+    """Explicit UserName (must exist) or, as IAM does, the calling IAM user."""
+    name = check_user_name(p.get("UserName"))
+    if name is not None:
+        return canonical_user(name, access_key)
+    me = caller_user(access_key)
+    if me is None:
+        raise validation("Must specify userName when calling with non-User credentials")
+    return me
+
+
+def find_cred(cred_id, user):
+    c = STATE.creds.get(cred_id)
+    if c is None or c.user.lower() != user.lower():
+        raise ApiError(404, "NoSuchEntity",
+                       f"The Service Specific Credential with id {cred_id} cannot be found.")
+    return c
+
+
+# ---------------------------------------------------------------- actions
+
+def create(p, ak):
+    name = check_user_name(required(p, "UserName", "userName"))
+    svc = required(p, "ServiceName", "serviceName")
+    age = int_param(p, "CredentialAgeDays", "credentialAgeDays", 1, 36600)
+    check_service(svc)
+    if age is not None and svc not in API_KEY_SERVICES:
+        raise validation("CredentialAgeDays is only valid for Bedrock and CloudWatch Logs API keys")
+    user = canonical_user(name, ak)
+    with STATE.lock:
+        n = sum(1 for c in STATE.creds.values()
+                if c.user.lower() == user.lower() and c.service == svc)
+        if n >= MAX_PER_USER_PER_SERVICE:
+            raise ApiError(409, "LimitExceeded",
+                           "Cannot exceed quota for ServiceSpecificCredentialsPerUserPerService: "
+                           f"{MAX_PER_USER_PER_SERVICE}")
+        c = Credential(user, svc, age)
+        STATE.creds[c.id] = c
+        return c.xml("ServiceSpecificCredential", with_secret=True)
+
+
+def list_(p, ak):
+    svc = p.get("ServiceName")
+    all_users = (p.get("AllUsers") or "false").lower() == "true"
+    max_items = int_param(p, "MaxItems", "maxItems", 1, 1000) or 100
+    marker = p.get("Marker")
+    if all_users and p.get("UserName") is not None:
+        raise validation("AllUsers cannot be specified together with UserName")
+    if svc is not None:
+        check_service(svc)
+    user = None if all_users else resolve_user(p, ak)
+    start = 0
+    if marker is not None:
+        try:
+            start = int(base64.urlsafe_b64decode(marker.encode()).decode().split(":", 1)[1])
+        except Exception:
+            raise validation("Invalid Marker")
+    with STATE.lock:
+        items = [c for c in STATE.creds.values()
+                 if (user is None or c.user.lower() == user.lower())
+                 and (svc is None or c.service == svc)]
+        page = items[start:start + max_items]
+        truncated = start + max_items < len(items)
+        out = ["<ServiceSpecificCredentials>"]
+        out += [c.xml("member", with_secret=False) for c in page]
+        out.append("</ServiceSpecificCredentials>")
+    out.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
+    if truncated:
+        tok = base64.urlsafe_b64encode(f"o:{start + max_items}".encode()).decode()
+        out.append(f"<Marker>{tok}</Marker>")
+    return "".join(out)
+
+
+def update(p, ak):
+    cred_id = check_cred_id(required(p, "ServiceSpecificCredentialId",
+                                     "serviceSpecificCredentialId"))
+    status = required(p, "Status", "status")
+    if status not in ("Active", "Inactive"):
+        raise validation(f"1 validation error detected: Value '{status}' at 'status' failed to "
+                         "satisfy constraint: Member must satisfy enum value set: [Active, Inactive]")
+    user = resolve_user(p, ak)
+    with STATE.lock:
+        find_cred(cred_id, user).status = status
+    return None
+
+
+def reset(p, ak):
+    cred_id = check_cred_id(required(p, "ServiceSpecificCredentialId",
+                                     "serviceSpecificCredentialId"))
+    user = resolve_user(p, ak)
+    with STATE.lock:
+        c = find_cred(cred_id, user)
+        c.regenerate()
+        return c.xml("ServiceSpecificCredential", with_secret=True)
+
+
+def delete(p, ak):
+    cred_id = check_cred_id(required(p, "ServiceSpecificCredentialId",
+                                     "serviceSpecificCredentialId"))
+    user = resolve_user(p, ak)
+    with STATE.lock:
+        find_cred(cred_id, user)
+        del STATE.creds[cred_id]
+    return None
+
+
+HANDLERS = {
+    "CreateServiceSpecificCredential": create,
+    "ListServiceSpecificCredentials": list_,
+    "UpdateServiceSpecificCredential": update,
+    "ResetServiceSpecificCredential": reset,
+    "DeleteServiceSpecificCredential": delete,
+}
+
+
+# ---------------------------------------------------------------- HTTP
+
+def access_key_of(headers, query):
+    m = re.search(r"Credential=([^/,\s]+)/", headers.get("Authorization", ""))
+    if m:
+        return m.group(1)
+    return query.get("X-Amz-Credential", "AKIAIOSFODNN7EXAMPLE").split("/")[0]
+
+
+def take_fault(action):
+    with STATE.lock:
+        for f in STATE.faults:
+            if f["action"] in (action, "*") and f["times"] != 0:
+                if f["times"] > 0:
+                    f["times"] -= 1
+                return dict(f)
+    return None
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: the SDK pools connections
+    server_version = "bedkey-iam-test"
+    verbose = False
+
+    def log_message(self, fmt, *args):
+        if self.verbose:
+            sys.stderr.write("iam_server: " + (fmt % args) + "\n")
+
+    def read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def send(self, status, body, ctype, headers=()):
+        if isinstance(body, str):
+            body = body.encode()
+        self.send_response(status)
+        sent = set()
+        for k, v in headers:
+            if k.lower() in HOP_BY_HOP or k.lower() in ("server", "date"):
+                continue
+            sent.add(k.lower())
+            self.send_header(k, v)
+        if ctype and "content-type" not in sent:
+            self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_xml(self, triple):
+        status, rid, body = triple
+        self.send(status, body, "text/xml", [("x-amzn-RequestId", rid)])
+
+    def send_json(self, status, obj):
+        self.send(status, json.dumps(obj, indent=1), "application/json")
+
+    def dispatch(self):
+        try:
+            body = self.read_body()
+            url = urlsplit(self.path)
+            if url.path.startswith("/_control/") or url.path == "/_control":
+                return self.control(url.path, body)
+            return self.api(url, body)
+        except Exception as e:  # never let a test see a dropped connection
+            logging.exception("iam_server: unhandled error")
+            self.send_xml(error_xml(ApiError(500, "ServiceFailure", f"test server bug: {e}")))
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = dispatch
+
+    # -- API
+
+    def api(self, url, body):
+        query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        params = dict(query)
+        ctype = self.headers.get("Content-Type", "")
+        if self.command == "POST" and "x-www-form-urlencoded" in ctype:
+            form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+            params.update({k: v[0] for k, v in form.items()})
+        action = params.get("Action")
+        if action:
+            with STATE.lock:
+                STATE.requests.append({"action": action, "params": params, "time": iso(now())})
+            fault = take_fault(action)
+            if fault:
+                if fault.get("delay_ms"):
+                    threading.Event().wait(fault["delay_ms"] / 1000)
+                if fault.get("code"):
+                    ns = STS_NS if params.get("Version") == "2011-06-15" else IAM_NS
+                    return self.send_xml(error_xml(
+                        ApiError(fault["status"], fault["code"], fault["message"]), ns))
+        ak = access_key_of(self.headers, query)
+        try:
+            if action in HANDLERS:
+                return self.send_xml(ok_xml(action, HANDLERS[action](params, ak)))
+            if action == "DeleteUser" and params.get("UserName"):
+                # Real IAM refuses to delete a user that still owns credentials.
+                with STATE.lock:
+                    busy = any(c.user.lower() == params["UserName"].lower()
+                               for c in STATE.creds.values())
+                if busy:
+                    raise ApiError(409, "DeleteConflict", "Cannot delete entity, must delete "
+                                   "service specific credentials first.")
+        except ApiError as e:
+            return self.send_xml(error_xml(e))
+        status, headers, data = moto_request(self.command, self.path, self.headers.items(), body)
+        self.send(status, data, None, headers)
+
+    # -- control
+
+    def control(self, path, body):
+        try:
+            req = json.loads(body) if body.strip() else {}
+        except ValueError:
+            return self.send_json(400, {"error": "body must be JSON"})
+        m = self.command
+        if path == "/_control/health" and m == "GET":
+            return self.send_json(200, {"ok": True, "account_id": ACCOUNT_ID})
+        if path in ("/_control/fail", "/_control/throttle") and m == "POST":
+            if "action" not in req:
+                return self.send_json(400, {"error": "missing 'action'"})
+            throttle = path.endswith("throttle")
+            delay_only = not throttle and "code" not in req and req.get("delay_ms")
+            fault = {
+                "action": req["action"],
+                "code": None if delay_only else
+                req.get("code", "Throttling" if throttle else "ServiceFailure"),
+                "status": int(req.get("status", 400 if throttle else 500)),
+                "message": req.get("message", "Rate exceeded" if throttle else "injected failure"),
+                "times": int(req.get("times", 1)),
+                "delay_ms": int(req.get("delay_ms", 0)),
+            }
+            with STATE.lock:
+                STATE.faults.append(fault)
+            return self.send_json(200, fault)
+        if path == "/_control/reset" and m == "POST":
+            with STATE.lock:
+                STATE.faults.clear()
+                STATE.requests.clear()
+                if req.get("credentials"):
+                    STATE.creds.clear()
+            return self.send_json(200, {"ok": True})
+        if path == "/_control/requests" and m == "GET":
+            with STATE.lock:
+                return self.send_json(200, list(STATE.requests))
+        if path == "/_control/credentials" and m == "GET":
+            with STATE.lock:
+                return self.send_json(200, [c.control_json() for c in STATE.creds.values()])
+        cm = re.match(r"^/_control/credentials/(\w+)$", path)
+        if cm and m in ("DELETE", "PATCH"):
+            with STATE.lock:
+                c = STATE.creds.get(cm.group(1))
+                if c is None:
+                    return self.send_json(404, {"error": "no such credential"})
+                if m == "DELETE":
+                    del STATE.creds[c.id]
+                    return self.send_json(200, c.control_json())
+                try:
+                    if "created" in req:
+                        c.created = parse_iso(req["created"])
+                    if "expires" in req:
+                        c.expires = parse_iso(req["expires"])
+                except (ValueError, AttributeError):
+                    return self.send_json(400, {"error": "timestamps must be ISO 8601"})
+                if "status" in req:
+                    if req["status"] not in ("Active", "Inactive"):
+                        return self.send_json(400, {"error": "status must be Active|Inactive"})
+                    c.status = req["status"]
+                return self.send_json(200, c.control_json())
+        return self.send_json(404, {"error": f"unknown control endpoint {m} {path}"})
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--exit-on-stdin-eof", action="store_true")
+    ap.add_argument("--verbose", action="store_true")
+    args = ap.parse_args()
+
+    if not args.verbose:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    Handler.verbose = args.verbose
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    STATE.moto_port = moto.get_host_and_port()[1]
+    # Build moto's IAM backend (managed-policy load takes a moment) before
+    # announcing readiness, so the first test request is not slow.
+    moto_call("iam", {"Action": "ListUsers", "Version": "2010-05-08"}, "AKIAIOSFODNN7EXAMPLE")
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    httpd.daemon_threads = True
+    stop = threading.Event()
+
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.exit_on_stdin_eof:
+        def watch_stdin():
+            # Raw os.read: a daemon thread blocked in sys.stdin.buffer would
+            # abort interpreter shutdown with a lock error.
+            try:
+                while os.read(sys.stdin.fileno(), 4096):
+                    pass
+            finally:
+                stop.set()
+        threading.Thread(target=watch_stdin, daemon=True).start()
+
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    print(f"listening on http://127.0.0.1:{httpd.server_address[1]}", flush=True)
+
+    while not stop.wait(0.5):  # timed wait so signal handlers run promptly
+        pass
+    httpd.shutdown()
+    httpd.server_close()
+    moto.stop()
+
+
+if __name__ == "__main__":
+    main()
