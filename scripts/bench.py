@@ -32,6 +32,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY_SNIPPET = "from aws_bedrock_token_generator import provide_token; print(provide_token())"
 KEY_RE = re.compile(r"bedrock-api-key-([A-Za-z0-9+/]+=*)")
+LONG_TERM_RE = re.compile(r"ABSK[A-Za-z0-9+/]+=*")
 
 DUMMY_ENV = {
     "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
@@ -57,6 +58,8 @@ def parse_args():
                     help="bedkey binary (env BEDKEY_BIN; default target/release/bedkey)")
     ap.add_argument("--bedkey-args", default="token",
                     help='bedkey arguments, shell-split (default "token"; e.g. "env mykey")')
+    ap.add_argument("--long-term", action="store_true",
+                    help="bedkey's output holds a long-term ABSK key (bedkey env of a stored key)")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment for both processes (repeatable)")
     ap.add_argument("--python", default=os.environ.get("PYTHON", "python3"),
@@ -95,9 +98,16 @@ def check_importable(py, env):
     return r.stdout.strip()
 
 
-def verify(label, cmd, env):
-    """Run once and insist a well-formed bedrock-api-key-... appears in stdout."""
+def verify(label, cmd, env, long_term=False):
+    """Run once and insist a well-formed key appears in stdout: a bedrock-api-key-...
+    or, with long_term (`env` of a stored key), an ABSK... key."""
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if long_term:
+        if r.returncode != 0 or not LONG_TERM_RE.search(r.stdout):
+            die(f"{label} did not produce an ABSK... key\n"
+                f"  command: {shlex.join(cmd)}\n  exit status: {r.returncode}\n"
+                f"  stderr: {r.stderr.strip()[:2000]!r}")
+        return
     m = KEY_RE.search(r.stdout)
     ok = r.returncode == 0 and m is not None
     if ok:
@@ -156,7 +166,7 @@ def main():
         print(f"python: {shlex.join(py_cmd)}  (aws-bedrock-token-generator {version})")
         print(f"bedkey: {shlex.join(bk_cmd)}")
         verify("python generator", py_cmd, env)
-        verify("bedkey", bk_cmd, env)
+        verify("bedkey", bk_cmd, env, long_term=a.long_term)
         timed(py_cmd, env)  # warm-up (page cache, .pyc files)
         timed(bk_cmd, env)
 

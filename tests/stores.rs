@@ -268,7 +268,11 @@ fn no_session_bus_is_a_clear_store_error() {
     if cfg!(target_os = "linux") {
         assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.starts_with("bedkey: error: the OS keyring"), "{err}");
+        assert!(
+            err.starts_with("bedkey: error: the Secret Service cannot be reached"),
+            "{err}"
+        );
+        assert!(err.contains("hint: start a Secret Service"), "{err}");
         assert_eq!(err.lines().count(), 2, "{err}");
     }
 }

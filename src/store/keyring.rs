@@ -1,32 +1,17 @@
-//! The OS keyring and the Linux kernel keyring, through keyring-core and one store
-//! crate a platform (the keyring 4 family).
-//!
-//! Every call runs on a worker thread with a deadline: a locked, absent or hung
-//! keyring (zbus has no connect timeout of its own) must fail fast, never hang a shell
-//! start. A worker that misses its deadline is left behind; the process exits anyway.
+//! macOS Keychain, Windows Credential Manager and the Linux kernel keyring, through
+//! keyring-core and one store crate a platform (the keyring 4 family). Every call
+//! runs within the keyring deadline.
 
-use std::sync::{Arc, mpsc};
-use std::time::Duration;
+use std::sync::Arc;
 
 use keyring_core::{CredentialStore, Entry, Error as KeyringError};
 
-use super::{Backend, SecretStore};
+use super::{Backend, SecretStore, with_deadline};
 use crate::error::{Error, Result};
 use crate::secret::{ExposeSecret, Secret, secret};
 
 /// Entries are (service "bedkey", user = key name).
 const SERVICE: &str = "bedkey";
-/// gh uses 3 s too. `BEDKEY_KEYRING_TIMEOUT` (seconds) overrides it.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
-
-const SECRET_SERVICE: bool = cfg!(all(
-    unix,
-    not(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "android"
-    ))
-));
 
 type MakeStore = fn() -> keyring_core::Result<Arc<CredentialStore>>;
 
@@ -38,31 +23,36 @@ pub struct Keyring {
 }
 
 impl Keyring {
-    pub fn os() -> Result<Keyring> {
-        Ok(Keyring {
+    #[cfg(target_os = "macos")]
+    pub fn os() -> Keyring {
+        Keyring {
             backend: Backend::Keyring,
-            make: os_store()?,
-            // Windows Credential Manager: 2560 bytes of UTF-16 (keys are ASCII).
-            max_len: cfg!(windows).then_some(1280),
-        })
+            make: || {
+                apple_native_keyring_store::keychain::Store::new()
+                    .map(|s| s as Arc<CredentialStore>)
+            },
+            max_len: None,
+        }
     }
 
-    pub fn keyutils() -> Result<Keyring> {
-        #[cfg(target_os = "linux")]
-        {
-            Ok(Keyring {
-                backend: Backend::Keyutils,
-                make: || {
-                    linux_keyutils_keyring_store::Store::new().map(|s| s as Arc<CredentialStore>)
-                },
-                // The kernel's limit for a "user" key's payload.
-                max_len: Some(32_767),
-            })
+    #[cfg(windows)]
+    pub fn os() -> Keyring {
+        Keyring {
+            backend: Backend::Keyring,
+            make: || windows_native_keyring_store::Store::new().map(|s| s as Arc<CredentialStore>),
+            // Credential Manager: 2560 bytes of UTF-16 (keys are ASCII).
+            max_len: Some(1280),
         }
-        #[cfg(not(target_os = "linux"))]
-        Err(Error::store(
-            "the kernel keyring (keyutils) exists only on Linux",
-        ))
+    }
+
+    #[cfg(target_os = "linux")]
+    pub fn keyutils() -> Keyring {
+        Keyring {
+            backend: Backend::Keyutils,
+            make: || linux_keyutils_keyring_store::Store::new().map(|s| s as Arc<CredentialStore>),
+            // The kernel's limit for a "user" key's payload.
+            max_len: Some(32_767),
+        }
     }
 
     fn name(&self) -> &'static str {
@@ -72,35 +62,18 @@ impl Keyring {
         }
     }
 
-    /// Run `op` on an entry for `name` in a worker thread, within the deadline.
+    /// Run `op` on the entry for `name`, within the deadline.
     fn call<T: Send + 'static>(
         &self,
         name: &str,
         op: impl FnOnce(&Entry) -> keyring_core::Result<T> + Send + 'static,
     ) -> Result<keyring_core::Result<T>> {
-        let (tx, rx) = mpsc::channel();
         let make = self.make;
         let user = name.to_string();
-        // Only the Secret Service takes a label (what seahorse shows); others refuse it.
-        let labelled = self.backend == Backend::Keyring && SECRET_SERVICE;
-        std::thread::spawn(move || {
-            let result = make()
-                .and_then(|store| {
-                    let label = format!("bedkey: {user}");
-                    let modifiers = std::collections::HashMap::from([("label", label.as_str())]);
-                    store.build(SERVICE, &user, labelled.then_some(&modifiers))
-                })
-                .and_then(|entry| op(&entry));
-            let _ = tx.send(result);
-        });
-        let timeout = timeout();
-        rx.recv_timeout(timeout).map_err(|_| {
-            Error::store(format!(
-                "{} did not answer within {}s",
-                self.name(),
-                timeout.as_secs()
-            ))
-            .with_hint(self.hint())
+        with_deadline(self.name(), &self.hint(), move || {
+            make()
+                .and_then(|store| store.build(SERVICE, &user, None))
+                .and_then(|entry| op(&entry))
         })
     }
 
@@ -172,15 +145,6 @@ impl SecretStore for Keyring {
     }
 }
 
-fn timeout() -> Duration {
-    std::env::var("BEDKEY_KEYRING_TIMEOUT")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| *s > 0.0 && *s < 3600.0)
-        .map(Duration::from_secs_f64)
-        .unwrap_or(DEFAULT_TIMEOUT)
-}
-
 /// Platform errors from zbus are long; say which of the usual cases it is.
 fn platform_reason(text: &str) -> String {
     if text.contains("ServiceUnknown") || text.contains("org.freedesktop.secrets") {
@@ -203,32 +167,4 @@ fn kind_name(err: &KeyringError) -> &'static str {
         KeyringError::BadStoreFormat(_) => "bad store format",
         _ => "unknown error",
     }
-}
-
-#[cfg(all(
-    unix,
-    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
-))]
-fn os_store() -> Result<MakeStore> {
-    Ok(|| zbus_secret_service_keyring_store::Store::new().map(|s| s as Arc<CredentialStore>))
-}
-
-#[cfg(target_os = "macos")]
-fn os_store() -> Result<MakeStore> {
-    Ok(|| apple_native_keyring_store::keychain::Store::new().map(|s| s as Arc<CredentialStore>))
-}
-
-#[cfg(windows)]
-fn os_store() -> Result<MakeStore> {
-    Ok(|| windows_native_keyring_store::Store::new().map(|s| s as Arc<CredentialStore>))
-}
-
-#[cfg(not(any(unix, windows)))]
-fn os_store() -> Result<MakeStore> {
-    Err(Error::store("this platform has no OS keyring bedkey knows"))
-}
-
-#[cfg(all(unix, any(target_os = "ios", target_os = "android")))]
-fn os_store() -> Result<MakeStore> {
-    Err(Error::store("this platform has no OS keyring bedkey knows"))
 }

@@ -9,9 +9,17 @@
 //! `auto` picks the first that works, in that order, and says why the others did not.
 
 mod file;
+#[cfg(any(target_os = "linux", target_os = "macos", windows))]
 mod keyring;
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
+mod secret_service;
 
 use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
@@ -61,10 +69,80 @@ pub trait SecretStore {
 /// Open the backend a key was stored in.
 pub fn open(backend: Backend, config_dir: &Path) -> Result<Box<dyn SecretStore>> {
     match backend {
-        Backend::Keyring => Ok(Box::new(keyring::Keyring::os()?)),
-        Backend::Keyutils => Ok(Box::new(keyring::Keyring::keyutils()?)),
+        Backend::Keyring => os_keyring(),
+        Backend::Keyutils => kernel_keyring(),
         Backend::File => Ok(Box::new(file::FileStore::new(config_dir))),
     }
+}
+
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
+fn os_keyring() -> Result<Box<dyn SecretStore>> {
+    Ok(Box::new(secret_service::SecretServiceStore))
+}
+
+#[cfg(any(target_os = "macos", windows))]
+fn os_keyring() -> Result<Box<dyn SecretStore>> {
+    Ok(Box::new(keyring::Keyring::os()))
+}
+
+#[cfg(not(any(unix, windows)))]
+fn os_keyring() -> Result<Box<dyn SecretStore>> {
+    Err(Error::store("this platform has no OS keyring bedkey knows"))
+}
+
+#[cfg(all(unix, any(target_os = "ios", target_os = "android")))]
+fn os_keyring() -> Result<Box<dyn SecretStore>> {
+    Err(Error::store("this platform has no OS keyring bedkey knows"))
+}
+
+#[cfg(target_os = "linux")]
+fn kernel_keyring() -> Result<Box<dyn SecretStore>> {
+    Ok(Box::new(keyring::Keyring::keyutils()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn kernel_keyring() -> Result<Box<dyn SecretStore>> {
+    Err(Error::store(
+        "the kernel keyring (keyutils) exists only on Linux",
+    ))
+}
+
+/// gh uses 3 s too. `BEDKEY_KEYRING_TIMEOUT` (seconds) overrides it.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn timeout() -> Duration {
+    std::env::var("BEDKEY_KEYRING_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| *s > 0.0 && *s < 3600.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
+
+/// Run a keyring call on a worker thread with a deadline: a locked, absent or hung
+/// keyring (zbus has no connect timeout of its own) must fail fast, never hang a
+/// shell start. A worker that misses the deadline is left behind; the process exits
+/// anyway.
+fn with_deadline<T: Send + 'static>(
+    who: &str,
+    hint: &str,
+    call: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(call());
+    });
+    let timeout = timeout();
+    rx.recv_timeout(timeout).map_err(|_| {
+        Error::store(format!(
+            "{who} did not answer within {}s",
+            timeout.as_secs_f64()
+        ))
+        .with_hint(hint)
+    })
 }
 
 /// Why a backend can or cannot be used here, for `auto` and `doctor`.
