@@ -86,10 +86,11 @@ pub enum Command {
     )]
     Inspect(Inspect),
 
-    /// Store a short-term key entry that mints and refreshes itself
+    /// Make a long-term key through IAM (or a short-term entry) and store it
     #[command(after_help = "Examples:\n  \
-        bedkey create ci --short-term --expires 1h --region us-east-1\n  \
-        bedkey create work --short-term --profile sso-dev")]
+        bedkey create --days 30\n  \
+        bedkey create app --allow-model us.anthropic.claude-sonnet-4-20250514-v1:0 --source-ip 203.0.113.0/24\n  \
+        bedkey create ci --short-term --expires 1h --region us-east-1")]
     Create(Create),
 
     /// Store a key made elsewhere (the Bedrock console), read from stdin or a hidden prompt
@@ -114,6 +115,15 @@ pub enum Command {
 
     /// Forget a key locally (its IAM credential, if any, is left alone)
     Remove(Remove),
+
+    /// Delete a key's IAM credential, then forget the key
+    Revoke(Remove),
+
+    /// Replace a key's IAM credential with a new one, with no moment without a working key
+    Rotate(Rotate),
+
+    /// One live, read-only call to Bedrock with the key: is it accepted, and if not why
+    Verify(Verify),
 
     /// Shell code that keeps AWS_BEARER_TOKEN_BEDROCK fresh in long-lived shells
     #[command(after_help = "Add to your profile:\n  \
@@ -152,13 +162,41 @@ pub struct Create {
     #[arg(default_value = "default")]
     pub name: String,
 
-    /// A short-term key entry: mint now, cache, refresh on use
-    #[arg(long, required = true)]
+    /// A short-term key entry instead: mint now, cache, refresh on use
+    #[arg(long, conflicts_with_all = ["days", "no_expiry", "user", "policies", "allow_models", "dry_run"])]
     pub short_term: bool,
 
-    /// Lifetime of each minted key: 900, 900s, 15m, 2h; 1s to 12h
-    #[arg(long, value_name = "DUR", default_value = "12h")]
-    pub expires: String,
+    /// With --short-term: lifetime of each minted key: 900, 900s, 15m, 2h; 1s to 12h [default: 12h]
+    #[arg(long, value_name = "DUR", requires = "short_term")]
+    pub expires: Option<String>,
+
+    /// The key expires N days from now (1 to 36600) [default: 30]
+    #[arg(long, value_name = "N", conflicts_with = "no_expiry")]
+    pub days: Option<i64>,
+
+    /// The key never expires (not recommended)
+    #[arg(long)]
+    pub no_expiry: bool,
+
+    /// IAM user that owns the key; made if missing [default: bedkey-NAME]
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Managed policy to attach instead of AmazonBedrockLimitedAccess (repeatable)
+    #[arg(long = "policy", value_name = "ARN", conflicts_with = "allow_models")]
+    pub policies: Vec<String>,
+
+    /// Least privilege: allow only this model or inference profile, id or ARN (repeatable)
+    #[arg(long = "allow-model", value_name = "ID")]
+    pub allow_models: Vec<String>,
+
+    /// With --allow-model: allow calls only from this address range (repeatable)
+    #[arg(long = "source-ip", value_name = "CIDR", requires = "allow_models")]
+    pub source_ips: Vec<String>,
+
+    /// Print the IAM calls and the policy, and make none of them
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -202,7 +240,24 @@ pub struct Exec {
 }
 
 #[derive(Debug, Args)]
-pub struct List {}
+pub struct List {
+    /// Also list the IAM credentials of bedkey's users, marking those with no local secret
+    #[arg(long)]
+    pub remote: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Rotate {
+    /// Key name
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Verify {
+    /// Key name
+    #[arg(default_value = "default")]
+    pub name: String,
+}
 
 #[derive(Debug, Args)]
 pub struct Remove {

@@ -74,6 +74,9 @@ pub struct KeyMeta {
     /// IAM: `ServiceCredentialAlias`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
+    /// IAM, `--allow-model`: what the inline policy allows, so `rotate` can renew it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<crate::policy::Scope>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -264,6 +267,7 @@ mod tests {
             user: None,
             credential_id: None,
             alias: None,
+            scope: None,
         }
     }
 

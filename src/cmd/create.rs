@@ -1,35 +1,319 @@
-//! `bedkey create NAME --short-term`: a recipe that mints short-term keys from the
-//! AWS credential chain; the key minted now is cached and refreshed on use.
+//! `bedkey create`: a long-term key through IAM (user, policy, credential, store),
+//! or with `--short-term` a recipe that mints short-term keys and refreshes them.
 
 use serde::Serialize;
+use serde_json::Value;
 
+use crate::aws;
 use crate::cli::Create;
+use crate::cmd::import::check_days;
 use crate::cmd::token::{lifetime, mint};
 use crate::cmd::{Context, Run};
 use crate::config::{KeyKind, KeyMeta, Origin};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::iam::{BEDROCK, Iam, Remote, USER_PATH};
 use crate::keys;
+use crate::output::stdout_line;
+use crate::policy::{self, LIMITED_ACCESS, Scope};
 use crate::secret::{ExposeSecret, mask};
 use crate::store;
 use crate::time;
 
+impl Run for Create {
+    fn run(&self, ctx: &Context) -> Result<()> {
+        if self.short_term {
+            self.short_term(ctx)
+        } else {
+            self.long_term(ctx)
+        }
+    }
+}
+
+/// Everything `create` will ask of IAM, checked before the first call.
+struct Plan {
+    user: String,
+    days: Option<i64>,
+    managed: Vec<String>,
+    scope: Option<Scope>,
+    region: Option<String>,
+}
+
+impl Plan {
+    /// The inline policy's name: one per key, so keys sharing a user keep their own.
+    fn policy_name(name: &str) -> String {
+        format!("bedkey-{name}")
+    }
+
+    fn expires_rfc3339(&self, from: i64) -> Option<String> {
+        self.days.map(|d| time::rfc3339(from + d * 86_400))
+    }
+
+    fn document(&self, account: &str, from: i64) -> Result<Option<Value>> {
+        self.scope
+            .as_ref()
+            .map(|s| {
+                s.document(
+                    account,
+                    self.region.as_deref(),
+                    self.expires_rfc3339(from).as_deref(),
+                )
+            })
+            .transpose()
+    }
+}
+
 #[derive(Serialize)]
-struct Json<'a> {
+struct CreatedJson<'a> {
     name: &'a str,
     kind: &'static str,
     store: &'static str,
     key: &'a str,
-    region: &'a str,
-    expires_at: String,
-    lifetime_seconds: u64,
+    user: &'a str,
+    credential_id: &'a str,
+    created: String,
+    expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<&'a str>,
 }
 
-impl Run for Create {
-    fn run(&self, ctx: &Context) -> Result<()> {
+#[derive(Serialize)]
+struct DryRunJson<'a> {
+    dry_run: bool,
+    name: &'a str,
+    user: &'a str,
+    calls: Vec<String>,
+    policy: Option<Value>,
+}
+
+impl Create {
+    fn plan(&self, ctx: &Context) -> Result<Plan> {
+        let user = self
+            .user
+            .clone()
+            .unwrap_or_else(|| format!("bedkey-{}", self.name));
+        policy::check_user(&user)?;
+        let days = if self.no_expiry {
+            None
+        } else {
+            Some(check_days(self.days.unwrap_or(30))?)
+        };
+        for arn in &self.policies {
+            policy::check_policy_arn(arn)?;
+        }
+        let scope = (!self.allow_models.is_empty()).then(|| Scope {
+            models: self.allow_models.clone(),
+            source_ips: self.source_ips.clone(),
+        });
+        if let Some(s) = &scope {
+            s.check()?;
+        }
+        let managed = if self.policies.is_empty() {
+            vec![LIMITED_ACCESS.to_string()]
+        } else {
+            self.policies.clone()
+        };
+        // A long-term key works in every region; one is recorded (and exported) only
+        // when the user has one.
+        let g = &ctx.global;
+        let region = match &g.region {
+            Some(r) => Some(aws::checked_region(r)?),
+            None => ctx
+                .block_on(aws::region(None, g.profile.as_deref()))?
+                .ok()
+                .map(|(r, _)| r),
+        };
+        Ok(Plan {
+            user,
+            days,
+            managed,
+            scope,
+            region,
+        })
+    }
+
+    fn long_term(&self, ctx: &Context) -> Result<()> {
         let config = ctx.config()?;
         keys::ensure_free(&config, &self.name)?;
-        let wanted = lifetime(&self.expires)?;
-        // Pick the store before minting: a key with nowhere to go is not worth making.
+        let plan = self.plan(ctx)?;
+        if self.dry_run {
+            return self.print_plan(ctx, &plan);
+        }
+        // A key with nowhere to go is not worth making: pick the store first.
+        let backend = store::choose(ctx.global.store, config.dir())?;
+        let created = ctx.block_on(self.make(ctx, &plan))??;
+
+        let meta = KeyMeta {
+            kind: KeyKind::LongTerm,
+            origin: Origin::Iam,
+            store: backend.backend(),
+            masked: mask(created.secret.expose_secret()),
+            created: created.remote.created,
+            expires: created.remote.expires,
+            region: plan.region.clone(),
+            profile: None,
+            lifetime: None,
+            user: Some(created.remote.user.clone()),
+            credential_id: Some(created.remote.id.clone()),
+            alias: created.remote.alias.clone(),
+            scope: plan.scope.clone(),
+        };
+        if let Err(e) = keys::add(
+            &config,
+            backend.as_ref(),
+            &self.name,
+            &created.secret,
+            meta.clone(),
+        ) {
+            return Err(reveal(ctx, &self.name, &created.secret, plan.days, e));
+        }
+        store::warn_if_volatile(meta.store, &ctx.out);
+        if ctx.out.json() {
+            return ctx.out.print_json(&CreatedJson {
+                name: &self.name,
+                kind: "long-term",
+                store: meta.store.as_str(),
+                key: &meta.masked,
+                user: &created.remote.user,
+                credential_id: &created.remote.id,
+                created: time::rfc3339(created.remote.created),
+                expires_at: created.remote.expires.map(time::rfc3339),
+                region: meta.region.as_deref(),
+            });
+        }
+        let expiry = match created.remote.expires {
+            Some(at) => format!(
+                "expires {} ({})",
+                time::relative(at, time::now()),
+                time::rfc3339(at)
+            ),
+            None => "never expires".to_string(),
+        };
+        ctx.out.note(format_args!(
+            "created long-term key '{}' ({}) for IAM user {}; it {expiry}; stored in the {} store",
+            self.name,
+            meta.masked,
+            created.remote.user,
+            meta.store.as_str()
+        ));
+        Ok(())
+    }
+
+    /// The IAM calls. Nothing changes when the user is at the two-key limit; after
+    /// a failure midway, the error says what IAM holds now.
+    async fn make(&self, ctx: &Context, plan: &Plan) -> Result<crate::iam::Created> {
+        let iam = Iam::connect(ctx, ctx.global.profile.as_deref()).await?;
+        let account = match plan.scope {
+            Some(_) => iam.account().await?,
+            None => String::new(),
+        };
+        let user = &plan.user;
+        let mut done = Vec::new();
+        if iam.user_exists(user).await? {
+            let existing = iam.credentials(user).await?;
+            if existing.len() >= 2 {
+                return Err(at_limit(&self.name, user, &existing));
+            }
+            ctx.out
+                .detail(format_args!("using the existing IAM user {user}"));
+        } else {
+            iam.create_user(user).await?;
+            done.push(Done::User(user.clone()));
+        }
+        let policy_name = Plan::policy_name(&self.name);
+        match plan.document(&account, time::now())? {
+            Some(doc) => {
+                iam.put_inline_policy(user, &policy_name, &doc.to_string())
+                    .await
+                    .map_err(|e| midway(e, user, &done))?;
+                done.push(Done::Inline(policy_name));
+            }
+            None => {
+                let attached = iam
+                    .attached_policies(user)
+                    .await
+                    .map_err(|e| midway(e, user, &done))?;
+                for arn in plan.managed.iter().filter(|a| !attached.contains(a)) {
+                    iam.attach_policy(user, arn)
+                        .await
+                        .map_err(|e| midway(e, user, &done))?;
+                    done.push(Done::Managed(arn.clone()));
+                }
+            }
+        }
+        iam.create_credential(user, plan.days)
+            .await
+            .map_err(|e| midway(e, user, &done))
+    }
+
+    fn print_plan(&self, ctx: &Context, plan: &Plan) -> Result<()> {
+        // Read-only: the account fills the policy's inference-profile ARNs.
+        let account = match &plan.scope {
+            Some(_) => match ctx.block_on(async {
+                Iam::connect(ctx, ctx.global.profile.as_deref())
+                    .await?
+                    .account()
+                    .await
+            })? {
+                Ok(a) => a,
+                Err(e) => {
+                    ctx.out
+                        .note(format_args!("account shown as '*': {}", e.message()));
+                    "*".to_string()
+                }
+            },
+            None => String::new(),
+        };
+        let user = &plan.user;
+        let mut calls = vec![
+            format!("GetUser {user}; if missing, CreateUser {user} --path {USER_PATH}"),
+            format!("ListServiceSpecificCredentials {user} {BEDROCK} (stop if it has 2 already)"),
+        ];
+        let document = plan.document(&account, time::now())?;
+        if document.is_some() {
+            calls.push(format!(
+                "PutUserPolicy {user} {}",
+                Plan::policy_name(&self.name)
+            ));
+        } else {
+            for arn in &plan.managed {
+                calls.push(format!("AttachUserPolicy {user} {arn} (if not attached)"));
+            }
+        }
+        calls.push(format!(
+            "CreateServiceSpecificCredential {user} {BEDROCK} {}",
+            match plan.days {
+                Some(d) => format!("--credential-age-days {d}"),
+                None => "(no expiry)".to_string(),
+            }
+        ));
+        calls.push(format!("store the key as '{}'", self.name));
+        if ctx.out.json() {
+            return ctx.out.print_json(&DryRunJson {
+                dry_run: true,
+                name: &self.name,
+                user,
+                calls,
+                policy: document,
+            });
+        }
+        stdout_line(&format!(
+            "bedkey create {} would (nothing is changed by --dry-run):",
+            self.name
+        ))?;
+        for (i, call) in calls.iter().enumerate() {
+            stdout_line(&format!("  {}. {call}", i + 1))?;
+        }
+        if let Some(doc) = document {
+            stdout_line(&format!("policy {}:", Plan::policy_name(&self.name)))?;
+            stdout_line(&serde_json::to_string_pretty(&doc).unwrap_or_default())?;
+        }
+        Ok(())
+    }
+
+    fn short_term(&self, ctx: &Context) -> Result<()> {
+        let config = ctx.config()?;
+        keys::ensure_free(&config, &self.name)?;
+        let wanted = lifetime(self.expires.as_deref().unwrap_or("12h"))?;
         let backend = store::choose(ctx.global.store, config.dir())?;
         let g = &ctx.global;
         let minted =
@@ -47,6 +331,7 @@ impl Run for Create {
             user: None,
             credential_id: None,
             alias: None,
+            scope: None,
         };
         keys::add(
             &config,
@@ -57,7 +342,7 @@ impl Run for Create {
         )?;
         store::warn_if_volatile(meta.store, &ctx.out);
         if ctx.out.json() {
-            return ctx.out.print_json(&Json {
+            return ctx.out.print_json(&ShortJson {
                 name: &self.name,
                 kind: "short-term",
                 store: meta.store.as_str(),
@@ -77,4 +362,108 @@ impl Run for Create {
         ));
         Ok(())
     }
+}
+
+#[derive(Serialize)]
+struct ShortJson<'a> {
+    name: &'a str,
+    kind: &'static str,
+    store: &'static str,
+    key: &'a str,
+    region: &'a str,
+    expires_at: String,
+    lifetime_seconds: u64,
+}
+
+/// What a create run has changed in IAM so far.
+enum Done {
+    User(String),
+    Inline(String),
+    Managed(String),
+}
+
+/// An error midway: say what IAM holds now, how to finish, and how to undo.
+fn midway(err: Error, user: &str, done: &[Done]) -> Error {
+    if done.is_empty() {
+        return err
+            .with_hint("nothing was changed in IAM; fix the cause and run the same command again");
+    }
+    let mut has = Vec::new();
+    let mut undo = Vec::new();
+    for d in done {
+        match d {
+            Done::User(u) => {
+                has.push(format!("user {u} (new)"));
+            }
+            Done::Inline(p) => {
+                has.push(format!("inline policy {p} on {user}"));
+                undo.push(format!(
+                    "aws iam delete-user-policy --user-name {user} --policy-name {p}"
+                ));
+            }
+            Done::Managed(a) => {
+                has.push(format!("{a} attached to {user}"));
+                undo.push(format!(
+                    "aws iam detach-user-policy --user-name {user} --policy-arn {a}"
+                ));
+            }
+        }
+    }
+    if done.iter().any(|d| matches!(d, Done::User(_))) {
+        undo.push(format!("aws iam delete-user --user-name {u}", u = user));
+    }
+    let message = format!(
+        "{}; IAM now has {}, and no key",
+        err.message(),
+        has.join(", ")
+    );
+    Error::new(err.kind(), message).with_hint(format!(
+        "run the same command again to finish (it reuses what exists), or undo: {}",
+        undo.join("; ")
+    ))
+}
+
+fn at_limit(name: &str, user: &str, existing: &[Remote]) -> Error {
+    let listed: Vec<String> = existing
+        .iter()
+        .map(|c| {
+            format!(
+                "{} ({}, created {}, {})",
+                c.id,
+                c.status,
+                &time::rfc3339(c.created)[..10],
+                match c.expires {
+                    Some(at) => format!("expires {}", &time::rfc3339(at)[..10]),
+                    None => "no expiry".to_string(),
+                }
+            )
+        })
+        .collect();
+    Error::failure(format!(
+        "IAM user {user} has {} Bedrock API keys already, the most IAM allows: {}; nothing was changed",
+        existing.len(),
+        listed.join("; ")
+    ))
+    .with_hint(format!(
+        "`bedkey rotate {name}` replaces a key bedkey manages, `bedkey revoke NAME` deletes one; or pick another user with --user"
+    ))
+}
+
+/// Storing failed after IAM made the key. AWS shows a secret once, so hand it to the
+/// user on stdout, with a warning and the command that stores it later.
+fn reveal(
+    ctx: &Context,
+    name: &str,
+    key: &crate::secret::Secret,
+    days: Option<i64>,
+    err: Error,
+) -> Error {
+    ctx.out.mask_in_ci(key);
+    eprintln!(
+        "bedkey: warning: IAM made the key but storing it failed; AWS never shows it again, so it is printed below. Keep it safe."
+    );
+    let _ = stdout_line(key.expose_secret());
+    let days = days.map(|d| format!(" --days {d}")).unwrap_or_default();
+    err.context(format!("storing new key '{name}'"))
+        .with_hint(format!("the key printed above works; store it later with `bedkey import {name}{days}` (paste it)"))
 }

@@ -103,6 +103,7 @@ impl Run for Import {
             user: None,
             credential_id: None,
             alias: None,
+            scope: None,
         };
         keys::add(&config, backend.as_ref(), &self.name, &key, meta.clone())?;
         store::warn_if_volatile(meta.store, &ctx.out);

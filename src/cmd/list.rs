@@ -7,6 +7,7 @@ use crate::cli::List;
 use crate::cmd::{Context, Run};
 use crate::config::{KeyKind, KeyMeta, Origin};
 use crate::error::Result;
+use crate::iam::Iam;
 use crate::keys::WARN_BEFORE;
 use crate::output::stdout_line;
 use crate::time;
@@ -60,6 +61,76 @@ pub fn row(name: &str, meta: &KeyMeta, now: i64) -> Row {
 #[derive(Serialize)]
 struct Json {
     keys: Vec<Row>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote: Option<Vec<RemoteRow>>,
+    /// Local keys whose IAM credential no longer exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gone_from_iam: Option<Vec<String>>,
+}
+
+#[derive(Serialize)]
+struct RemoteRow {
+    credential_id: String,
+    user: String,
+    status: String,
+    created: String,
+    expires_at: Option<String>,
+    /// The local key holding this credential's secret; None: no local secret.
+    local_name: Option<String>,
+}
+
+/// IAM's view: the Bedrock credentials of every user bedkey made or manages keys for.
+fn remote(ctx: &Context, keys: &crate::config::Keys) -> Result<(Vec<RemoteRow>, Vec<String>)> {
+    let local: Vec<(&String, &KeyMeta)> = keys
+        .keys
+        .iter()
+        .filter(|(_, m)| m.origin == Origin::Iam)
+        .collect();
+    let credentials = ctx.block_on(async {
+        let iam = Iam::connect(ctx, ctx.global.profile.as_deref()).await?;
+        let mut users = iam.bedkey_users().await?;
+        for (_, m) in &local {
+            if let Some(u) = &m.user
+                && !users.contains(u)
+            {
+                users.push(u.clone());
+            }
+        }
+        let mut all = Vec::new();
+        for user in users {
+            match iam.credentials(&user).await {
+                Ok(c) => all.extend(c),
+                // A user deleted outside bedkey: its keys are gone too.
+                Err(e) if e.message().contains("NoSuchEntity") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(all)
+    })??;
+    let rows = credentials
+        .iter()
+        .map(|c| RemoteRow {
+            credential_id: c.id.clone(),
+            user: c.user.clone(),
+            status: c.status.clone(),
+            created: time::rfc3339(c.created),
+            expires_at: c.expires.map(time::rfc3339),
+            local_name: local
+                .iter()
+                .find(|(_, m)| m.credential_id.as_deref() == Some(c.id.as_str()))
+                .map(|(n, _)| (*n).clone()),
+        })
+        .collect();
+    let gone = local
+        .iter()
+        .filter(|(_, m)| {
+            !credentials
+                .iter()
+                .any(|c| Some(c.id.as_str()) == m.credential_id.as_deref())
+        })
+        .map(|(n, _)| (*n).clone())
+        .collect();
+    Ok((rows, gone))
 }
 
 /// Print rows as aligned columns.
@@ -83,36 +154,90 @@ impl Run for List {
         let keys = ctx.config()?.load()?;
         let now = time::now();
         let rows: Vec<Row> = keys.keys.iter().map(|(n, m)| row(n, m, now)).collect();
+        let remote = self.remote.then(|| remote(ctx, &keys)).transpose()?;
         if ctx.out.json() {
-            return ctx.out.print_json(&Json { keys: rows });
+            let (remote, gone) = match remote {
+                Some((r, g)) => (Some(r), Some(g)),
+                None => (None, None),
+            };
+            return ctx.out.print_json(&Json {
+                keys: rows,
+                remote,
+                gone_from_iam: gone,
+            });
         }
         if rows.is_empty() {
             ctx.out
                 .note("no keys yet: `bedkey create` or `bedkey import` adds one");
+        } else {
+            local_table(&rows, &keys, now)?;
+        }
+        let Some((remote, gone)) = remote else {
             return Ok(());
+        };
+        stdout_line("")?;
+        if remote.is_empty() {
+            stdout_line("IAM: no Bedrock API keys for bedkey's users")?;
+        } else {
+            let mut cells = vec![
+                [
+                    "IAM CREDENTIAL",
+                    "USER",
+                    "STATUS",
+                    "CREATED",
+                    "EXPIRES",
+                    "LOCAL KEY",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ];
+            for r in &remote {
+                cells.push(vec![
+                    r.credential_id.clone(),
+                    r.user.clone(),
+                    r.status.clone(),
+                    r.created[..10].to_string(),
+                    r.expires_at
+                        .as_deref()
+                        .map_or("never".into(), |e| e[..10].to_string()),
+                    r.local_name
+                        .clone()
+                        .unwrap_or_else(|| "(no local secret)".into()),
+                ]);
+            }
+            table(&cells)?;
         }
-        let mut cells = vec![
-            [
-                "NAME", "KIND", "REGION", "EXPIRES", "STATUS", "KEY", "STORE",
-            ]
-            .map(String::from)
-            .to_vec(),
-        ];
-        for (r, meta) in rows.iter().zip(keys.keys.values()) {
-            let expires = match meta.expires {
-                Some(at) => format!("{} ({})", &time::rfc3339(at)[..16], time::relative(at, now)),
-                None => "never".to_string(),
-            };
-            cells.push(vec![
-                r.name.clone(),
-                r.kind.to_string(),
-                r.region.clone().unwrap_or_else(|| "-".into()),
-                expires,
-                r.status.to_string(),
-                r.key.clone(),
-                r.store.to_string(),
-            ]);
+        for name in gone {
+            ctx.out.warn(format_args!(
+                "key '{name}': its IAM credential is gone; `bedkey remove {name}` forgets it"
+            ));
         }
-        table(&cells)
+        Ok(())
     }
+}
+
+fn local_table(rows: &[Row], keys: &crate::config::Keys, now: i64) -> Result<()> {
+    let mut cells = vec![
+        [
+            "NAME", "KIND", "REGION", "EXPIRES", "STATUS", "KEY", "STORE",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for (r, meta) in rows.iter().zip(keys.keys.values()) {
+        let expires = match meta.expires {
+            Some(at) => format!("{} ({})", &time::rfc3339(at)[..16], time::relative(at, now)),
+            None => "never".to_string(),
+        };
+        cells.push(vec![
+            r.name.clone(),
+            r.kind.to_string(),
+            r.region.clone().unwrap_or_else(|| "-".into()),
+            expires,
+            r.status.to_string(),
+            r.key.clone(),
+            r.store.to_string(),
+        ]);
+    }
+    table(&cells)
 }

@@ -11,7 +11,10 @@ mod inspect;
 mod list;
 mod man;
 mod remove;
+mod revoke;
+mod rotate;
 pub mod token;
+mod verify;
 
 use crate::cli::{Cli, Command, Global};
 use crate::error::{Error, Result};
@@ -59,6 +62,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Exec(c) => c.run(&ctx),
         Command::List(c) => c.run(&ctx),
         Command::Remove(c) => c.run(&ctx),
+        Command::Revoke(c) => revoke::Revoke(c).run(&ctx),
+        Command::Rotate(c) => c.run(&ctx),
+        Command::Verify(c) => c.run(&ctx),
         Command::Init(c) => c.run(&ctx),
         Command::Doctor => doctor::Doctor.run(&ctx),
         Command::Completions(c) => c.run(&ctx),

@@ -1,0 +1,246 @@
+//! `bedkey verify [NAME]`: one live, read-only call to Bedrock (ListFoundationModels)
+//! with the key as a bearer token, and what the answer means.
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+
+use crate::aws;
+use crate::cli::Verify;
+use crate::cmd::{Context, Run};
+use crate::error::{Error, Kind, Result};
+use crate::keys;
+use crate::secret::ExposeSecret;
+use crate::time;
+use crate::token::{self, Decoded};
+
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Verdict {
+    /// Bedrock answered the call.
+    Accepted,
+    /// Authenticated, but the key's policy does not allow listing models (a key made
+    /// with --allow-model): it works for what it allows.
+    AcceptedScoped,
+    Expired,
+    /// The key is valid but its user may not use bearer tokens.
+    Denied,
+    WrongRegion,
+    Rejected,
+}
+
+#[derive(Serialize)]
+struct Json<'a> {
+    name: &'a str,
+    verdict: Verdict,
+    region: &'a str,
+    endpoint: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_status: Option<u16>,
+    message: String,
+}
+
+/// Read Bedrock's answer: status, error type and message decide the verdict.
+fn judge(status: u16, error_type: &str, message: &str) -> Verdict {
+    let m = message.to_ascii_lowercase();
+    let t = error_type.to_ascii_lowercase();
+    if (200..300).contains(&status) {
+        Verdict::Accepted
+    } else if m.contains("expired") {
+        Verdict::Expired
+    } else if m.contains("region") || m.contains("credential should be scoped") {
+        Verdict::WrongRegion
+    } else if m.contains("callwithbearertoken") {
+        Verdict::Denied
+    } else if status == 403 && (t.contains("accessdenied") || m.contains("not authorized")) {
+        Verdict::AcceptedScoped
+    } else {
+        Verdict::Rejected
+    }
+}
+
+fn explain(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Accepted => "accepted: Bedrock answered with this key",
+        Verdict::AcceptedScoped => {
+            "accepted, but this key may not list models: its policy allows only some calls (a scoped key)"
+        }
+        Verdict::Expired => "expired: Bedrock refuses it",
+        Verdict::Denied => {
+            "denied: the key is valid but its IAM user lacks bedrock:CallWithBearerToken"
+        }
+        Verdict::WrongRegion => {
+            "wrong region: a short-term key works only in the region it was signed for"
+        }
+        Verdict::Rejected => "rejected: Bedrock does not accept this key",
+    }
+}
+
+fn endpoint(region: &str) -> String {
+    std::env::var("AWS_ENDPOINT_URL_BEDROCK")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .ok()
+        .filter(|e| !e.is_empty())
+        .map(|e| e.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| format!("https://bedrock.{region}.amazonaws.com"))
+}
+
+async fn call(url: &str, key: &str) -> Result<(u16, String, String)> {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| Error::failure(format!("cannot load the system's TLS roots: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client: Client<_, Empty<&[u8]>> = Client::builder(TokioExecutor::new()).build(connector);
+    let request = http::Request::get(url)
+        .header("authorization", format!("Bearer {key}"))
+        .header("accept", "application/json")
+        .header("user-agent", concat!("bedkey/", env!("CARGO_PKG_VERSION")))
+        .body(Empty::new())
+        .map_err(|e| Error::usage(format!("bad Bedrock endpoint {url}: {e}")))?;
+    let fail =
+        |e: &dyn std::fmt::Display| Error::failure(format!("cannot reach Bedrock at {url}: {e}"));
+    let response = tokio::time::timeout(TIMEOUT, client.request(request))
+        .await
+        .map_err(|_| fail(&"no answer within 15s"))?
+        .map_err(|e| fail(&e))?;
+    let status = response.status().as_u16();
+    let error_type = response
+        .headers()
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = tokio::time::timeout(TIMEOUT, response.into_body().collect())
+        .await
+        .map_err(|_| fail(&"no answer within 15s"))?
+        .map_err(|e| fail(&e))?
+        .to_bytes();
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .or_else(|| v.get("Message"))
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    Ok((status, error_type, message.chars().take(300).collect()))
+}
+
+impl Run for Verify {
+    fn run(&self, ctx: &Context) -> Result<()> {
+        let key = keys::load(ctx, &self.name)?;
+        let decoded = token::decode(key.secret.expose_secret())?;
+        // A short-term key names its region; a long-term key uses the recorded one.
+        let region = match (&decoded, &ctx.global.region, &key.meta.region) {
+            (Decoded::ShortTerm(st), _, _) => st.region.clone(),
+            (_, Some(r), _) => aws::checked_region(r)?,
+            (_, None, Some(r)) => r.clone(),
+            _ => {
+                ctx.block_on(aws::region(None, ctx.global.profile.as_deref()))??
+                    .0
+            }
+        };
+        let url = endpoint(&region);
+        let now = time::now();
+        let (verdict, status, message) = match key.expires_at() {
+            Some(at) if at <= now => (
+                Verdict::Expired,
+                None,
+                format!(
+                    "the key expired {} (no call needed)",
+                    time::relative(at, now)
+                ),
+            ),
+            _ => {
+                let target = format!("{url}/foundation-models");
+                ctx.out.detail(format_args!("GET {target}"));
+                let (status, error_type, message) =
+                    ctx.block_on(call(&target, key.secret.expose_secret()))??;
+                (judge(status, &error_type, &message), Some(status), message)
+            }
+        };
+        if ctx.out.json() {
+            ctx.out.print_json(&Json {
+                name: &self.name,
+                verdict,
+                region: &region,
+                endpoint: &url,
+                http_status: status,
+                message: message.clone(),
+            })?;
+        } else if matches!(verdict, Verdict::Accepted | Verdict::AcceptedScoped) {
+            crate::output::stdout_line(&format!(
+                "key '{}' in {region}: {}",
+                self.name,
+                explain(verdict)
+            ))?;
+        }
+        match verdict {
+            Verdict::Accepted | Verdict::AcceptedScoped => Ok(()),
+            v => {
+                let detail = if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({message})")
+                };
+                let e = Error::new(
+                    Kind::Credentials,
+                    format!("key '{}' in {region}: {}{detail}", self.name, explain(v)),
+                );
+                Err(match v {
+                    Verdict::Expired => e.with_hint(format!("`bedkey rotate {}` makes a new one", self.name)),
+                    Verdict::Denied => e.with_hint("attach AmazonBedrockLimitedAccess or a policy allowing bedrock:CallWithBearerToken"),
+                    Verdict::WrongRegion => e.with_hint("pass the key's own region with --region"),
+                    _ => e,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_judged_by_status_and_message() {
+        assert_eq!(judge(200, "", ""), Verdict::Accepted);
+        assert_eq!(
+            judge(403, "AccessDeniedException", "Bearer Token has expired"),
+            Verdict::Expired
+        );
+        assert_eq!(
+            judge(
+                403,
+                "AccessDeniedException",
+                "User: arn:aws:iam::1:user/x is not authorized to perform: bedrock:CallWithBearerToken"
+            ),
+            Verdict::Denied
+        );
+        assert_eq!(
+            judge(
+                403,
+                "AccessDeniedException",
+                "User: arn:aws:iam::1:user/x is not authorized to perform: bedrock:ListFoundationModels"
+            ),
+            Verdict::AcceptedScoped
+        );
+        assert_eq!(
+            judge(403, "", "Credential should be scoped to a valid region."),
+            Verdict::WrongRegion
+        );
+        assert_eq!(
+            judge(403, "UnrecognizedClientException", "Invalid API Key format"),
+            Verdict::Rejected
+        );
+        assert_eq!(judge(500, "", ""), Verdict::Rejected);
+    }
+}

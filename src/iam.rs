@@ -1,0 +1,309 @@
+//! IAM, through aws-sdk-iam: users, their policies, and the service-specific
+//! credentials that are long-term Bedrock API keys.
+//!
+//! The SDK retries throttling and transient errors with backoff (standard mode, 3
+//! attempts); what is left becomes one line with the contract's exit code.
+
+use aws_config::BehaviorVersion;
+use aws_config::Region;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::types::StatusType;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use crate::aws;
+use crate::cmd::Context;
+use crate::error::{Error, Kind, Result};
+use crate::secret::{Secret, secret};
+
+pub const BEDROCK: &str = "bedrock.amazonaws.com";
+/// Users bedkey creates live under this path, so `list --remote` can find them.
+pub const USER_PATH: &str = "/bedkey/";
+
+pub struct Iam {
+    client: aws_sdk_iam::Client,
+    sts: aws_sdk_sts::Client,
+}
+
+/// A service-specific credential as IAM lists it (never with its secret).
+#[derive(Clone, Debug)]
+pub struct Remote {
+    pub id: String,
+    pub user: String,
+    pub status: String,
+    pub created: i64,
+    pub expires: Option<i64>,
+    pub alias: Option<String>,
+}
+
+/// A credential just created: the only moment AWS shows its secret.
+pub struct Created {
+    pub secret: Secret,
+    pub remote: Remote,
+}
+
+impl Iam {
+    /// An IAM client with bedkey's credentials. IAM is global: the region only picks
+    /// the partition, so without one we use us-east-1. `AWS_ENDPOINT_URL_IAM` /
+    /// `AWS_ENDPOINT_URL_STS` (or the profile's endpoint settings) are honoured.
+    pub async fn connect(ctx: &Context, profile: Option<&str>) -> Result<Iam> {
+        let resolved = aws::credentials(profile).await?;
+        let region = match aws::region(ctx.global.region.as_deref(), profile).await {
+            Ok((r, _)) if r.starts_with("cn-") || r.starts_with("us-gov-") => r,
+            _ => "us-east-1".to_string(),
+        };
+        ctx.out.detail(format_args!(
+            "IAM with {} from {}",
+            crate::secret::mask(resolved.credentials.access_key_id()),
+            resolved.source
+        ));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .credentials_provider(resolved.credentials)
+            .region(Region::new(region));
+        if let Some(p) = profile {
+            loader = loader.profile_name(p);
+        }
+        let config = loader.load().await;
+        Ok(Iam {
+            client: aws_sdk_iam::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+        })
+    }
+
+    /// The account the credentials belong to.
+    pub async fn account(&self) -> Result<String> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| error("GetCallerIdentity", e))?;
+        out.account().map(str::to_string).ok_or_else(|| {
+            Error::failure("STS did not say which account the credentials belong to")
+        })
+    }
+
+    pub async fn user_exists(&self, user: &str) -> Result<bool> {
+        match self.client.get_user().user_name(user).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("NoSuchEntity") => Ok(false),
+            Err(e) => Err(error("GetUser", e)),
+        }
+    }
+
+    pub async fn create_user(&self, user: &str) -> Result<()> {
+        self.client
+            .create_user()
+            .user_name(user)
+            .path(USER_PATH)
+            .send()
+            .await
+            .map_err(|e| error("CreateUser", e))?;
+        Ok(())
+    }
+
+    pub async fn attached_policies(&self, user: &str) -> Result<Vec<String>> {
+        let mut arns = Vec::new();
+        let mut marker = None;
+        loop {
+            let out = self
+                .client
+                .list_attached_user_policies()
+                .user_name(user)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| error("ListAttachedUserPolicies", e))?;
+            arns.extend(
+                out.attached_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn().map(str::to_string)),
+            );
+            if !out.is_truncated() {
+                return Ok(arns);
+            }
+            marker = out.marker().map(str::to_string);
+        }
+    }
+
+    pub async fn attach_policy(&self, user: &str, arn: &str) -> Result<()> {
+        self.client
+            .attach_user_policy()
+            .user_name(user)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| error("AttachUserPolicy", e))?;
+        Ok(())
+    }
+
+    pub async fn put_inline_policy(&self, user: &str, name: &str, document: &str) -> Result<()> {
+        self.client
+            .put_user_policy()
+            .user_name(user)
+            .policy_name(name)
+            .policy_document(document)
+            .send()
+            .await
+            .map_err(|e| error("PutUserPolicy", e))?;
+        Ok(())
+    }
+
+    /// The user's Bedrock API keys.
+    pub async fn credentials(&self, user: &str) -> Result<Vec<Remote>> {
+        let mut all = Vec::new();
+        let mut marker = None;
+        loop {
+            let out = self
+                .client
+                .list_service_specific_credentials()
+                .user_name(user)
+                .service_name(BEDROCK)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| error("ListServiceSpecificCredentials", e))?;
+            all.extend(out.service_specific_credentials().iter().map(|c| Remote {
+                id: c.service_specific_credential_id().to_string(),
+                user: c.user_name().to_string(),
+                status: c.status().as_str().to_string(),
+                created: c.create_date().secs(),
+                expires: c.expiration_date().map(|d| d.secs()),
+                alias: c.service_credential_alias().map(str::to_string),
+            }));
+            if !out.is_truncated() {
+                return Ok(all);
+            }
+            marker = out.marker().map(str::to_string);
+        }
+    }
+
+    pub async fn create_credential(&self, user: &str, days: Option<i64>) -> Result<Created> {
+        let out = self
+            .client
+            .create_service_specific_credential()
+            .user_name(user)
+            .service_name(BEDROCK)
+            .set_credential_age_days(days.map(|d| d as i32))
+            .send()
+            .await
+            .map_err(|e| error("CreateServiceSpecificCredential", e))?;
+        let c = out
+            .service_specific_credential()
+            .ok_or_else(|| Error::failure("IAM returned no credential"))?;
+        let value = c
+            .service_credential_secret()
+            .ok_or_else(|| Error::failure("IAM returned a credential without its key"))?;
+        Ok(Created {
+            secret: secret(value),
+            remote: Remote {
+                id: c.service_specific_credential_id().to_string(),
+                user: c.user_name().to_string(),
+                status: c.status().as_str().to_string(),
+                created: c.create_date().secs(),
+                expires: c.expiration_date().map(|d| d.secs()),
+                alias: c.service_credential_alias().map(str::to_string),
+            },
+        })
+    }
+
+    pub async fn deactivate(&self, user: &str, id: &str) -> Result<()> {
+        self.client
+            .update_service_specific_credential()
+            .user_name(user)
+            .service_specific_credential_id(id)
+            .status(StatusType::Inactive)
+            .send()
+            .await
+            .map_err(|e| error("UpdateServiceSpecificCredential", e))?;
+        Ok(())
+    }
+
+    /// Delete a credential; `Ok(false)` when IAM had no such credential (or user).
+    pub async fn delete_credential(&self, user: &str, id: &str) -> Result<bool> {
+        match self
+            .client
+            .delete_service_specific_credential()
+            .user_name(user)
+            .service_specific_credential_id(id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("NoSuchEntity") => Ok(false),
+            Err(e) => Err(error("DeleteServiceSpecificCredential", e)),
+        }
+    }
+
+    /// Users under bedkey's path.
+    pub async fn bedkey_users(&self) -> Result<Vec<String>> {
+        let mut users = Vec::new();
+        let mut marker = None;
+        loop {
+            let out = self
+                .client
+                .list_users()
+                .path_prefix(USER_PATH)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| error("ListUsers", e))?;
+            users.extend(out.users().iter().map(|u| u.user_name().to_string()));
+            if !out.is_truncated() {
+                return Ok(users);
+            }
+            marker = out.marker().map(str::to_string);
+        }
+    }
+}
+
+/// One line for an IAM failure, with the exit code of what the caller can do.
+pub fn error<E, R>(operation: &str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = err.code().unwrap_or("").to_string();
+    let message = err.message().unwrap_or("").to_string();
+    let kind = match code.as_str() {
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "InvalidClientTokenId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "UnrecognizedClientException" => Kind::Credentials,
+        "ValidationError" => Kind::Usage,
+        _ => Kind::Failure,
+    };
+    let hint = match code.as_str() {
+        "AccessDenied" | "AccessDeniedException" => Some(
+            "the AWS identity bedkey uses needs IAM rights on users and service-specific credentials; see docs/iam.md",
+        ),
+        "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken" => {
+            Some("refresh your AWS credentials (for SSO: `aws sso login`)")
+        }
+        "Throttling" | "ThrottlingException" => {
+            Some("IAM kept throttling after retries; try again in a minute")
+        }
+        "LimitExceeded" => Some("`bedkey list --remote` shows the user's credentials"),
+        _ => None,
+    };
+    let text = match &err {
+        SdkError::ServiceError(_) if message.is_empty() => {
+            format!("IAM {operation} failed: {code}")
+        }
+        SdkError::ServiceError(_) => format!("IAM {operation} failed: {code}: {message}"),
+        SdkError::TimeoutError(_) => format!("IAM {operation} timed out"),
+        SdkError::DispatchFailure(_) => {
+            format!(
+                "cannot reach IAM for {operation}: {}",
+                DisplayErrorContext(&err)
+            )
+        }
+        _ => format!("IAM {operation} failed: {}", DisplayErrorContext(&err)),
+    };
+    let e = Error::new(kind, text);
+    match hint {
+        Some(h) => e.with_hint(h),
+        None => e,
+    }
+}

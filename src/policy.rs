@@ -1,0 +1,458 @@
+//! What a long-term key may do in IAM: checking `create`'s inputs before any AWS
+//! call, and the least-privilege inline policy of `--allow-model`.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+
+pub const LIMITED_ACCESS: &str = "arn:aws:iam::aws:policy/AmazonBedrockLimitedAccess";
+/// IAM's limit for one user's inline policies, whitespace not counted.
+const INLINE_POLICY_MAX: usize = 2048;
+const INVOKE: [&str; 2] = [
+    "bedrock:InvokeModel",
+    "bedrock:InvokeModelWithResponseStream",
+];
+/// Prefixes of AWS's cross-region (system) inference profiles: `us.anthropic.…`.
+const GEO_PREFIXES: [&str; 8] = ["us", "eu", "apac", "global", "us-gov", "jp", "au", "ca"];
+
+/// IAM user names: `[\w+=,.@-]{1,64}`.
+pub fn check_user(user: &str) -> Result<()> {
+    let ok = (1..=64).contains(&user.len())
+        && user
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"_+=,.@-".contains(&c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "'{user}' is not an IAM user name: 1 to 64 of letters, digits and _+=,.@-"
+        ))
+        .with_hint("name the user with --user"))
+    }
+}
+
+/// A managed policy ARN: `arn:PARTITION:iam::aws|ACCOUNT:policy/PATH/NAME`.
+pub fn check_policy_arn(arn: &str) -> Result<()> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && (parts[4] == "aws"
+            || (parts[4].len() == 12 && parts[4].bytes().all(|c| c.is_ascii_digit())))
+        && parts[5].strip_prefix("policy/").is_some_and(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"_+=,.@-/".contains(&c))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "'{arn}' is not a managed policy ARN (arn:aws:iam::aws:policy/NAME)"
+        )))
+    }
+}
+
+/// `203.0.113.0/24`, `2001:db8::/32`, or a single address.
+pub fn check_cidr(cidr: &str) -> Result<()> {
+    let bad = || {
+        Error::usage(format!(
+            "'{cidr}' is not an IP range: use CIDR notation (203.0.113.0/24) or an address"
+        ))
+    };
+    let (addr, bits) = match cidr.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (cidr, None),
+    };
+    let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+    if let Some(bits) = bits {
+        let bits: u8 = bits.parse().map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if bits > max {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
+/// What `--allow-model` named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Model {
+    /// `anthropic.claude-…-v1:0`: invoked directly, in the key's region.
+    Foundation { id: String, region: Option<String> },
+    /// `us.anthropic.…`, or its ARN: a cross-region profile over one foundation model.
+    Profile {
+        id: String,
+        foundation: String,
+        arn: Option<String>,
+    },
+    /// An application inference profile ARN: its models are whatever it routes to.
+    Application { arn: String },
+}
+
+fn model_id_ok(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id.contains('.')
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b".:-_".contains(&c))
+}
+
+/// Read a model id, an inference-profile id, or either's ARN.
+pub fn parse_model(text: &str) -> Result<Model> {
+    let bad = || {
+        Error::usage(format!(
+            "'{text}' is not a Bedrock model or inference profile: use an id such as \
+             anthropic.claude-sonnet-4-20250514-v1:0 or us.anthropic.claude-sonnet-4-20250514-v1:0, or an ARN"
+        ))
+    };
+    if let Some(rest) = text.strip_prefix("arn:") {
+        // arn:aws:bedrock:REGION:ACCOUNT:TYPE/ID
+        let parts: Vec<&str> = rest.splitn(5, ':').collect();
+        let [partition, "bedrock", region, account, resource] = parts[..] else {
+            return Err(bad());
+        };
+        if !partition.starts_with("aws") {
+            return Err(bad());
+        }
+        let (kind, id) = resource.split_once('/').ok_or_else(bad)?;
+        return match kind {
+            "foundation-model" if model_id_ok(id) => Ok(Model::Foundation {
+                id: id.to_string(),
+                region: (!region.is_empty()).then(|| region.to_string()),
+            }),
+            "inference-profile" if model_id_ok(id) && !account.is_empty() => {
+                let (_, foundation) = split_geo(id).ok_or_else(bad)?;
+                Ok(Model::Profile {
+                    id: id.to_string(),
+                    foundation: foundation.to_string(),
+                    arn: Some(text.to_string()),
+                })
+            }
+            "application-inference-profile"
+                if !id.is_empty() && id.bytes().all(|c| c.is_ascii_alphanumeric()) =>
+            {
+                Ok(Model::Application {
+                    arn: text.to_string(),
+                })
+            }
+            _ => Err(bad()),
+        };
+    }
+    if !model_id_ok(text) {
+        return Err(bad());
+    }
+    Ok(match split_geo(text) {
+        Some((_, foundation)) => Model::Profile {
+            id: text.to_string(),
+            foundation: foundation.to_string(),
+            arn: None,
+        },
+        None => Model::Foundation {
+            id: text.to_string(),
+            region: None,
+        },
+    })
+}
+
+/// `us.anthropic.claude…` → (`us`, `anthropic.claude…`).
+fn split_geo(id: &str) -> Option<(&str, &str)> {
+    let (geo, rest) = id.split_once('.')?;
+    (GEO_PREFIXES.contains(&geo) && rest.contains('.')).then_some((geo, rest))
+}
+
+/// What a scoped key was made with, kept so `rotate` can renew its policy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    pub models: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_ips: Vec<String>,
+}
+
+impl Scope {
+    pub fn check(&self) -> Result<Vec<Model>> {
+        for cidr in &self.source_ips {
+            check_cidr(cidr)?;
+        }
+        self.models.iter().map(|m| parse_model(m)).collect()
+    }
+
+    /// The inline policy: bearer-token use, and invoking only these models, from
+    /// these addresses, until `expires` (RFC 3339). `account` is the key owner's (or
+    /// `*` when unknown); `region` pins directly invoked models (or `*`).
+    pub fn document(
+        &self,
+        account: &str,
+        region: Option<&str>,
+        expires: Option<&str>,
+    ) -> Result<Value> {
+        let models = self.check()?;
+        let mut condition = Map::new();
+        if !self.source_ips.is_empty() {
+            condition.insert(
+                "IpAddress".into(),
+                json!({ "aws:SourceIp": self.source_ips }),
+            );
+        }
+        if let Some(at) = expires {
+            condition.insert("DateLessThan".into(), json!({ "aws:CurrentTime": at }));
+        }
+        let with = |mut statement: Value, extra: Option<(&str, Value)>| {
+            let mut c = condition.clone();
+            if let Some((k, v)) = extra {
+                c.insert(k.to_string(), v);
+            }
+            if !c.is_empty() {
+                statement["Condition"] = Value::Object(c);
+            }
+            statement
+        };
+
+        let region = region.unwrap_or("*");
+        let mut direct = Vec::new();
+        let mut profiles = Vec::new();
+        let mut behind_profiles = Vec::new();
+        for m in &models {
+            match m {
+                Model::Foundation { id, region: r } => direct.push(format!(
+                    "arn:aws:bedrock:{}::foundation-model/{id}",
+                    r.as_deref().unwrap_or(region)
+                )),
+                Model::Profile {
+                    id,
+                    foundation,
+                    arn,
+                } => {
+                    profiles.push(arn.clone().unwrap_or_else(|| {
+                        format!("arn:aws:bedrock:*:{account}:inference-profile/{id}")
+                    }));
+                    behind_profiles
+                        .push(format!("arn:aws:bedrock:*::foundation-model/{foundation}"));
+                }
+                Model::Application { arn } => {
+                    profiles.push(arn.clone());
+                    behind_profiles.push("arn:aws:bedrock:*::foundation-model/*".to_string());
+                }
+            }
+        }
+        dedup(&mut direct);
+        dedup(&mut behind_profiles);
+
+        let mut statements = vec![with(
+            json!({"Sid": "UseBearerToken", "Effect": "Allow",
+                   "Action": "bedrock:CallWithBearerToken", "Resource": "*"}),
+            None,
+        )];
+        let mut invoke: Vec<String> = direct;
+        invoke.extend(profiles.iter().cloned());
+        statements.push(with(
+            json!({"Sid": "InvokeAllowedModels", "Effect": "Allow", "Action": INVOKE, "Resource": invoke}),
+            None,
+        ));
+        if !profiles.is_empty() {
+            statements.push(with(
+                json!({"Sid": "InvokeModelsBehindProfiles", "Effect": "Allow", "Action": INVOKE,
+                       "Resource": behind_profiles}),
+                Some((
+                    "StringLike",
+                    json!({ "bedrock:InferenceProfileArn": profiles }),
+                )),
+            ));
+        }
+        let document = json!({"Version": "2012-10-17", "Statement": statements});
+        let size = serde_json::to_string(&document)
+            .map(|s| s.len())
+            .unwrap_or(0);
+        if size > INLINE_POLICY_MAX {
+            return Err(Error::usage(format!(
+                "the policy for these models is {size} characters; IAM takes {INLINE_POLICY_MAX} inline"
+            ))
+            .with_hint("allow fewer models per key, or attach a managed policy with --policy"));
+        }
+        Ok(document)
+    }
+}
+
+fn dedup(v: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    v.retain(|x| seen.insert(x.clone()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_follow_iam() {
+        assert!(check_user("bedkey-default").is_ok());
+        assert!(check_user("a+b=c,d.e@f_g-h").is_ok());
+        for bad in ["", "a b", "a/b", "ü", &"x".repeat(65)] {
+            assert!(check_user(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn policy_arns_are_checked() {
+        assert!(check_policy_arn(LIMITED_ACCESS).is_ok());
+        assert!(check_policy_arn("arn:aws:iam::123456789012:policy/team/BedrockUsers").is_ok());
+        assert!(check_policy_arn("arn:aws-us-gov:iam::aws:policy/X").is_ok());
+        for bad in [
+            "AmazonBedrockLimitedAccess",
+            "arn:aws:iam::aws:role/X",
+            "arn:aws:s3:::bucket",
+            "arn:aws:iam::12345:policy/X",
+            "arn:aws:iam::aws:policy/",
+        ] {
+            assert!(check_policy_arn(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cidrs_are_checked() {
+        for good in [
+            "203.0.113.0/24",
+            "203.0.113.7",
+            "2001:db8::/32",
+            "0.0.0.0/0",
+        ] {
+            assert!(check_cidr(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "203.0.113.0/33",
+            "2001:db8::/129",
+            "example.com",
+            "1.2.3/24",
+            "10.0.0.0/x",
+        ] {
+            assert!(check_cidr(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn models_profiles_and_arns_are_told_apart() {
+        assert_eq!(
+            parse_model("anthropic.claude-3-5-haiku-20241022-v1:0").unwrap(),
+            Model::Foundation {
+                id: "anthropic.claude-3-5-haiku-20241022-v1:0".into(),
+                region: None
+            }
+        );
+        assert_eq!(
+            parse_model("us.anthropic.claude-3-5-haiku-20241022-v1:0").unwrap(),
+            Model::Profile {
+                id: "us.anthropic.claude-3-5-haiku-20241022-v1:0".into(),
+                foundation: "anthropic.claude-3-5-haiku-20241022-v1:0".into(),
+                arn: None
+            }
+        );
+        let arn = "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.meta.llama3-2-1b-instruct-v1:0";
+        assert!(matches!(
+            parse_model(arn).unwrap(),
+            Model::Profile { arn: Some(_), .. }
+        ));
+        let app = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123";
+        assert!(matches!(
+            parse_model(app).unwrap(),
+            Model::Application { .. }
+        ));
+        assert!(matches!(
+            parse_model("arn:aws:bedrock:us-west-2::foundation-model/amazon.nova-lite-v1:0")
+                .unwrap(),
+            Model::Foundation {
+                region: Some(_),
+                ..
+            }
+        ));
+        for bad in [
+            "claude",
+            "anthropic claude",
+            "arn:aws:s3:::x",
+            "arn:aws:bedrock:us-east-1:1:agent/x",
+            "",
+        ] {
+            assert!(parse_model(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_scoped_policy_allows_only_the_named_models() {
+        let scope = Scope {
+            models: vec![
+                "us.anthropic.claude-3-5-haiku-20241022-v1:0".into(),
+                "amazon.nova-lite-v1:0".into(),
+            ],
+            source_ips: vec!["203.0.113.0/24".into()],
+        };
+        let doc = scope
+            .document(
+                "123456789012",
+                Some("us-east-1"),
+                Some("2026-12-21T00:00:00Z"),
+            )
+            .unwrap();
+        let statements = doc["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 3);
+        assert_eq!(statements[0]["Action"], "bedrock:CallWithBearerToken");
+        assert_eq!(
+            statements[1]["Resource"],
+            json!([
+                "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-lite-v1:0",
+                "arn:aws:bedrock:*:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"
+            ])
+        );
+        assert_eq!(
+            statements[2]["Resource"],
+            json!(["arn:aws:bedrock:*::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0"])
+        );
+        assert_eq!(
+            statements[2]["Condition"]["StringLike"]["bedrock:InferenceProfileArn"],
+            json!([
+                "arn:aws:bedrock:*:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"
+            ])
+        );
+        for s in statements {
+            assert_eq!(s["Effect"], "Allow");
+            assert_eq!(
+                s["Condition"]["IpAddress"]["aws:SourceIp"],
+                json!(["203.0.113.0/24"])
+            );
+            assert_eq!(
+                s["Condition"]["DateLessThan"]["aws:CurrentTime"],
+                "2026-12-21T00:00:00Z"
+            );
+        }
+    }
+
+    #[test]
+    fn a_policy_without_profiles_ips_or_expiry_has_no_conditions() {
+        let scope = Scope {
+            models: vec!["amazon.nova-lite-v1:0".into()],
+            source_ips: vec![],
+        };
+        let doc = scope.document("*", None, None).unwrap();
+        let statements = doc["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 2);
+        assert!(statements.iter().all(|s| s.get("Condition").is_none()));
+        assert_eq!(
+            statements[1]["Resource"],
+            json!(["arn:aws:bedrock:*::foundation-model/amazon.nova-lite-v1:0"])
+        );
+    }
+
+    #[test]
+    fn too_many_models_for_an_inline_policy_is_a_usage_error() {
+        let scope = Scope {
+            models: (0..40)
+                .map(|i| format!("us.anthropic.model-number-{i}-v1:0"))
+                .collect(),
+            source_ips: vec![],
+        };
+        assert!(scope.document("123456789012", None, None).is_err());
+    }
+}

@@ -1,0 +1,867 @@
+//! Long-term keys through IAM: the real aws-sdk-iam client over HTTP, through
+//! `AWS_ENDPOINT_URL_IAM`, against `tests/server/iam_server.py` on 127.0.0.1 (moto
+//! for users and policies, plus a faithful emulation of the service-specific
+//! credential calls moto lacks). The suite starts the server itself; it stops when
+//! the tests end. Faults are injected per action, so the tests take turns.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command as Std, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use common::*;
+
+struct Server {
+    url: String,
+    _child: Child,
+}
+
+static SERVER: OnceLock<Option<Server>> = OnceLock::new();
+static TURN: Mutex<()> = Mutex::new(());
+
+fn start() -> Option<Server> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/server/iam_server.py");
+    let spawned = Std::new("python3")
+        .args([script, "--port", "0", "--exit-on-stdin-eof"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) if !required("BEDKEY_TEST_IAM_SERVER") => {
+            eprintln!("skipped: cannot start the IAM test server: {e}");
+            return None;
+        }
+        Err(e) => panic!("cannot start the IAM test server: {e}"),
+    };
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    match line.trim().strip_prefix("listening on ") {
+        Some(url) => Some(Server {
+            url: url.to_string(),
+            // Its stdin stays open while this process lives; at exit the server sees
+            // EOF and stops.
+            _child: child,
+        }),
+        None if !required("BEDKEY_TEST_IAM_SERVER") => {
+            eprintln!(
+                "skipped: the IAM test server did not start (pip install -r tests/server/requirements.txt)"
+            );
+            None
+        }
+        None => panic!("the IAM test server did not start"),
+    }
+}
+
+/// The shared server, this test's turn at it, with faults and the request log cleared.
+fn server() -> Option<(&'static str, MutexGuard<'static, ()>)> {
+    let turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let server = SERVER.get_or_init(start).as_ref()?;
+    control(&server.url, "POST", "/_control/reset", "{}");
+    Some((&server.url, turn))
+}
+
+fn control(url: &str, method: &str, path: &str, body: &str) -> serde_json::Value {
+    let (status, text) = http(
+        method,
+        &format!("{url}{path}"),
+        &[("Content-Type", "application/json")],
+        body,
+    );
+    assert!(status < 300, "{method} {path}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+}
+
+/// The credentials the server holds for `user`.
+fn credentials_of(url: &str, user: &str) -> Vec<serde_json::Value> {
+    control(url, "GET", "/_control/credentials", "")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["user"] == user)
+        .cloned()
+        .collect()
+}
+
+/// The IAM actions the server received since this test's turn began.
+fn actions(url: &str) -> Vec<String> {
+    control(url, "GET", "/_control/requests", "")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// Ask moto (through the server) an IAM question directly, as a raw Query call.
+fn iam_query(url: &str, params: &str) -> String {
+    let auth = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/iam/aws4_request, \
+                SignedHeaders=host, Signature=0";
+    let (status, body) = http(
+        "POST",
+        &format!("{url}/"),
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Authorization", auth),
+        ],
+        &format!("{params}&Version=2010-05-08"),
+    );
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn bedkey(sb: &Sandbox, url: &str) -> assert_cmd::Command {
+    let mut cmd = sb.bedkey_with_env_credentials();
+    cmd.env("AWS_ENDPOINT_URL_IAM", url)
+        .env("AWS_ENDPOINT_URL_STS", url);
+    cmd
+}
+
+fn ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        stderr(out)
+    );
+}
+
+#[test]
+fn create_makes_the_user_attaches_the_policy_and_stores_the_key() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("made");
+    let out = bedkey(&sb, url)
+        .args([
+            "create",
+            &name,
+            "--days",
+            "30",
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let user = format!("bedkey-{name}");
+    assert_eq!(json["user"], user.as_str());
+    assert_eq!(json["kind"], "long-term");
+
+    let held = credentials_of(url, &user);
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0]["id"], json["credential_id"]);
+    assert_eq!(held[0]["expires"], json["expires_at"]);
+    let attached = iam_query(
+        url,
+        &format!("Action=ListAttachedUserPolicies&UserName={user}"),
+    );
+    assert!(
+        attached.contains("arn:aws:iam::aws:policy/AmazonBedrockLimitedAccess"),
+        "{attached}"
+    );
+    let got_user = iam_query(url, &format!("Action=GetUser&UserName={user}"));
+    assert!(got_user.contains("<Path>/bedkey/</Path>"), "{got_user}");
+
+    // The stored key is the one IAM made, and env gives it back.
+    let env = sb
+        .bedkey()
+        .args(["env", &name, "--shell", "json"])
+        .output()
+        .unwrap();
+    ok(&env);
+    let vars: serde_json::Value = serde_json::from_slice(&env.stdout).unwrap();
+    let key = vars["AWS_BEARER_TOKEN_BEDROCK"].as_str().unwrap();
+    assert!(key.starts_with("ABSK"));
+    assert_eq!(vars["AWS_REGION"], "us-east-1");
+    let meta = &sb.keys_json()["keys"][&name];
+    assert_eq!(meta["origin"], "iam");
+    assert_eq!(meta["credential_id"], json["credential_id"]);
+    assert!(
+        !stdout(&out).contains(key),
+        "create never prints the secret"
+    );
+}
+
+#[test]
+fn create_reuses_an_existing_user_and_its_policy() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let user = sb.name("shared");
+    ok(&bedkey(&sb, url)
+        .args(["create", &sb.name("one"), "--user", &user])
+        .output()
+        .unwrap());
+    ok(&bedkey(&sb, url)
+        .args(["create", &sb.name("two"), "--user", &user, "--no-expiry"])
+        .output()
+        .unwrap());
+    let held = credentials_of(url, &user);
+    assert_eq!(held.len(), 2);
+    assert!(
+        held.iter().any(|c| c["expires"].is_null()),
+        "--no-expiry sends no age"
+    );
+    let calls = actions(url);
+    assert_eq!(
+        calls.iter().filter(|a| *a == "CreateUser").count(),
+        1,
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|a| *a == "AttachUserPolicy").count(),
+        1,
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn create_checks_every_input_before_calling_aws() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("bad");
+    for (args, why) in [
+        (vec!["--days", "0"], "out of range"),
+        (vec!["--days", "36601"], "out of range"),
+        (vec!["--user", "no spaces allowed"], "not an IAM user name"),
+        (
+            vec!["--policy", "AmazonBedrockLimitedAccess"],
+            "not a managed policy ARN",
+        ),
+        (vec!["--allow-model", "claude"], "not a Bedrock model"),
+        (
+            vec![
+                "--allow-model",
+                "amazon.nova-lite-v1:0",
+                "--source-ip",
+                "10.0.0.0/40",
+            ],
+            "not an IP range",
+        ),
+        (vec!["--region", "Moon 1"], "not an AWS region"),
+    ] {
+        let out = bedkey(&sb, url)
+            .args(["create", &name])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(why), "{args:?}: {}", stderr(&out));
+    }
+    let long = "x".repeat(60);
+    let out = bedkey(&sb, url).args(["create", &long]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "bedkey-<60 chars> is too long for IAM"
+    );
+    assert!(stderr(&out).contains("--user"));
+    assert!(
+        actions(url).is_empty(),
+        "no AWS call was made: {:?}",
+        actions(url)
+    );
+}
+
+#[test]
+fn create_at_the_two_key_limit_names_the_keys_and_changes_nothing() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let user = sb.name("full");
+    ok(&bedkey(&sb, url)
+        .args(["create", &sb.name("k1"), "--user", &user])
+        .output()
+        .unwrap());
+    ok(&bedkey(&sb, url)
+        .args(["create", &sb.name("k2"), "--user", &user])
+        .output()
+        .unwrap());
+    let before = credentials_of(url, &user);
+    control(url, "POST", "/_control/reset", "{}");
+    let third = sb.name("k3");
+    let out = bedkey(&sb, url)
+        .args(["create", &third, "--user", &user])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    for c in &before {
+        assert!(err.contains(c["id"].as_str().unwrap()), "{err}");
+    }
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert!(err.contains("hint: `bedkey rotate"), "{err}");
+    assert_eq!(credentials_of(url, &user).len(), 2);
+    let calls = actions(url);
+    assert!(
+        !calls
+            .iter()
+            .any(|a| a.starts_with("Create") || a.starts_with("Attach")),
+        "{calls:?}"
+    );
+    assert_eq!(
+        sb.bedkey()
+            .args(["env", &third])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(3)
+    );
+}
+
+#[test]
+fn a_store_failure_after_creation_still_hands_over_the_key() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    // An encrypted file under another passphrase: the store refuses only at write.
+    ok(&sb
+        .bedkey()
+        .args(["--store", "file", "import", &sb.name("first")])
+        .write_stdin(long_term_key("BedrockAPIKey-z-at-123456789012"))
+        .output()
+        .unwrap());
+    let name = sb.name("lost");
+    let out = bedkey(&sb, url)
+        .env("BEDKEY_PASSPHRASE", "not the passphrase")
+        .args(["--store", "file", "create", &name, "--days", "7"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let key = stdout(&out).trim().to_string();
+    assert!(key.starts_with("ABSK"), "the key reaches the user: {key:?}");
+    let err = stderr(&out);
+    assert!(err.contains("AWS never shows it again"), "{err}");
+    assert!(
+        err.contains(&format!("bedkey import {name} --days 7")),
+        "{err}"
+    );
+    assert_eq!(
+        credentials_of(url, &format!("bedkey-{name}")).len(),
+        1,
+        "the credential exists in IAM"
+    );
+    // And the printed key is the real one: importing it works.
+    ok(&sb.import(&name, &key, &["--days", "7"]));
+}
+
+#[test]
+fn a_failure_midway_says_what_iam_holds_and_a_rerun_finishes() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("midway");
+    let user = format!("bedkey-{name}");
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "CreateServiceSpecificCredential", "code": "AccessDenied", "status": 403, "message": "User is not authorized to perform: iam:CreateServiceSpecificCredential", "times": 1}"#,
+    );
+    let out = bedkey(&sb, url).args(["create", &name]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "AccessDenied is a credentials problem"
+    );
+    let err = stderr(&out);
+    assert!(err.contains("AccessDenied"), "{err}");
+    assert!(
+        err.contains(&format!("IAM now has user {user} (new)")),
+        "{err}"
+    );
+    assert!(err.contains("AmazonBedrockLimitedAccess attached"), "{err}");
+    assert!(err.contains("run the same command again"), "{err}");
+    assert!(
+        err.contains(&format!("aws iam delete-user --user-name {user}")),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(credentials_of(url, &user).is_empty());
+
+    ok(&bedkey(&sb, url).args(["create", &name]).output().unwrap());
+    assert_eq!(credentials_of(url, &user).len(), 1);
+}
+
+#[test]
+fn throttling_is_retried_and_persistent_throttling_is_one_clear_line() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    control(
+        url,
+        "POST",
+        "/_control/throttle",
+        r#"{"action": "GetUser", "times": 1}"#,
+    );
+    ok(&bedkey(&sb, url)
+        .args(["create", &sb.name("retried")])
+        .output()
+        .unwrap());
+
+    control(
+        url,
+        "POST",
+        "/_control/throttle",
+        r#"{"action": "GetUser", "times": 10}"#,
+    );
+    let out = bedkey(&sb, url)
+        .args(["create", &sb.name("throttled")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("bedkey: error: IAM GetUser failed: Throttling"),
+        "{err}"
+    );
+    assert!(err.contains("hint: IAM kept throttling"), "{err}");
+}
+
+#[test]
+fn an_unreachable_iam_is_exit_1_and_no_credentials_exit_4() {
+    let Some((_url, _turn)) = server() else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = bedkey(&sb, &format!("http://{closed}"))
+        .args(["create", &sb.name("unreachable")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot reach IAM"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = sb
+        .bedkey()
+        .env("AWS_ENDPOINT_URL_IAM", _url)
+        .args(["create", &sb.name("nocreds")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn a_scoped_key_gets_a_least_privilege_inline_policy_and_no_managed_one() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("scoped");
+    let user = format!("bedkey-{name}");
+    let profile = "us.anthropic.claude-3-5-haiku-20241022-v1:0";
+    ok(&bedkey(&sb, url)
+        .args([
+            "create",
+            &name,
+            "--days",
+            "10",
+            "--allow-model",
+            profile,
+            "--source-ip",
+            "203.0.113.0/24",
+        ])
+        .output()
+        .unwrap());
+    let attached = iam_query(
+        url,
+        &format!("Action=ListAttachedUserPolicies&UserName={user}"),
+    );
+    assert!(
+        !attached.contains("AmazonBedrockLimitedAccess"),
+        "{attached}"
+    );
+    let policy = iam_query(
+        url,
+        &format!("Action=GetUserPolicy&UserName={user}&PolicyName=bedkey-{name}"),
+    );
+    let start = policy.find("<PolicyDocument>").unwrap() + "<PolicyDocument>".len();
+    let end = policy.find("</PolicyDocument>").unwrap();
+    // IAM returns the document URL-encoded.
+    let text = percent_encoding::percent_decode_str(&policy[start..end].replace("&quot;", "\""))
+        .decode_utf8()
+        .unwrap()
+        .to_string();
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let statements = doc["Statement"].as_array().unwrap();
+    assert_eq!(statements[0]["Action"], "bedrock:CallWithBearerToken");
+    assert!(text.contains("arn:aws:bedrock:*:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"), "{text}");
+    assert!(
+        text.contains(
+            "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("bedrock:InferenceProfileArn"), "{text}");
+    assert!(text.contains("203.0.113.0/24"), "{text}");
+    let expires = credentials_of(url, &user)[0]["expires"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        statements[0]["Condition"]["DateLessThan"]["aws:CurrentTime"]
+            .as_str()
+            .unwrap()[..13],
+        expires[..13]
+    );
+}
+
+#[test]
+fn dry_run_prints_the_calls_and_the_policy_and_makes_no_change() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("dry");
+    let out = bedkey(&sb, url)
+        .args([
+            "create",
+            &name,
+            "--allow-model",
+            "amazon.nova-lite-v1:0",
+            "--region",
+            "eu-west-1",
+            "--dry-run",
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["dry_run"], true);
+    assert!(
+        json["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c.as_str().unwrap().starts_with("PutUserPolicy"))
+    );
+    assert_eq!(
+        json["policy"]["Statement"][1]["Resource"][0],
+        "arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-lite-v1:0"
+    );
+    let calls = actions(url);
+    assert!(
+        calls.iter().all(|a| a == "GetCallerIdentity"),
+        "read-only only: {calls:?}"
+    );
+    assert!(credentials_of(url, &format!("bedkey-{name}")).is_empty());
+    assert!(!sb.path().join("bedkey/keys.json").exists());
+}
+
+#[test]
+fn rotate_stores_a_new_credential_then_deletes_the_old_one() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("rot");
+    let user = format!("bedkey-{name}");
+    ok(&bedkey(&sb, url)
+        .args(["create", &name, "--days", "20"])
+        .output()
+        .unwrap());
+    let old_key = stdout(
+        &sb.bedkey()
+            .args(["env", &name, "--shell", "json"])
+            .output()
+            .unwrap(),
+    );
+    let old_id = credentials_of(url, &user)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    control(url, "POST", "/_control/reset", "{}");
+
+    let out = bedkey(&sb, url)
+        .args(["rotate", &name, "--output", "json"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["old_credential_id"], old_id.as_str());
+    let held = credentials_of(url, &user);
+    assert_eq!(held.len(), 1, "the old credential is deleted");
+    assert_eq!(held[0]["id"], json["new_credential_id"]);
+    let new_key = stdout(
+        &sb.bedkey()
+            .args(["env", &name, "--shell", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_ne!(old_key, new_key);
+    // Order: create, then (after storing) deactivate, then delete.
+    let calls = actions(url);
+    let at = |a: &str| {
+        calls
+            .iter()
+            .position(|c| c == a)
+            .unwrap_or_else(|| panic!("{a} in {calls:?}"))
+    };
+    assert!(at("CreateServiceSpecificCredential") < at("UpdateServiceSpecificCredential"));
+    assert!(at("UpdateServiceSpecificCredential") < at("DeleteServiceSpecificCredential"));
+    let meta = &sb.keys_json()["keys"][&name];
+    assert_eq!(meta["credential_id"], json["new_credential_id"]);
+}
+
+#[test]
+fn rotate_keeps_the_old_key_when_iam_fails_and_refuses_imported_keys() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("keep");
+    ok(&bedkey(&sb, url).args(["create", &name]).output().unwrap());
+    let before = stdout(
+        &sb.bedkey()
+            .args(["env", &name, "--shell", "json"])
+            .output()
+            .unwrap(),
+    );
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "CreateServiceSpecificCredential", "code": "ServiceFailure", "status": 500, "times": 5}"#,
+    );
+    let out = bedkey(&sb, url).args(["rotate", &name]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let after = stdout(
+        &sb.bedkey()
+            .args(["env", &name, "--shell", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(before, after, "the stored key still works");
+    assert_eq!(
+        credentials_of(url, &format!("bedkey-{name}"))[0]["status"],
+        "Active"
+    );
+
+    let imported = sb.name("imported");
+    ok(&sb.import(
+        &imported,
+        &long_term_key("BedrockAPIKey-q-at-123456789012"),
+        &[],
+    ));
+    let out = bedkey(&sb, url)
+        .args(["rotate", &imported])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("was imported"), "{}", stderr(&out));
+}
+
+#[test]
+fn revoke_deletes_the_credential_and_forgets_even_when_iam_already_lost_it() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("rev");
+    let user = format!("bedkey-{name}");
+    ok(&bedkey(&sb, url).args(["create", &name]).output().unwrap());
+    let out = bedkey(&sb, url).args(["revoke", &name]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "off a terminal it needs --yes");
+    assert_eq!(credentials_of(url, &user).len(), 1);
+    ok(&bedkey(&sb, url)
+        .args(["revoke", &name, "--yes"])
+        .output()
+        .unwrap());
+    assert!(credentials_of(url, &user).is_empty());
+    assert_eq!(
+        sb.bedkey()
+            .args(["env", &name])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(3)
+    );
+
+    let gone = sb.name("gone");
+    ok(&bedkey(&sb, url).args(["create", &gone]).output().unwrap());
+    let id = credentials_of(url, &format!("bedkey-{gone}"))[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    control(url, "DELETE", &format!("/_control/credentials/{id}"), "");
+    let out = bedkey(&sb, url)
+        .args(["revoke", &gone, "--yes"])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(stderr(&out).contains("already gone"), "{}", stderr(&out));
+    assert_eq!(
+        sb.bedkey()
+            .args(["env", &gone])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(3)
+    );
+}
+
+#[test]
+fn list_remote_marks_keys_without_a_local_secret_and_local_keys_gone_from_iam() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let (kept, orphan, vanished) = (sb.name("kept"), sb.name("orphan"), sb.name("vanished"));
+    for n in [&kept, &orphan, &vanished] {
+        ok(&bedkey(&sb, url).args(["create", n]).output().unwrap());
+    }
+    ok(&sb
+        .bedkey()
+        .args(["remove", &orphan, "--yes"])
+        .output()
+        .unwrap());
+    let id = credentials_of(url, &format!("bedkey-{vanished}"))[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    control(url, "DELETE", &format!("/_control/credentials/{id}"), "");
+
+    let out = bedkey(&sb, url)
+        .args(["list", "--remote", "--output", "json"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let remote = json["remote"].as_array().unwrap();
+    let row = |user: String| remote.iter().find(|r| r["user"] == user.as_str()).cloned();
+    assert_eq!(
+        row(format!("bedkey-{kept}")).unwrap()["local_name"],
+        kept.as_str()
+    );
+    assert!(row(format!("bedkey-{orphan}")).unwrap()["local_name"].is_null());
+    assert!(row(format!("bedkey-{vanished}")).is_none());
+    assert_eq!(json["gone_from_iam"], serde_json::json!([vanished]));
+
+    let out = bedkey(&sb, url)
+        .args(["list", "--remote"])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(
+        stdout(&out).contains("(no local secret)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains(&format!("key '{vanished}': its IAM credential is gone")),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A fake Bedrock control plane on loopback: answers each request from a script of
+/// (status, error type, message) by the bearer key it carries.
+fn fake_bedrock(answers: Vec<(String, u16, &'static str, &'static str)>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut buf = [0u8; 16384];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            let (status, kind, message) = answers
+                .iter()
+                .find(|(key, ..)| {
+                    request.contains(&format!("authorization: Bearer {key}\r\n"))
+                        && request.starts_with("GET /foundation-models ")
+                })
+                .map(|(_, s, k, m)| (*s, *k, *m))
+                .unwrap_or((403, "UnrecognizedClientException", "Invalid API Key format"));
+            let body = if status == 200 {
+                r#"{"modelSummaries":[]}"#.to_string()
+            } else {
+                format!(r#"{{"message":"{message}"}}"#)
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nx-amzn-ErrorType: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn verify_reports_accepted_denied_expired_and_rejected_keys() {
+    let sb = Sandbox::new();
+    let good = long_term_key("BedrockAPIKey-good-at-123456789012");
+    let denied = long_term_key("BedrockAPIKey-deny-at-123456789012");
+    let unknown = long_term_key("BedrockAPIKey-unkn-at-123456789012");
+    let url = fake_bedrock(vec![
+        (good.clone(), 200, "", ""),
+        (
+            denied.clone(),
+            403,
+            "AccessDeniedException",
+            "User: arn:aws:iam::123456789012:user/x is not authorized to perform: bedrock:CallWithBearerToken",
+        ),
+    ]);
+    for (name, key) in [("good", &good), ("denied", &denied), ("unknown", &unknown)] {
+        ok(&sb.import(&sb.name(name), key, &["--region", "us-east-1"]));
+    }
+    let verify = |name: &str| {
+        sb.bedkey()
+            .env("AWS_ENDPOINT_URL_BEDROCK", &url)
+            .args(["verify", &sb.name(name)])
+            .output()
+            .unwrap()
+    };
+    let out = verify("good");
+    ok(&out);
+    assert!(stdout(&out).contains("accepted"), "{}", stdout(&out));
+
+    let out = verify("denied");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        stderr(&out).contains("lacks bedrock:CallWithBearerToken"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = verify("unknown");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(stderr(&out).contains("rejected"), "{}", stderr(&out));
+
+    let old = sb.name("old");
+    ok(&sb.import(
+        &old,
+        &good,
+        &["--expires-at", "2020-01-01", "--region", "us-east-1"],
+    ));
+    let out = sb
+        .bedkey()
+        .env("AWS_ENDPOINT_URL_BEDROCK", &url)
+        .args(["verify", &old, "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["verdict"], "expired");
+    assert!(
+        json["http_status"].is_null(),
+        "no call for a key known to be expired"
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = sb
+        .bedkey()
+        .env("AWS_ENDPOINT_URL_BEDROCK", format!("http://{closed}"))
+        .args(["verify", &sb.name("good")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot reach Bedrock"));
+}
