@@ -148,6 +148,22 @@ impl Iam {
         Ok(())
     }
 
+    /// Delete an inline policy; `Ok(false)` when there was none.
+    pub async fn delete_inline_policy(&self, user: &str, name: &str) -> Result<bool> {
+        match self
+            .client
+            .delete_user_policy()
+            .user_name(user)
+            .policy_name(name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("NoSuchEntity") => Ok(false),
+            Err(e) => Err(error("DeleteUserPolicy", e)),
+        }
+    }
+
     /// The user's Bedrock API keys.
     pub async fn credentials(&self, user: &str) -> Result<Vec<Remote>> {
         let mut all = Vec::new();

@@ -88,7 +88,7 @@ pub fn load(ctx: &Context, name: &str) -> Result<Loaded> {
                 refreshed: false,
             });
         }
-        return refresh(ctx, &config, name, min_ttl);
+        return refresh(ctx, &config, backend.as_ref(), name, min_ttl);
     }
     let secret = cached.ok_or_else(|| missing_secret(name, &meta))?;
     Ok(Loaded {
@@ -111,11 +111,19 @@ fn missing_secret(name: &str, meta: &KeyMeta) -> Error {
 
 /// Mint a new key for a short-term recipe, under the config lock: of several bedkey
 /// processes refreshing at once, the first mints and the others find its fresh key.
-fn refresh(ctx: &Context, config: &Config, name: &str, min_ttl: i64) -> Result<Loaded> {
+///
+/// The lock is held while minting on purpose: that is what makes one process mint and
+/// the others wait for its key. Credential providers have their own timeouts.
+fn refresh(
+    ctx: &Context,
+    config: &Config,
+    backend: &dyn store::SecretStore,
+    name: &str,
+    min_ttl: i64,
+) -> Result<Loaded> {
     let locked = config.lock()?;
     let mut keys = locked.load()?;
     let mut meta = keys.get(name)?.clone();
-    let backend = store::open(meta.store, config.dir())?;
     if let Some(secret) = backend.get(name)?
         && seconds_left(&secret, time::now()).is_some_and(|left| left > min_ttl)
     {

@@ -177,10 +177,12 @@ __bedkey_refresh() {{
     return 0
   fi
   local __bedkey_env
-  if __bedkey_env=$(command bedkey env {name_q} --shell posix --export-expiry); then
+  if __bedkey_env=$(BEDKEY_MIN_TTL=${{BEDKEY_REFRESH_BEFORE:-300}} command bedkey env {name_q} --shell posix --export-expiry); then
     eval "$__bedkey_env"
-  else
-    # Try again in a minute rather than at every prompt.
+  fi
+  # Failed, or a key that is already due (expired, or cut short by its credentials):
+  # try again in a minute rather than at every prompt.
+  if [ "$now" -ge "$(( ${{{EXPIRY_VAR}:-0}} - ${{BEDKEY_REFRESH_BEFORE:-300}} ))" ]; then
     export {EXPIRY_VAR}=$(( now + 60 + ${{BEDKEY_REFRESH_BEFORE:-300}} ))
   fi
 }}
@@ -200,10 +202,10 @@ function __bedkey_refresh --on-event fish_prompt
     if set -q {EXPIRY_VAR}; and test $now -lt (math ${EXPIRY_VAR} - $BEDKEY_REFRESH_BEFORE)
         return 0
     end
-    set -l lines (command bedkey env {name_q} --shell fish --export-expiry)
-    if test $status -eq 0
-        string join \n -- $lines | source
-    else
+    set -l lines (env BEDKEY_MIN_TTL=$BEDKEY_REFRESH_BEFORE bedkey env {name_q} --shell fish --export-expiry)
+    and string join \n -- $lines | source
+    # Failed, or a key already due: try again in a minute, not at every prompt.
+    if not set -q {EXPIRY_VAR}; or test $now -ge (math ${EXPIRY_VAR} - $BEDKEY_REFRESH_BEFORE)
         set -gx {EXPIRY_VAR} (math $now + 60 + $BEDKEY_REFRESH_BEFORE)
     end
 end

@@ -33,9 +33,13 @@ pub fn parse_instant(text: &str) -> Result<i64> {
     } else {
         text.to_string()
     };
+    // Years 1 to 9999: what RFC 3339 can write back.
+    const RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
     DateTime::from_str(&full, Format::DateTime)
         .map(|d| d.secs())
-        .map_err(|_| {
+        .ok()
+        .filter(|s| RANGE.contains(s))
+        .ok_or_else(|| {
             Error::usage(format!(
                 "'{text}' is not a date: use YYYY-MM-DD or RFC 3339 (2026-12-31T12:00:00Z)"
             ))
@@ -109,6 +113,11 @@ pub fn human(secs: i64) -> String {
     }
 }
 
+/// The first `n` characters of an RFC 3339 time (`..10`: the date), or all of it.
+pub fn prefix(text: &str, n: usize) -> &str {
+    text.get(..n).unwrap_or(text)
+}
+
 /// "in 3h 2m" or "3h 2m ago".
 pub fn relative(at: i64, now: i64) -> String {
     if at >= now {
@@ -157,6 +166,9 @@ mod tests {
             1_752_555_600
         );
         assert!(parse_instant("15/07/2025").is_err());
+        assert!(parse_instant("0000-01-01").is_err());
+        assert_eq!(prefix(&rfc3339(0), 10), "1970-01-01");
+        assert_eq!(prefix("short", 10), "short");
     }
 
     #[test]

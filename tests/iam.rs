@@ -316,10 +316,9 @@ fn create_at_the_two_key_limit_names_the_keys_and_changes_nothing() {
 }
 
 #[test]
-fn a_store_failure_after_creation_still_hands_over_the_key() {
+fn a_store_that_was_ready_but_fails_after_creation_still_hands_over_the_key() {
     let Some((url, _turn)) = server() else { return };
     let sb = Sandbox::new();
-    // An encrypted file under another passphrase: the store refuses only at write.
     ok(&sb
         .bedkey()
         .args(["--store", "file", "import", &sb.name("first")])
@@ -327,11 +326,41 @@ fn a_store_failure_after_creation_still_hands_over_the_key() {
         .output()
         .unwrap());
     let name = sb.name("lost");
-    let out = bedkey(&sb, url)
-        .env("BEDKEY_PASSPHRASE", "not the passphrase")
+    let user = format!("bedkey-{name}");
+    // Hold IAM's answer, and break the encrypted file while IAM is making the key.
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "CreateServiceSpecificCredential", "delay_ms": 3000, "times": 1}"#,
+    );
+    let child = sb
+        .command(bedkey_bin())
+        .env("AWS_ACCESS_KEY_ID", AKID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_ENDPOINT_URL_IAM", url)
+        .env("AWS_ENDPOINT_URL_STS", url)
         .args(["--store", "file", "create", &name, "--days", "7"])
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let started = std::time::Instant::now();
+    while !actions(url)
+        .iter()
+        .any(|a| a == "CreateServiceSpecificCredential")
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "create never reached IAM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sealed = sb.path().join("bedkey/secrets.age");
+    std::fs::rename(&sealed, sb.path().join("secrets.age.moved")).unwrap();
+    std::fs::create_dir(&sealed).unwrap();
+
+    let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     let key = stdout(&out).trim().to_string();
     assert!(key.starts_with("ABSK"), "the key reaches the user: {key:?}");
@@ -342,12 +371,122 @@ fn a_store_failure_after_creation_still_hands_over_the_key() {
         "{err}"
     );
     assert_eq!(
-        credentials_of(url, &format!("bedkey-{name}")).len(),
+        credentials_of(url, &user).len(),
         1,
         "the credential exists in IAM"
     );
-    // And the printed key is the real one: importing it works.
-    ok(&sb.import(&name, &key, &["--days", "7"]));
+    // The printed key is the real one: its alias names the user IAM made it for.
+    let inspected = sb
+        .bedkey()
+        .args(["inspect", "-", "--output", "json"])
+        .write_stdin(key)
+        .output()
+        .unwrap();
+    ok(&inspected);
+    let json: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
+    assert!(json["alias"].as_str().unwrap().starts_with(&user), "{json}");
+}
+
+#[test]
+fn rotate_hands_over_the_new_key_and_keeps_the_old_one_when_storing_fails() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("rotlost");
+    let user = format!("bedkey-{name}");
+    ok(&bedkey(&sb, url)
+        .args(["--store", "file", "create", &name])
+        .output()
+        .unwrap());
+    let old = stdout(
+        &sb.bedkey()
+            .args(["env", &name, "--shell", "json"])
+            .output()
+            .unwrap(),
+    );
+    control(url, "POST", "/_control/reset", "{}");
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "CreateServiceSpecificCredential", "delay_ms": 3000, "times": 1}"#,
+    );
+    let child = sb
+        .command(bedkey_bin())
+        .env("AWS_ACCESS_KEY_ID", AKID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_ENDPOINT_URL_IAM", url)
+        .env("AWS_ENDPOINT_URL_STS", url)
+        .args(["rotate", &name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !actions(url)
+        .iter()
+        .any(|a| a == "CreateServiceSpecificCredential")
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "rotate never reached IAM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sealed = sb.path().join("bedkey/secrets.age");
+    let moved = sb.path().join("secrets.age.moved");
+    std::fs::rename(&sealed, &moved).unwrap();
+    std::fs::create_dir(&sealed).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stdout(&out).trim().starts_with("ABSK"),
+        "the new key reaches the user"
+    );
+    assert!(
+        stderr(&out).contains("old credential is untouched"),
+        "{}",
+        stderr(&out)
+    );
+    let held = credentials_of(url, &user);
+    assert_eq!(held.len(), 2);
+    assert!(held.iter().all(|c| c["status"] == "Active"), "{held:?}");
+    // Once the store is back, the stored key is still the old, working one.
+    std::fs::remove_dir(&sealed).unwrap();
+    std::fs::rename(&moved, &sealed).unwrap();
+    assert_eq!(
+        stdout(
+            &sb.bedkey()
+                .args(["env", &name, "--shell", "json"])
+                .output()
+                .unwrap()
+        ),
+        old
+    );
+}
+
+#[test]
+fn a_store_that_cannot_take_the_key_stops_create_before_iam() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    ok(&sb
+        .bedkey()
+        .args(["--store", "file", "import", &sb.name("first")])
+        .write_stdin(long_term_key("BedrockAPIKey-y-at-123456789012"))
+        .output()
+        .unwrap());
+    let out = bedkey(&sb, url)
+        .env("BEDKEY_PASSPHRASE", "not the passphrase")
+        .args(["--store", "file", "create", &sb.name("never")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("wrong passphrase"));
+    assert!(out.stdout.is_empty());
+    assert!(
+        actions(url).is_empty(),
+        "IAM was never called: {:?}",
+        actions(url)
+    );
 }
 
 #[test]

@@ -610,21 +610,10 @@ fn eight_concurrent_refreshes_mint_once_and_leave_one_consistent_entry() {
     assert_eq!(key_param(key, "X-Amz-Expires").as_deref(), Some("3600"));
 }
 
+/// A bedkey on PATH that logs each call, then runs the real one; returns (PATH, log).
 #[cfg(unix)]
-#[test]
-fn init_calls_bedkey_only_when_the_key_nears_expiry() {
+fn counting_bedkey(sb: &Sandbox) -> (String, std::path::PathBuf) {
     use std::os::unix::fs::PermissionsExt;
-    if Std::new("bash").arg("-c").arg("exit 0").output().is_err() {
-        return;
-    }
-    let sb = Sandbox::new();
-    let name = sb.name("prompt");
-    ok(&sb.import(
-        &name,
-        &long_term_key("BedrockAPIKey-b5-at-123456789012"),
-        &["--days", "30"],
-    ));
-    // A bedkey on PATH that counts its calls.
     let bin = sb.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let calls = sb.path().join("bedkey-calls");
@@ -638,11 +627,30 @@ fn init_calls_bedkey_only_when_the_key_nears_expiry() {
     )
     .unwrap();
     std::fs::set_permissions(bin.join("bedkey"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    (
+        format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        calls,
+    )
+}
+
+#[cfg(unix)]
+#[test]
+fn init_calls_bedkey_only_when_the_key_nears_expiry() {
+    if Std::new("bash").arg("-c").arg("exit 0").output().is_err() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let name = sb.name("prompt");
+    ok(&sb.import(
+        &name,
+        &long_term_key("BedrockAPIKey-b5-at-123456789012"),
+        &["--days", "30"],
+    ));
+    let (path, calls) = counting_bedkey(&sb);
     let script = "eval \"$(bedkey init bash NAME)\"; __bedkey_refresh; __bedkey_refresh; \
                   printf '%s' \"$AWS_BEARER_TOKEN_BEDROCK\"; \
                   BEDKEY_KEY_EXPIRES_AT=1; __bedkey_refresh"
         .replace("NAME", &name);
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let run = sb
         .command("bash")
         .env("PATH", path)
@@ -663,4 +671,54 @@ fn init_calls_bedkey_only_when_the_key_nears_expiry() {
     assert!(lines[0].starts_with("init bash"));
     assert!(lines[1].starts_with(&format!("env {name}")));
     assert!(lines[2].starts_with(&format!("env {name}")));
+}
+
+#[cfg(unix)]
+#[test]
+fn init_backs_off_for_an_expired_key_instead_of_calling_at_every_prompt() {
+    let sb = Sandbox::new();
+    let name = sb.name("expiredprompt");
+    ok(&sb.import(
+        &name,
+        &long_term_key("BedrockAPIKey-b6-at-123456789012"),
+        &["--expires-at", "2020-01-01"],
+    ));
+    let (path, calls) = counting_bedkey(&sb);
+    for (shell, script) in [
+        (
+            "bash",
+            "set -u; eval \"$(bedkey init bash NAME)\"; __bedkey_refresh; __bedkey_refresh",
+        ),
+        (
+            "zsh",
+            "eval \"$(bedkey init zsh NAME)\"; __bedkey_refresh; __bedkey_refresh",
+        ),
+        (
+            "fish",
+            "bedkey init fish NAME | source; __bedkey_refresh; __bedkey_refresh",
+        ),
+    ] {
+        if Std::new(shell).arg("-c").arg("exit 0").output().is_err() {
+            continue;
+        }
+        let _ = std::fs::remove_file(&calls);
+        let run = sb
+            .command(shell)
+            .env("PATH", &path)
+            .arg("-c")
+            .arg(script.replace("NAME", &name))
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let log = std::fs::read_to_string(&calls).unwrap();
+        assert_eq!(
+            log.lines().filter(|l| l.starts_with("env ")).count(),
+            1,
+            "{shell}: {log}"
+        );
+    }
 }

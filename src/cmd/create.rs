@@ -138,8 +138,10 @@ impl Create {
         if self.dry_run {
             return self.print_plan(ctx, &plan);
         }
-        // A key with nowhere to go is not worth making: pick the store first.
+        // A key with nowhere to go is not worth making: the store must be ready to take
+        // it (passphrase asked, keyring unlocked) before IAM makes anything.
         let backend = store::choose(ctx.global.store, config.dir())?;
+        backend.ready()?;
         let created = ctx.block_on(self.make(ctx, &plan))??;
 
         let meta = KeyMeta {
@@ -222,6 +224,13 @@ impl Create {
         let policy_name = Plan::policy_name(&self.name);
         match plan.document(&account, time::now())? {
             Some(doc) => {
+                let wider = iam.attached_policies(user).await?;
+                if !wider.is_empty() {
+                    ctx.out.warn(format_args!(
+                        "IAM user {user} also has {}: this key can do what those allow too, not only --allow-model; detach them or use a new --user",
+                        wider.join(", ")
+                    ));
+                }
                 iam.put_inline_policy(user, &policy_name, &doc.to_string())
                     .await
                     .map_err(|e| midway(e, user, &done))?;
@@ -315,6 +324,7 @@ impl Create {
         keys::ensure_free(&config, &self.name)?;
         let wanted = lifetime(self.expires.as_deref().unwrap_or("12h"))?;
         let backend = store::choose(ctx.global.store, config.dir())?;
+        backend.ready()?;
         let g = &ctx.global;
         let minted =
             ctx.block_on(mint(ctx, g.profile.as_deref(), g.region.as_deref(), wanted))??;
@@ -431,9 +441,9 @@ fn at_limit(name: &str, user: &str, existing: &[Remote]) -> Error {
                 "{} ({}, created {}, {})",
                 c.id,
                 c.status,
-                &time::rfc3339(c.created)[..10],
+                time::prefix(&time::rfc3339(c.created), 10),
                 match c.expires {
-                    Some(at) => format!("expires {}", &time::rfc3339(at)[..10]),
+                    Some(at) => format!("expires {}", time::prefix(&time::rfc3339(at), 10)),
                     None => "no expiry".to_string(),
                 }
             )

@@ -23,6 +23,8 @@ impl Run for Exec {
         for (var, value) in key.vars() {
             command.env(var, value);
         }
+        // The child gets one key, not the means to open every other.
+        command.env_remove(crate::store::PASSPHRASE_VAR);
         run(command, program)
     }
 }

@@ -90,6 +90,7 @@ impl Run for Import {
             Decoded::LongTerm(_) => (KeyKind::LongTerm, expires, region),
         };
         let backend = store::choose(ctx.global.store, config.dir())?;
+        backend.ready()?;
         let meta = KeyMeta {
             kind,
             origin: Origin::Imported,

@@ -196,10 +196,10 @@ impl Run for List {
                     r.credential_id.clone(),
                     r.user.clone(),
                     r.status.clone(),
-                    r.created[..10].to_string(),
+                    time::prefix(&r.created, 10).to_string(),
                     r.expires_at
                         .as_deref()
-                        .map_or("never".into(), |e| e[..10].to_string()),
+                        .map_or("never".into(), |e| time::prefix(e, 10).to_string()),
                     r.local_name
                         .clone()
                         .unwrap_or_else(|| "(no local secret)".into()),
@@ -226,7 +226,11 @@ fn local_table(rows: &[Row], keys: &crate::config::Keys, now: i64) -> Result<()>
     ];
     for (r, meta) in rows.iter().zip(keys.keys.values()) {
         let expires = match meta.expires {
-            Some(at) => format!("{} ({})", &time::rfc3339(at)[..16], time::relative(at, now)),
+            Some(at) => format!(
+                "{} ({})",
+                time::prefix(&time::rfc3339(at), 16),
+                time::relative(at, now)
+            ),
             None => "never".to_string(),
         };
         cells.push(vec![

@@ -50,10 +50,14 @@ impl Run for Revoke<'_> {
             ),
         )?;
         let deleted = ctx.block_on(async {
-            Iam::connect(ctx, ctx.global.profile.as_deref())
-                .await?
-                .delete_credential(user, id)
-                .await
+            let iam = Iam::connect(ctx, ctx.global.profile.as_deref()).await?;
+            let deleted = iam.delete_credential(user, id).await?;
+            if meta.scope.is_some() {
+                // The key's own least-privilege policy goes with it.
+                iam.delete_inline_policy(user, &format!("bedkey-{name}"))
+                    .await?;
+            }
+            Ok::<_, Error>(deleted)
         })??;
         forget(&config, name)?;
         if ctx.out.json() {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::cli::Rotate;
 use crate::cmd::revoke::iam_identity;
 use crate::cmd::{Context, Run};
-use crate::config::check_name;
+use crate::config::{KeyMeta, check_name};
 use crate::error::{Error, Result};
 use crate::iam::Iam;
 use crate::output::stdout_line;
@@ -40,6 +40,10 @@ impl Run for Rotate {
                 .clamp(1.0, 36_600.0) as i64
         });
 
+        // The new key must have somewhere to go before IAM makes it.
+        let backend = store::open(meta.store, config.dir())?;
+        backend.ready()?;
+
         let (iam, created) = ctx.block_on(async {
             let iam = Iam::connect(ctx, ctx.global.profile.as_deref()).await?;
             let existing = iam.credentials(&user).await?;
@@ -71,32 +75,45 @@ impl Run for Rotate {
             Ok((iam, created))
         })??;
 
-        // Store the new key in place of the old one, under the lock.
-        let locked = config.lock()?;
-        let mut keys = locked.load()?;
-        let mut updated = keys.get(name)?.clone();
-        let backend = store::open(updated.store, config.dir())?;
-        let stored = backend.set(name, &created.secret).and_then(|()| {
+        // Store the new key in place of the old one, under the lock. Any failure from
+        // here on must hand the new key to the user: AWS never shows it again.
+        let stored = (|| -> Result<KeyMeta> {
+            let locked = config.lock()?;
+            let mut keys = locked.load()?;
+            let mut updated = keys.get(name)?.clone();
+            let previous = backend.get(name)?;
+            backend.set(name, &created.secret)?;
             updated.credential_id = Some(created.remote.id.clone());
             updated.alias = created.remote.alias.clone();
             updated.created = created.remote.created;
             updated.expires = created.remote.expires;
             updated.masked = mask(created.secret.expose_secret());
             keys.keys.insert(name.to_string(), updated.clone());
-            locked.save(&keys)
-        });
-        drop(locked);
-        if let Err(e) = stored {
-            ctx.out.mask_in_ci(&created.secret);
-            eprintln!(
-                "bedkey: warning: IAM made the new key but storing it failed; the old key still works and is stored. The new key, which AWS never shows again, is printed below."
-            );
-            let _ = stdout_line(created.secret.expose_secret());
-            return Err(e.context(format!("storing the new key for '{name}'")).with_hint(format!(
-                "the old credential {old_id} is untouched; delete the new one ({}) or run rotate again once the store works",
-                created.remote.id
-            )));
-        }
+            if let Err(e) = locked.save(&keys) {
+                // Put the old key back, so that store and metadata agree again.
+                return Err(match previous.map(|old| backend.set(name, &old)) {
+                    Some(Ok(())) => e,
+                    _ => e.context(
+                        "the store now holds the new key but keys.json still names the old credential",
+                    ),
+                });
+            }
+            Ok(updated)
+        })();
+        let updated = match stored {
+            Ok(updated) => updated,
+            Err(e) => {
+                ctx.out.mask_in_ci(&created.secret);
+                eprintln!(
+                    "bedkey: warning: IAM made the new key but storing it failed; the old credential is untouched. The new key, which AWS never shows again, is printed below."
+                );
+                let _ = stdout_line(created.secret.expose_secret());
+                return Err(e.context(format!("storing the new key for '{name}'")).with_hint(format!(
+                    "the old credential {old_id} still works; delete the new one ({}) with aws iam delete-service-specific-credential, or run rotate again once the store works",
+                    created.remote.id
+                )));
+            }
+        };
 
         ctx.block_on(async {
             iam.deactivate(&user, &old_id).await.map_err(|e| {

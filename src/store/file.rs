@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use age::secrecy::SecretString as AgeSecret;
 
@@ -23,6 +24,8 @@ const WORK_FACTOR: u8 = 16;
 pub struct FileStore {
     path: PathBuf,
     lock: PathBuf,
+    /// Asked once a process, so that no prompt waits while a lock is held.
+    passphrase: OnceLock<Secret>,
 }
 
 impl FileStore {
@@ -30,6 +33,7 @@ impl FileStore {
         FileStore {
             path: config_dir.join(FILE),
             lock: config_dir.join(LOCK),
+            passphrase: OnceLock::new(),
         }
     }
 
@@ -45,6 +49,14 @@ impl FileStore {
     }
 
     fn passphrase(&self, creating: bool) -> Result<Secret> {
+        if let Some(known) = self.passphrase.get() {
+            return Ok(known.clone());
+        }
+        let asked = self.ask_passphrase(creating)?;
+        Ok(self.passphrase.get_or_init(|| asked).clone())
+    }
+
+    fn ask_passphrase(&self, creating: bool) -> Result<Secret> {
         if let Ok(p) = std::env::var(PASSPHRASE_VAR) {
             if p.is_empty() {
                 return Err(Error::store(format!("{PASSPHRASE_VAR} is empty")));
@@ -188,6 +200,16 @@ impl SecretStore for FileStore {
             return Ok(false);
         }
         self.change(|m| m.remove(name).is_some())
+    }
+
+    /// Get the passphrase now (asking twice for a new file) and prove it opens the
+    /// file, so a later write cannot fail on it.
+    fn ready(&self) -> Result<()> {
+        let passphrase = self.passphrase(!self.path.exists())?;
+        if self.path.exists() {
+            self.read(&passphrase)?;
+        }
+        Ok(())
     }
 }
 

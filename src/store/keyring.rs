@@ -66,11 +66,12 @@ impl Keyring {
     fn call<T: Send + 'static>(
         &self,
         name: &str,
+        patient: bool,
         op: impl FnOnce(&Entry) -> keyring_core::Result<T> + Send + 'static,
     ) -> Result<keyring_core::Result<T>> {
         let make = self.make;
         let user = name.to_string();
-        with_deadline(self.name(), &self.hint(), move || {
+        with_deadline(self.name(), &self.hint(), patient, move || {
             make()
                 .and_then(|store| store.build(SERVICE, &user, None))
                 .and_then(|entry| op(&entry))
@@ -111,7 +112,7 @@ impl SecretStore for Keyring {
     }
 
     fn get(&self, name: &str) -> Result<Option<Secret>> {
-        match self.call(name, |e| e.get_password())? {
+        match self.call(name, false, |e| e.get_password())? {
             Ok(s) => Ok(Some(secret(s))),
             Err(KeyringError::NoEntry) => Ok(None),
             Err(e) => Err(self.error(e)),
@@ -132,12 +133,16 @@ impl SecretStore for Keyring {
             ));
         }
         let value = value.clone();
-        self.call(name, move |e| e.set_password(value.expose_secret()))?
-            .map_err(|e| self.error(e))
+        self.call(name, crate::prompt::on_terminal(), move |e| {
+            e.set_password(value.expose_secret())
+        })?
+        .map_err(|e| self.error(e))
     }
 
     fn delete(&self, name: &str) -> Result<bool> {
-        match self.call(name, |e| e.delete_credential())? {
+        match self.call(name, crate::prompt::on_terminal(), |e| {
+            e.delete_credential()
+        })? {
             Ok(()) => Ok(true),
             Err(KeyringError::NoEntry) => Ok(false),
             Err(e) => Err(self.error(e)),

@@ -64,6 +64,11 @@ pub trait SecretStore {
     fn set(&self, name: &str, secret: &Secret) -> Result<()>;
     /// Remove the secret; `Ok(false)` when there was none.
     fn delete(&self, name: &str) -> Result<bool>;
+    /// Check, before any work that cannot be undone (an IAM call), that the store
+    /// will take a write: reachable, unlocked, passphrase known and right.
+    fn ready(&self) -> Result<()> {
+        self.get("bedkey-probe").map(|_| ())
+    }
 }
 
 /// Open the backend a key was stored in.
@@ -113,13 +118,20 @@ fn kernel_keyring() -> Result<Box<dyn SecretStore>> {
 /// gh uses 3 s too. `BEDKEY_KEYRING_TIMEOUT` (seconds) overrides it.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
-fn timeout() -> Duration {
+/// Writes at a terminal may wait for a person to unlock the keyring.
+const PATIENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn timeout(patient: bool) -> Duration {
     std::env::var("BEDKEY_KEYRING_TIMEOUT")
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
         .filter(|s| *s > 0.0 && *s < 3600.0)
         .map(Duration::from_secs_f64)
-        .unwrap_or(DEFAULT_TIMEOUT)
+        .unwrap_or(if patient {
+            PATIENT_TIMEOUT
+        } else {
+            DEFAULT_TIMEOUT
+        })
 }
 
 /// Run a keyring call on a worker thread with a deadline: a locked, absent or hung
@@ -129,13 +141,14 @@ fn timeout() -> Duration {
 fn with_deadline<T: Send + 'static>(
     who: &str,
     hint: &str,
+    patient: bool,
     call: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(call());
     });
-    let timeout = timeout();
+    let timeout = timeout(patient);
     rx.recv_timeout(timeout).map_err(|_| {
         Error::store(format!(
             "{who} did not answer within {}s",

@@ -37,7 +37,7 @@ impl SecretStore for SecretServiceStore {
 
     fn get(&self, name: &str) -> Result<Option<Secret>> {
         let name = name.to_string();
-        let found = with_deadline(WHO, HINT, move || -> Result<Option<Vec<u8>>, _> {
+        let found = with_deadline(WHO, HINT, false, move || -> Result<Option<Vec<u8>>, _> {
             let ss = connect()?;
             let items = ss.search_items(attributes(&name))?;
             let Some(item) = items.unlocked.first().or(items.locked.first()) else {
@@ -61,35 +61,45 @@ impl SecretStore for SecretServiceStore {
     fn set(&self, name: &str, value: &Secret) -> Result<()> {
         let name = name.to_string();
         let value = value.clone();
-        with_deadline(WHO, HINT, move || -> Result<(), _> {
-            let ss = connect()?;
-            let collection = ss.get_default_collection()?;
-            collection.ensure_unlocked()?;
-            collection.create_item(
-                &format!("bedkey: {name}"),
-                attributes(&name),
-                value.expose_secret().as_bytes(),
-                true,
-                "text/plain",
-            )?;
-            Ok(())
-        })?
+        with_deadline(
+            WHO,
+            HINT,
+            crate::prompt::on_terminal(),
+            move || -> Result<(), _> {
+                let ss = connect()?;
+                let collection = ss.get_default_collection()?;
+                collection.ensure_unlocked()?;
+                collection.create_item(
+                    &format!("bedkey: {name}"),
+                    attributes(&name),
+                    value.expose_secret().as_bytes(),
+                    true,
+                    "text/plain",
+                )?;
+                Ok(())
+            },
+        )?
         .map_err(failure)
     }
 
     fn delete(&self, name: &str) -> Result<bool> {
         let name = name.to_string();
-        with_deadline(WHO, HINT, move || -> Result<bool, _> {
-            let ss = connect()?;
-            let items = ss.search_items(attributes(&name))?;
-            let mut deleted = false;
-            for item in items.unlocked.iter().chain(&items.locked) {
-                item.ensure_unlocked()?;
-                item.delete()?;
-                deleted = true;
-            }
-            Ok(deleted)
-        })?
+        with_deadline(
+            WHO,
+            HINT,
+            crate::prompt::on_terminal(),
+            move || -> Result<bool, _> {
+                let ss = connect()?;
+                let items = ss.search_items(attributes(&name))?;
+                let mut deleted = false;
+                for item in items.unlocked.iter().chain(&items.locked) {
+                    item.ensure_unlocked()?;
+                    item.delete()?;
+                    deleted = true;
+                }
+                Ok(deleted)
+            },
+        )?
         .map_err(failure)
     }
 }
