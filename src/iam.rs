@@ -102,27 +102,20 @@ impl Iam {
     }
 
     pub async fn attached_policies(&self, user: &str) -> Result<Vec<String>> {
-        let mut arns = Vec::new();
-        let mut marker = None;
-        loop {
-            let out = self
-                .client
-                .list_attached_user_policies()
-                .user_name(user)
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| error("ListAttachedUserPolicies", e))?;
-            arns.extend(
-                out.attached_policies()
-                    .iter()
-                    .filter_map(|p| p.policy_arn().map(str::to_string)),
-            );
-            if !out.is_truncated() {
-                return Ok(arns);
-            }
-            marker = out.marker().map(str::to_string);
-        }
+        let policies = self
+            .client
+            .list_attached_user_policies()
+            .user_name(user)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| error("ListAttachedUserPolicies", e))?;
+        Ok(policies
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect())
     }
 
     pub async fn attach_policy(&self, user: &str, arn: &str) -> Result<()> {
@@ -252,23 +245,17 @@ impl Iam {
 
     /// Users under bedkey's path.
     pub async fn bedkey_users(&self) -> Result<Vec<String>> {
-        let mut users = Vec::new();
-        let mut marker = None;
-        loop {
-            let out = self
-                .client
-                .list_users()
-                .path_prefix(USER_PATH)
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| error("ListUsers", e))?;
-            users.extend(out.users().iter().map(|u| u.user_name().to_string()));
-            if !out.is_truncated() {
-                return Ok(users);
-            }
-            marker = out.marker().map(str::to_string);
-        }
+        let users = self
+            .client
+            .list_users()
+            .path_prefix(USER_PATH)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| error("ListUsers", e))?;
+        Ok(users.iter().map(|u| u.user_name().to_string()).collect())
     }
 }
 

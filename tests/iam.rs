@@ -121,15 +121,6 @@ fn bedkey(sb: &Sandbox, url: &str) -> assert_cmd::Command {
     cmd
 }
 
-fn ok(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        stderr(out)
-    );
-}
-
 #[test]
 fn create_makes_the_user_attaches_the_policy_and_stores_the_key() {
     let Some((url, _turn)) = server() else { return };
@@ -315,19 +306,20 @@ fn create_at_the_two_key_limit_names_the_keys_and_changes_nothing() {
     );
 }
 
-#[test]
-fn a_store_that_was_ready_but_fails_after_creation_still_hands_over_the_key() {
-    let Some((url, _turn)) = server() else { return };
-    let sb = Sandbox::new();
+/// Create the sandbox's encrypted file store by importing a first key into it.
+fn start_file_store(sb: &Sandbox) {
     ok(&sb
         .bedkey()
         .args(["--store", "file", "import", &sb.name("first")])
-        .write_stdin(long_term_key("BedrockAPIKey-z-at-123456789012"))
+        .write_stdin(long_term_key("BedrockAPIKey-first-at-123456789012"))
         .output()
         .unwrap());
-    let name = sb.name("lost");
-    let user = format!("bedkey-{name}");
-    // Hold IAM's answer, and break the encrypted file while IAM is making the key.
+}
+
+/// Run bedkey with `args`, and break its encrypted file store while IAM (held for
+/// three seconds) is making a key: a store that was ready, failing after IAM acted.
+/// The file comes back afterwards. Returns bedkey's output.
+fn break_store_during_iam_create(sb: &Sandbox, url: &str, args: &[&str]) -> std::process::Output {
     control(
         url,
         "POST",
@@ -340,7 +332,7 @@ fn a_store_that_was_ready_but_fails_after_creation_still_hands_over_the_key() {
         .env("AWS_SECRET_ACCESS_KEY", SECRET)
         .env("AWS_ENDPOINT_URL_IAM", url)
         .env("AWS_ENDPOINT_URL_STS", url)
-        .args(["--store", "file", "create", &name, "--days", "7"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -352,15 +344,32 @@ fn a_store_that_was_ready_but_fails_after_creation_still_hands_over_the_key() {
     {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(60),
-            "create never reached IAM"
+            "bedkey never reached IAM"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let sealed = sb.path().join("bedkey/secrets.age");
-    std::fs::rename(&sealed, sb.path().join("secrets.age.moved")).unwrap();
+    let moved = sb.path().join("secrets.age.moved");
+    std::fs::rename(&sealed, &moved).unwrap();
     std::fs::create_dir(&sealed).unwrap();
-
     let out = child.wait_with_output().unwrap();
+    std::fs::remove_dir(&sealed).unwrap();
+    std::fs::rename(&moved, &sealed).unwrap();
+    out
+}
+
+#[test]
+fn a_store_that_was_ready_but_fails_after_creation_still_hands_over_the_key() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    start_file_store(&sb);
+    let name = sb.name("lost");
+    let user = format!("bedkey-{name}");
+    let out = break_store_during_iam_create(
+        &sb,
+        url,
+        &["--store", "file", "create", &name, "--days", "7"],
+    );
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     let key = stdout(&out).trim().to_string();
     assert!(key.starts_with("ABSK"), "the key reaches the user: {key:?}");
@@ -404,39 +413,7 @@ fn rotate_hands_over_the_new_key_and_keeps_the_old_one_when_storing_fails() {
             .unwrap(),
     );
     control(url, "POST", "/_control/reset", "{}");
-    control(
-        url,
-        "POST",
-        "/_control/fail",
-        r#"{"action": "CreateServiceSpecificCredential", "delay_ms": 3000, "times": 1}"#,
-    );
-    let child = sb
-        .command(bedkey_bin())
-        .env("AWS_ACCESS_KEY_ID", AKID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .env("AWS_ENDPOINT_URL_IAM", url)
-        .env("AWS_ENDPOINT_URL_STS", url)
-        .args(["rotate", &name])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while !actions(url)
-        .iter()
-        .any(|a| a == "CreateServiceSpecificCredential")
-    {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "rotate never reached IAM"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let sealed = sb.path().join("bedkey/secrets.age");
-    let moved = sb.path().join("secrets.age.moved");
-    std::fs::rename(&sealed, &moved).unwrap();
-    std::fs::create_dir(&sealed).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = break_store_during_iam_create(&sb, url, &["rotate", &name]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert!(
         stdout(&out).trim().starts_with("ABSK"),
@@ -450,9 +427,7 @@ fn rotate_hands_over_the_new_key_and_keeps_the_old_one_when_storing_fails() {
     let held = credentials_of(url, &user);
     assert_eq!(held.len(), 2);
     assert!(held.iter().all(|c| c["status"] == "Active"), "{held:?}");
-    // Once the store is back, the stored key is still the old, working one.
-    std::fs::remove_dir(&sealed).unwrap();
-    std::fs::rename(&moved, &sealed).unwrap();
+    // With the store back, the stored key is still the old, working one.
     assert_eq!(
         stdout(
             &sb.bedkey()
@@ -468,12 +443,7 @@ fn rotate_hands_over_the_new_key_and_keeps_the_old_one_when_storing_fails() {
 fn a_store_that_cannot_take_the_key_stops_create_before_iam() {
     let Some((url, _turn)) = server() else { return };
     let sb = Sandbox::new();
-    ok(&sb
-        .bedkey()
-        .args(["--store", "file", "import", &sb.name("first")])
-        .write_stdin(long_term_key("BedrockAPIKey-y-at-123456789012"))
-        .output()
-        .unwrap());
+    start_file_store(&sb);
     let out = bedkey(&sb, url)
         .env("BEDKEY_PASSPHRASE", "not the passphrase")
         .args(["--store", "file", "create", &sb.name("never")])

@@ -8,15 +8,6 @@ use std::process::Command as Std;
 
 use common::*;
 
-fn ok(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        stderr(out)
-    );
-}
-
 #[test]
 fn import_then_env_gives_back_the_same_key_and_region() {
     let sb = Sandbox::new();

@@ -180,6 +180,16 @@ pub fn key_param(key: &str, name: &str) -> Option<String> {
         .find_map(|p| p.strip_prefix(&format!("{name}=")).map(str::to_string))
 }
 
+/// Assert a command succeeded, showing its exit code and stderr if not.
+pub fn ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        stderr(out)
+    );
+}
+
 pub fn stdout(out: &std::process::Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
