@@ -30,29 +30,46 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Output format
-    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = Output::Text)]
     pub output: Output,
 
     /// Print only what was asked for: no notes or warnings
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        help_heading = "Global options",
+        conflicts_with = "verbose"
+    )]
     pub quiet: bool,
 
     /// Say more on stderr (never a secret)
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub verbose: bool,
 
     /// AWS profile from the shared config files (overrides credentials in the environment)
-    #[arg(long, global = true, value_name = "PROFILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "PROFILE"
+    )]
     pub profile: Option<String>,
 
     /// AWS region [default: AWS_REGION, AWS_DEFAULT_REGION, then the profile's]
-    #[arg(long, global = true, value_name = "REGION")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "REGION"
+    )]
     pub region: Option<String>,
 
     /// Where secrets are kept: the OS keyring, the Linux kernel keyring, or an encrypted file
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         value_enum,
         env = "BEDKEY_STORE",
         default_value = "auto"
@@ -60,7 +77,13 @@ pub struct Global {
     pub store: Choice,
 
     /// Directory of bedkey's key list [default: the platform's config dir + /bedkey]
-    #[arg(long, global = true, env = "BEDKEY_CONFIG_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "BEDKEY_CONFIG_DIR",
+        value_name = "DIR"
+    )]
     pub config_dir: Option<PathBuf>,
 }
 
