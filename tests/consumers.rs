@@ -1,0 +1,127 @@
+//! The programs bedkey exists for: boto3 reads the variables `bedkey exec` sets and
+//! sends the key as a bearer token, without any region of its own. botocore only
+//! sends bearer tokens over HTTPS, so the stand-in Bedrock endpoint serves TLS on
+//! 127.0.0.1 with a self-signed certificate given to boto3 through AWS_CA_BUNDLE.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command as Std, Stdio};
+
+use common::*;
+
+/// Whether Python with boto3 (from the IAM test server's requirements) is here.
+fn boto3() -> bool {
+    let ok = Std::new("python3")
+        .args(["-c", "import boto3, cryptography"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(!required("BEDKEY_TEST_IAM_SERVER"), "boto3 is missing");
+        eprintln!("skipped: python3 with boto3 is not installed");
+    }
+    ok
+}
+
+/// Run boto3 under `bedkey exec NAME` against a TLS stand-in for Bedrock that accepts
+/// only `key`; returns what the script printed: boto3's region and a model id.
+fn boto3_through_exec(sb: &Sandbox, name: &str, key: &str) -> String {
+    let expect = sb.path().join("expected-key");
+    std::fs::write(&expect, key).unwrap();
+    let cert = sb.path().join("bedrock.pem");
+    let log = sb.path().join("bedrock.log");
+    let _ = std::fs::remove_file(&log);
+    let mut server = Std::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/server/bedrock_server.py"
+        ))
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--log")
+        .arg(&log)
+        .arg("--expect-key-file")
+        .arg(&expect)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("server started")
+        .to_string();
+
+    // No AWS credentials and no region of boto3's own: only what bedkey sets.
+    let script = "import boto3; c = boto3.client('bedrock'); \
+                  r = c.list_foundation_models(); \
+                  print(c.meta.region_name, r['modelSummaries'][0]['modelId'])";
+    let out = sb
+        .bedkey()
+        .env("AWS_ENDPOINT_URL_BEDROCK", &url)
+        .env("AWS_CA_BUNDLE", &cert)
+        .args(["exec", name, "--", "python3", "-c", script])
+        .output()
+        .unwrap();
+    drop(server.stdin.take());
+    let _ = server.wait();
+    ok(&out);
+    let seen = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        seen.contains(&format!("\"authorization\": \"Bearer {key}\"")),
+        "{seen}"
+    );
+    stdout(&out).trim().to_string()
+}
+
+#[test]
+fn boto3_uses_a_stored_long_term_key_and_its_region() {
+    if !boto3() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let name = sb.name("boto");
+    let key = long_term_key("BedrockAPIKey-boto-at-123456789012");
+    ok(&sb.import(&name, &key, &["--region", "eu-central-1"]));
+    assert_eq!(
+        boto3_through_exec(&sb, &name, &key),
+        "eu-central-1 amazon.nova-lite-v1:0"
+    );
+}
+
+#[test]
+fn boto3_uses_a_minted_short_term_key_in_the_region_it_was_signed_for() {
+    if !boto3() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let name = sb.name("botost");
+    ok(&sb
+        .bedkey_with_env_credentials()
+        .args([
+            "create",
+            &name,
+            "--short-term",
+            "--expires",
+            "1h",
+            "--region",
+            "ap-southeast-2",
+        ])
+        .output()
+        .unwrap());
+    let vars = sb
+        .bedkey()
+        .args(["env", &name, "--shell", "json"])
+        .output()
+        .unwrap();
+    let vars: serde_json::Value = serde_json::from_slice(&vars.stdout).unwrap();
+    let key = vars["AWS_BEARER_TOKEN_BEDROCK"].as_str().unwrap();
+    assert_eq!(
+        boto3_through_exec(&sb, &name, key),
+        "ap-southeast-2 amazon.nova-lite-v1:0"
+    );
+}
