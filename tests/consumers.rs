@@ -113,13 +113,8 @@ fn boto3_uses_a_minted_short_term_key_in_the_region_it_was_signed_for() {
         ])
         .output()
         .unwrap());
-    let vars = sb
-        .bedkey()
-        .args(["env", &name, "--shell", "json"])
-        .output()
-        .unwrap();
-    let vars: serde_json::Value = serde_json::from_slice(&vars.stdout).unwrap();
-    let key = vars["AWS_BEARER_TOKEN_BEDROCK"].as_str().unwrap();
+    let key = sb.loaded_key(&name);
+    let key = key.as_str();
     assert_eq!(
         boto3_through_exec(&sb, &name, key),
         "ap-southeast-2 amazon.nova-lite-v1:0"

@@ -406,12 +406,7 @@ fn rotate_hands_over_the_new_key_and_keeps_the_old_one_when_storing_fails() {
         .args(["--store", "file", "create", &name])
         .output()
         .unwrap());
-    let old = stdout(
-        &sb.bedkey()
-            .args(["env", &name, "--shell", "json"])
-            .output()
-            .unwrap(),
-    );
+    let old = sb.loaded_key(&name);
     control(url, "POST", "/_control/reset", "{}");
     let out = break_store_during_iam_create(&sb, url, &["rotate", &name]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
@@ -428,15 +423,7 @@ fn rotate_hands_over_the_new_key_and_keeps_the_old_one_when_storing_fails() {
     assert_eq!(held.len(), 2);
     assert!(held.iter().all(|c| c["status"] == "Active"), "{held:?}");
     // With the store back, the stored key is still the old, working one.
-    assert_eq!(
-        stdout(
-            &sb.bedkey()
-                .args(["env", &name, "--shell", "json"])
-                .output()
-                .unwrap()
-        ),
-        old
-    );
+    assert_eq!(sb.loaded_key(&name), old);
 }
 
 #[test]
@@ -676,12 +663,7 @@ fn rotate_stores_a_new_credential_then_deletes_the_old_one() {
         .args(["create", &name, "--days", "20"])
         .output()
         .unwrap());
-    let old_key = stdout(
-        &sb.bedkey()
-            .args(["env", &name, "--shell", "json"])
-            .output()
-            .unwrap(),
-    );
+    let old_key = sb.loaded_key(&name);
     let old_id = credentials_of(url, &user)[0]["id"]
         .as_str()
         .unwrap()
@@ -698,12 +680,7 @@ fn rotate_stores_a_new_credential_then_deletes_the_old_one() {
     let held = credentials_of(url, &user);
     assert_eq!(held.len(), 1, "the old credential is deleted");
     assert_eq!(held[0]["id"], json["new_credential_id"]);
-    let new_key = stdout(
-        &sb.bedkey()
-            .args(["env", &name, "--shell", "json"])
-            .output()
-            .unwrap(),
-    );
+    let new_key = sb.loaded_key(&name);
     assert_ne!(old_key, new_key);
     // Order: create, then (after storing) deactivate, then delete.
     let calls = actions(url);
@@ -725,12 +702,7 @@ fn rotate_keeps_the_old_key_when_iam_fails_and_refuses_imported_keys() {
     let sb = Sandbox::new();
     let name = sb.name("keep");
     ok(&bedkey(&sb, url).args(["create", &name]).output().unwrap());
-    let before = stdout(
-        &sb.bedkey()
-            .args(["env", &name, "--shell", "json"])
-            .output()
-            .unwrap(),
-    );
+    let before = sb.loaded_key(&name);
     control(
         url,
         "POST",
@@ -739,12 +711,7 @@ fn rotate_keeps_the_old_key_when_iam_fails_and_refuses_imported_keys() {
     );
     let out = bedkey(&sb, url).args(["rotate", &name]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let after = stdout(
-        &sb.bedkey()
-            .args(["env", &name, "--shell", "json"])
-            .output()
-            .unwrap(),
-    );
+    let after = sb.loaded_key(&name);
     assert_eq!(before, after, "the stored key still works");
     assert_eq!(
         credentials_of(url, &format!("bedkey-{name}"))[0]["status"],

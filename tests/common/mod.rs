@@ -112,6 +112,21 @@ impl Sandbox {
         serde_json::from_str(&text).unwrap()
     }
 
+    /// The key `bedkey env NAME` loads (asserting that it loads).
+    pub fn loaded_key(&self, name: &str) -> String {
+        let out = self
+            .bedkey()
+            .args(["env", name, "--shell", "json"])
+            .output()
+            .unwrap();
+        ok(&out);
+        let vars: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        vars["AWS_BEARER_TOKEN_BEDROCK"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     /// Import `key` under `name`, through stdin.
     pub fn import(&self, name: &str, key: &str, args: &[&str]) -> std::process::Output {
         self.bedkey()
