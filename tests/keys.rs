@@ -713,3 +713,53 @@ fn init_backs_off_for_an_expired_key_instead_of_calling_at_every_prompt() {
         );
     }
 }
+
+#[test]
+fn doctor_says_which_credentials_region_and_store_and_which_keys_need_attention() {
+    let sb = Sandbox::new();
+    let name = sb.name("due");
+    ok(&sb.import(
+        &name,
+        &long_term_key("BedrockAPIKey-d1-at-123456789012"),
+        &["--days", "2"],
+    ));
+    let out = sb
+        .bedkey_with_env_credentials()
+        .env("AWS_REGION", "us-west-2")
+        .arg("doctor")
+        .output()
+        .unwrap();
+    ok(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("credentials  ok AKIA…MPLE from environment"),
+        "{text}"
+    );
+    assert!(
+        text.contains("region       ok us-west-2 from AWS_REGION"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("attention    key '{name}' expires soon")),
+        "{text}"
+    );
+    assert!(!text.contains(SECRET));
+
+    // Problems are reported, not failed on.
+    let out = sb
+        .bedkey()
+        .args(["doctor", "--output", "json"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["credentials"]["ok"], false);
+    assert!(
+        report["credentials"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no AWS credentials")
+    );
+    assert_eq!(report["region"]["ok"], false);
+    assert_eq!(report["keys"], 1);
+}
