@@ -1,0 +1,198 @@
+//! bedkey at a real terminal: a pseudo-terminal from util-linux's `script`, with
+//! input typed only after each prompt appears, as a person would. Prompts must
+//! hide what is typed, and questions must honour the answer.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Terminal {
+    child: Child,
+    keyboard: ChildStdin,
+    screen: Arc<Mutex<String>>,
+}
+
+impl Terminal {
+    /// Run bedkey with `args` on a terminal; `ask_passphrase` drops
+    /// `BEDKEY_PASSPHRASE`, so the file store asks for it.
+    fn open(sb: &Sandbox, ask_passphrase: bool, args: &[&str]) -> Option<Terminal> {
+        let mut line = format!("'{}'", bedkey_bin().display());
+        for a in args {
+            line.push_str(&format!(" '{}'", a.replace('\'', r"'\''")));
+        }
+        let mut command = sb.command("script");
+        if ask_passphrase {
+            command.env_remove("BEDKEY_PASSPHRASE");
+        }
+        let mut child = command
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| eprintln!("skipped: no `script` for a pseudo-terminal: {e}"))
+            .ok()?;
+        let keyboard = child.stdin.take().unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let screen = Arc::new(Mutex::new(String::new()));
+        let shared = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shared
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Some(Terminal {
+            child,
+            keyboard,
+            screen,
+        })
+    }
+
+    /// Wait until `text` has appeared `times` times on the screen, then type `line`.
+    fn answer(&mut self, text: &str, times: usize, line: &str) {
+        let started = Instant::now();
+        while self.screen.lock().unwrap().matches(text).count() < times {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "never saw {text:?} on: {}",
+                self.screen.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Let the program switch echo off after writing its prompt.
+        std::thread::sleep(Duration::from_millis(100));
+        writeln!(self.keyboard, "{line}").unwrap();
+    }
+
+    fn close(mut self) -> (Option<i32>, String) {
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = self.child.kill();
+                panic!("bedkey did not finish: {}", self.screen.lock().unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        (status.code(), self.screen.lock().unwrap().clone())
+    }
+}
+
+#[test]
+fn import_at_a_terminal_hides_the_key_and_the_new_passphrase() {
+    let sb = Sandbox::new();
+    let name = sb.name("typed");
+    let key = long_term_key("BedrockAPIKey-t1-at-123456789012");
+    let Some(mut term) = Terminal::open(
+        &sb,
+        true,
+        &["--store", "file", "import", &name, "--days", "9"],
+    ) else {
+        return;
+    };
+    term.answer("Paste the Bedrock API key (input is hidden):", 1, &key);
+    term.answer(
+        "New passphrase for bedkey's encrypted file:",
+        1,
+        "typed passphrase",
+    );
+    term.answer("Same passphrase again:", 1, "typed passphrase");
+    let (code, screen) = term.close();
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(!screen.contains(&key[4..]), "the key was echoed: {screen}");
+    assert!(
+        !screen.contains("typed passphrase"),
+        "the passphrase was echoed: {screen}"
+    );
+    assert!(
+        screen.contains(&format!("stored long-term key '{name}'")),
+        "{screen}"
+    );
+
+    let out = sb
+        .bedkey()
+        .env("BEDKEY_PASSPHRASE", "typed passphrase")
+        .args(["env", &name, "--shell", "json"])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(stdout(&out).contains(&key));
+}
+
+#[test]
+fn mismatched_new_passphrases_store_nothing() {
+    let sb = Sandbox::new();
+    let name = sb.name("mismatch");
+    let key = long_term_key("BedrockAPIKey-t2-at-123456789012");
+    let Some(mut term) = Terminal::open(&sb, true, &["--store", "file", "import", &name]) else {
+        return;
+    };
+    term.answer("(input is hidden):", 1, &key);
+    term.answer("New passphrase", 1, "one passphrase");
+    term.answer("Same passphrase again:", 1, "another passphrase");
+    let (code, screen) = term.close();
+    assert_eq!(code, Some(5), "{screen}");
+    assert!(
+        screen.contains("the passphrases differ; nothing was stored"),
+        "{screen}"
+    );
+    assert!(!sb.path().join("bedkey/secrets.age").exists());
+    assert_eq!(
+        sb.bedkey()
+            .args(["env", &name])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(3)
+    );
+}
+
+#[test]
+fn remove_at_a_terminal_asks_and_honours_the_answer() {
+    let sb = Sandbox::new();
+    let name = sb.name("asked");
+    ok(&sb.import(
+        &name,
+        &long_term_key("BedrockAPIKey-t3-at-123456789012"),
+        &[],
+    ));
+
+    let Some(mut term) = Terminal::open(&sb, false, &["remove", &name]) else {
+        return;
+    };
+    term.answer(&format!("Forget key '{name}'? [y/N]"), 1, "n");
+    let (code, screen) = term.close();
+    assert_eq!(code, Some(130), "{screen}");
+    assert!(screen.contains("cancelled; nothing changed"), "{screen}");
+    ok(&sb.bedkey().args(["env", &name]).output().unwrap());
+
+    let mut term = Terminal::open(&sb, false, &["remove", &name]).unwrap();
+    term.answer(&format!("Forget key '{name}'? [y/N]"), 1, "y");
+    let (code, screen) = term.close();
+    assert_eq!(code, Some(0), "{screen}");
+    assert_eq!(
+        sb.bedkey()
+            .args(["env", &name])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(3)
+    );
+}
