@@ -941,3 +941,29 @@ fn verify_reports_accepted_denied_expired_and_rejected_keys() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("cannot reach Bedrock"));
 }
+
+#[test]
+fn a_scoped_policy_too_large_for_iam_is_refused_before_any_call() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let mut cmd = bedkey(&sb, url);
+    cmd.args(["create", &sb.name("huge")]);
+    for i in 0..40 {
+        cmd.args([
+            "--allow-model",
+            &format!("us.anthropic.model-number-{i}-v1:0"),
+        ]);
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("IAM takes 2048 inline"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        actions(url).is_empty(),
+        "no AWS call was made: {:?}",
+        actions(url)
+    );
+}

@@ -122,13 +122,17 @@ impl Create {
                 .ok()
                 .map(|(r, _)| r),
         };
-        Ok(Plan {
+        let plan = Plan {
             user,
             days,
             managed,
             scope,
             region,
-        })
+        };
+        // Build the policy once now, with an account id of the real length, so that
+        // one too large for IAM is refused before any call.
+        plan.document("000000000000", time::now())?;
+        Ok(plan)
     }
 
     fn long_term(&self, ctx: &Context) -> Result<()> {
