@@ -401,15 +401,7 @@ fn remove_asks_off_a_terminal_for_yes_and_then_forgets() {
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["removed"],
         true
     );
-    assert_eq!(
-        sb.bedkey()
-            .args(["env", &name])
-            .output()
-            .unwrap()
-            .status
-            .code(),
-        Some(3)
-    );
+    assert!(sb.forgot(&name));
     assert_eq!(
         sb.bedkey()
             .args(["remove", &name, "--yes"])

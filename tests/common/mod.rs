@@ -127,6 +127,17 @@ impl Sandbox {
             .to_string()
     }
 
+    /// Whether bedkey has no key by this name (`env` exits 3).
+    pub fn forgot(&self, name: &str) -> bool {
+        self.bedkey()
+            .args(["env", name])
+            .output()
+            .unwrap()
+            .status
+            .code()
+            == Some(3)
+    }
+
     /// Import `key` under `name`, through stdin.
     pub fn import(&self, name: &str, key: &str, args: &[&str]) -> std::process::Output {
         self.bedkey()
