@@ -13,7 +13,7 @@ use aws_config::profile::{ProfileFileCredentialsProvider, ProfileFileRegionProvi
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
-use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::timeout::TimeoutConfig;
 
 use crate::error::{Error, Result};
 
@@ -118,11 +118,77 @@ fn credentials_error(err: CredentialsError, profile: Option<&str>) -> Error {
             Error::credentials(format!("no AWS credentials found: {looked}"))
                 .with_hint("run `aws configure` or `aws sso login`, or pass --profile")
         }
+        CredentialsError::ProviderTimedOut(_) => Error::credentials(format!(
+            "could not load AWS credentials: {} did not answer in time",
+            source_name(profile)
+        ))
+        .with_hint(SIGN_IN_HINT),
         other => Error::credentials(format!(
-            "could not load AWS credentials: {}",
-            DisplayErrorContext(&other)
-        )),
+            "could not load AWS credentials from {}: {}",
+            source_name(profile),
+            reason(&other)
+        ))
+        .with_hint(SIGN_IN_HINT),
     }
+}
+
+const SIGN_IN_HINT: &str =
+    "sign in (`aws configure sso`, `aws sso login`), pass --profile, or set AWS_PROFILE";
+
+fn source_name(profile: Option<&str>) -> String {
+    match profile {
+        Some(p) => format!("profile '{p}'"),
+        None => format!(
+            "the default credential chain (profile '{}')",
+            profile_name(None)
+        ),
+    }
+}
+
+/// An SDK error's causes in words, for a person: each level's own message, without
+/// the Rust debug dumps (`Response { status: StatusCode(403) … }`) some levels carry.
+pub fn reason(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        let debugish = ["{", "}", "Some(", "StatusCode(", "Response", "ErrorMetadata"]
+            .iter()
+            .any(|m| text.contains(m));
+        let text = text.trim().trim_end_matches('.').to_string();
+        if !debugish && !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    let joined = if parts.is_empty() {
+        "an error AWS did not describe".to_string()
+    } else {
+        parts.join(": ")
+    };
+    joined.chars().take(240).collect()
+}
+
+/// 3 s to connect; 30 s for a whole call, retries included, or less with
+/// `BEDKEY_AWS_TIMEOUT` (seconds, or a duration such as `5s`).
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_timeout(operation_timeout())
+        .build()
+}
+
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub const TIMEOUT_VAR: &str = "BEDKEY_AWS_TIMEOUT";
+
+/// The operation timeout: `BEDKEY_AWS_TIMEOUT` may shorten it, never lengthen it.
+pub fn operation_timeout() -> std::time::Duration {
+    std::env::var(TIMEOUT_VAR)
+        .ok()
+        .and_then(|v| crate::time::parse_duration(&v).ok())
+        .filter(|d| !d.is_zero())
+        .map_or(OPERATION_TIMEOUT, |d| d.min(OPERATION_TIMEOUT))
 }
 
 /// The region: `--region`, `AWS_REGION`, `AWS_DEFAULT_REGION`, then the profile's.

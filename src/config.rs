@@ -4,13 +4,15 @@
 //! processes never corrupt it or lose each other's entries.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::files;
 use crate::store::Backend;
 
 const FILE: &str = "keys.json";
@@ -107,8 +109,15 @@ pub fn check_name(name: &str) -> Result<()> {
     }
 }
 
+/// How long a writer waits for another bedkey process to release the lock.
+const PERSON_WAIT: Duration = Duration::from_secs(60);
+
 pub struct Config {
     dir: PathBuf,
+    /// The longest `lock` waits for another process.
+    wait: Duration,
+    /// Called once when `lock` has waited a second, with what it waits for.
+    on_wait: Option<Box<dyn Fn(&str)>>,
 }
 
 impl Config {
@@ -125,7 +134,18 @@ impl Config {
                         .with_hint("set BEDKEY_CONFIG_DIR or pass --config-dir")
                 })?,
         };
-        Ok(Config { dir })
+        Ok(Config {
+            dir,
+            wait: PERSON_WAIT,
+            on_wait: None,
+        })
+    }
+
+    /// Wait at most `wait` for the lock, calling `on_wait` once after a second.
+    pub fn with_lock_wait(mut self, wait: Duration, on_wait: Option<Box<dyn Fn(&str)>>) -> Self {
+        self.wait = wait;
+        self.on_wait = on_wait;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -136,11 +156,24 @@ impl Config {
         self.dir.join(FILE)
     }
 
+    /// Refuse a config dir or key list that another user could change (it decides
+    /// which store and which AWS profile a key is loaded from); warn when only the
+    /// group could. Returns the warnings.
+    pub fn check_ownership(&self) -> Result<Vec<String>> {
+        let mut warnings = Vec::new();
+        for path in [self.dir.clone(), self.file()] {
+            if let Some(w) = files::check(&path)? {
+                warnings.push(w);
+            }
+        }
+        Ok(warnings)
+    }
+
     /// Read the current keys. No lock: writers replace the file atomically, so a
     /// reader sees the old or the new file, never half of one.
     pub fn load(&self) -> Result<Keys> {
         let path = self.file();
-        let text = match std::fs::read_to_string(&path) {
+        let text = match files::read_no_follow(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Keys {
@@ -148,7 +181,7 @@ impl Config {
                     keys: BTreeMap::new(),
                 });
             }
-            Err(e) => return Err(Error::failure(format!("reading {}: {e}", path.display()))),
+            Err(e) => return Err(Error::failure(format!("reading {}: {}", path.display(), files::describe(&e)))),
         };
         let keys: Keys = serde_json::from_str(&text).map_err(|e| {
             Error::failure(format!("{} is not valid: {e}", path.display()))
@@ -168,15 +201,7 @@ impl Config {
     pub fn lock(&self) -> Result<Locked<'_>> {
         self.ensure_dir()?;
         let path = self.dir.join(LOCK);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::failure(format!("opening {}: {e}", path.display())))?;
-        private(&file);
-        file.lock()
-            .map_err(|e| Error::failure(format!("locking {}: {e}", path.display())))?;
+        let file = files::lock_file(&path, self.wait, self.on_wait.as_deref())?;
         Ok(Locked {
             config: self,
             _file: file,
@@ -228,6 +253,7 @@ impl Locked<'_> {
 }
 
 /// Write a private (0600) file by writing a temp file beside it and renaming it over.
+/// A symlink at `path` is replaced, never followed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let fail =
@@ -239,15 +265,6 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.persist(path).map_err(|e| fail(&e.error))?;
     Ok(())
 }
-
-#[cfg(unix)]
-fn private(file: &File) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
-}
-
-#[cfg(not(unix))]
-fn private(_file: &File) {}
 
 #[cfg(test)]
 mod tests {

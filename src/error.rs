@@ -103,9 +103,13 @@ impl Error {
 
     /// Print `bedkey: error: …` (and a hint) on stderr and give the exit code.
     pub fn report(&self) -> ExitCode {
-        eprintln!("bedkey: error: {}", redact_keys(&self.message));
+        use crate::output::{printable, stderr_line};
+        stderr_line(&format!(
+            "bedkey: error: {}",
+            printable(&redact_keys(&self.message))
+        ));
         if let Some(hint) = &self.hint {
-            eprintln!("hint: {}", redact_keys(hint));
+            stderr_line(&format!("hint: {}", printable(&redact_keys(hint))));
         }
         ExitCode::from(self.kind.exit_code())
     }

@@ -8,7 +8,6 @@ use aws_config::BehaviorVersion;
 use aws_config::Region;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::StatusType;
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::aws;
 use crate::cmd::Context;
@@ -35,6 +34,24 @@ pub struct Remote {
     pub alias: Option<String>,
 }
 
+/// How often, and how far apart, a failed create's leftovers are looked for.
+const SWEEP_LISTINGS: usize = 3;
+const SWEEP_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What [`Iam::sweep_after_failed_create`] found.
+pub enum Sweep {
+    /// IAM holds no credential the failed create made (any it made are deleted).
+    Clean { deleted: Vec<String> },
+    /// One could not be deleted: it is still in IAM, with no one holding its key.
+    Left {
+        deleted: Vec<String>,
+        left: String,
+        error: Error,
+    },
+    /// IAM could not be listed: what it holds is unknown.
+    Unknown(Error),
+}
+
 /// A credential just created: the only moment AWS shows its secret.
 pub struct Created {
     pub secret: Secret,
@@ -57,6 +74,7 @@ impl Iam {
             resolved.source
         ));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(aws::timeouts())
             .credentials_provider(resolved.credentials)
             .region(Region::new(region));
         if let Some(p) = profile {
@@ -186,13 +204,20 @@ impl Iam {
         }
     }
 
+    /// Make a credential. Sent once, never retried: a retry after a lost reply makes a
+    /// second credential, and IAM shows each secret only in the reply. After any
+    /// failure the caller runs [`Iam::sweep_after_failed_create`].
     pub async fn create_credential(&self, user: &str, days: Option<i64>) -> Result<Created> {
+        let once = aws_sdk_iam::config::Builder::default()
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled());
         let out = self
             .client
             .create_service_specific_credential()
             .user_name(user)
             .service_name(BEDROCK)
             .set_credential_age_days(days.map(|d| d as i32))
+            .customize()
+            .config_override(once)
             .send()
             .await
             .map_err(|e| error("CreateServiceSpecificCredential", e))?;
@@ -243,6 +268,43 @@ impl Iam {
         }
     }
 
+    /// After a create that failed, timed out or answered garbage: IAM may have made the
+    /// credential all the same, and its secret is lost. Find every credential of `user`
+    /// that was not in `before` (listing a few times, as IAM is eventually consistent),
+    /// deactivate and delete it, and say what was found.
+    pub async fn sweep_after_failed_create(&self, user: &str, before: &[Remote]) -> Sweep {
+        let mut found = Vec::new();
+        for attempt in 0..SWEEP_LISTINGS {
+            if attempt > 0 {
+                tokio::time::sleep(SWEEP_PAUSE).await;
+            }
+            match self.credentials(user).await {
+                Ok(now) => {
+                    found = now
+                        .into_iter()
+                        .filter(|c| !before.iter().any(|b| b.id == c.id))
+                        .collect();
+                    if !found.is_empty() {
+                        break;
+                    }
+                }
+                Err(e) => return Sweep::Unknown(e),
+            }
+        }
+        let mut deleted = Vec::new();
+        for c in found {
+            let gone = match self.deactivate(user, &c.id).await {
+                Ok(()) => self.delete_credential(user, &c.id).await,
+                Err(e) => Err(e),
+            };
+            match gone {
+                Ok(_) => deleted.push(c.id),
+                Err(e) => return Sweep::Left { deleted, left: c.id, error: e },
+            }
+        }
+        Sweep::Clean { deleted }
+    }
+
     /// Users under bedkey's path.
     pub async fn bedkey_users(&self) -> Result<Vec<String>> {
         let users = self
@@ -263,7 +325,7 @@ impl Iam {
 pub fn error<E, R>(operation: &str, err: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let code = err.code().unwrap_or("").to_string();
     let message = err.message().unwrap_or("").to_string();
@@ -295,14 +357,22 @@ where
             format!("IAM {operation} failed: {code}")
         }
         SdkError::ServiceError(_) => format!("IAM {operation} failed: {code}: {message}"),
-        SdkError::TimeoutError(_) => format!("IAM {operation} timed out"),
+        SdkError::TimeoutError(_) => format!(
+            "IAM did not answer {operation} within {}s",
+            aws::operation_timeout().as_secs_f64()
+        ),
+        SdkError::DispatchFailure(d) if d.is_timeout() => format!(
+            "IAM did not answer {operation} within {}s",
+            aws::operation_timeout().as_secs_f64()
+        ),
         SdkError::DispatchFailure(_) => {
-            format!(
-                "cannot reach IAM for {operation}: {}",
-                DisplayErrorContext(&err)
-            )
+            format!("cannot reach IAM for {operation}: {}", aws::reason(&err))
         }
-        _ => format!("IAM {operation} failed: {}", DisplayErrorContext(&err)),
+        SdkError::ResponseError(_) => format!(
+            "IAM answered {operation} with a reply bedkey could not read ({})",
+            aws::reason(&err)
+        ),
+        _ => format!("IAM {operation} failed: {}", aws::reason(&err)),
     };
     let e = Error::new(kind, text);
     match hint {

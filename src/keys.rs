@@ -49,11 +49,18 @@ impl Loaded {
 }
 
 /// `BEDKEY_MIN_TTL`: refresh a short-term key when less than this remains.
+/// 0 s to 12 h: more than a key's longest life means nothing.
 pub fn min_ttl() -> Result<i64> {
     match std::env::var(MIN_TTL_VAR) {
-        Ok(v) if !v.is_empty() => time::parse_duration(&v)
-            .map(|d| d.as_secs() as i64)
-            .map_err(|e| e.context(MIN_TTL_VAR)),
+        Ok(v) if !v.is_empty() => {
+            let d = time::parse_duration(&v).map_err(|e| e.context(MIN_TTL_VAR))?;
+            if d > token::MAX_LIFETIME {
+                return Err(Error::usage(format!(
+                    "{MIN_TTL_VAR}={v} is out of range: 0s to 12h"
+                )));
+            }
+            Ok(d.as_secs() as i64)
+        }
         _ => Ok(DEFAULT_MIN_TTL.as_secs() as i64),
     }
 }

@@ -5,10 +5,12 @@ mod cli;
 mod cmd;
 mod config;
 mod error;
+mod files;
 mod iam;
 mod keys;
 mod output;
 mod policy;
+mod process;
 mod prompt;
 mod secret;
 mod shell;
@@ -19,13 +21,14 @@ mod token;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    process::harden();
     // A panic is a bug; its message could hold data, so users see one line instead.
     std::panic::set_hook(Box::new(|info| {
         let at = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("bedkey: error: internal error{at}; please report it");
+        output::stderr_line(&format!("bedkey: error: internal error{at}; please report it"));
     }));
     let outcome = std::panic::catch_unwind(|| match cli::parse() {
         Ok(cli) => cmd::dispatch(cli),

@@ -39,22 +39,32 @@ impl Printer {
     /// A note on stderr, unless `--quiet`.
     pub fn note(&self, message: impl std::fmt::Display) {
         if !self.quiet {
-            eprintln!("bedkey: {message}");
+            stderr_line(&format!("bedkey: {}", printable(&message.to_string())));
         }
+    }
+
+    /// `note` as a value that outlives this borrow, for code that reports progress.
+    pub fn noter(&self) -> Box<dyn Fn(&str)> {
+        let quiet = self.quiet;
+        Box::new(move |message| {
+            if !quiet {
+                stderr_line(&format!("bedkey: {}", printable(message)));
+            }
+        })
     }
 
     /// A warning on stderr, unless `--quiet`.
     pub fn warn(&self, message: impl std::fmt::Display) {
         if !self.quiet {
             let label = self.paint("warning", "33");
-            eprintln!("bedkey: {label}: {message}");
+            stderr_line(&format!("bedkey: {label}: {}", printable(&message.to_string())));
         }
     }
 
     /// Detail for `-v`. Callers pass names, sources and masked values only.
     pub fn detail(&self, message: impl std::fmt::Display) {
         if self.verbose {
-            eprintln!("bedkey: {message}");
+            stderr_line(&format!("bedkey: {}", printable(&message.to_string())));
         }
     }
 
@@ -71,7 +81,7 @@ impl Printer {
     /// clean.
     pub fn mask_in_ci(&self, secret: &Secret) {
         if self.github {
-            eprintln!("::add-mask::{}", secret.expose_secret());
+            stderr_line(&format!("::add-mask::{}", secret.expose_secret()));
         }
     }
 
@@ -81,6 +91,31 @@ impl Printer {
             .map_err(|e| Error::failure(format!("cannot write JSON: {e}")))?;
         stdout_line(&text)
     }
+}
+
+/// Text from input made safe for a terminal: control characters (an escape sequence
+/// hidden in a name or a file) are shown as `\u{1b}`, never sent raw.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// Print a line on stderr. A stderr that cannot be written to (`2>/dev/full`, a
+/// closed pipe) is ignored: it must never abort a command that has done its work.
+pub fn stderr_line(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{text}").and_then(|_| err.flush());
 }
 
 /// Print a line on stdout; a closed pipe (`bedkey list | head -1`) is not an error.

@@ -6,37 +6,62 @@ use std::io::{BufRead, IsTerminal, Read, Write};
 use crate::error::{Error, Result};
 use crate::secret::{Secret, secret};
 
+/// The most a key may be. A long-term key is about 130 bytes and a short-term key
+/// signed with session credentials a few KiB; more is not a key.
+pub const MAX_KEY_BYTES: usize = 16 * 1024;
+
 pub fn on_terminal() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
 /// Ask a yes/no question on stderr; anything but y/yes is no.
 pub fn confirm(question: &str) -> Result<bool> {
-    eprint!("{question} [y/N] ");
-    std::io::stderr().flush()?;
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{question} [y/N] ").and_then(|_| err.flush());
+    drop(err);
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
+    std::io::stdin()
+        .lock()
+        .take(1024)
+        .read_line(&mut answer)?;
     Ok(matches!(
         answer.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
     ))
 }
 
-/// A secret from a hidden prompt on a terminal, else from all of stdin.
+/// A line typed at a hidden prompt. The terminal gets its echo back whatever ends
+/// the prompt, a signal included.
+pub fn hidden(prompt: &str) -> std::io::Result<Secret> {
+    crate::process::with_terminal_restored(|| rpassword::prompt_password(prompt)).map(secret)
+}
+
+/// A secret from a hidden prompt on a terminal, else from all of stdin (at most
+/// [`MAX_KEY_BYTES`]).
 pub fn read_secret(prompt: &str) -> Result<Secret> {
     let text = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(prompt)
-            .map_err(|e| Error::usage(format!("cannot read the key: {e}")))?
+        hidden(prompt).map_err(|e| Error::usage(format!("cannot read the key: {e}")))?
     } else {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         std::io::stdin()
-            .read_to_string(&mut text)
+            .lock()
+            .take(MAX_KEY_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
             .map_err(|e| Error::usage(format!("cannot read the key from stdin: {e}")))?;
-        text
+        // Past the cap only one byte more is read: enough to refuse it below.
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::usage("the input is not text: that is not a Bedrock API key"))?;
+        secret(text)
     };
-    let text = secret(text.trim().to_string());
+    let text = secret(secrecy::ExposeSecret::expose_secret(&text).trim().to_string());
     if secrecy::ExposeSecret::expose_secret(&text).is_empty() {
         return Err(Error::usage("no key given on stdin"));
+    }
+    if secrecy::ExposeSecret::expose_secret(&text).len() > MAX_KEY_BYTES {
+        return Err(Error::usage(format!(
+            "the input is longer than {} KiB: that is not a Bedrock API key",
+            MAX_KEY_BYTES / 1024
+        )));
     }
     Ok(text)
 }

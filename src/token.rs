@@ -197,20 +197,37 @@ fn decode_short_term(body: &str) -> Result<ShortTerm> {
     if get("Version")? != "1" {
         return Err(malformed("its Version is not 1"));
     }
-    // AKID/20250715/us-west-2/bedrock/aws4_request
+    // AKID/20250715/us-west-2/bedrock/aws4_request. Every field is checked as strictly
+    // as the same value given as a flag: a key is input, and its region reaches shells.
     let credential: Vec<&str> = get("X-Amz-Credential")?.split('/').collect();
-    let [access_key_id, _date, region, "bedrock", "aws4_request"] = credential[..] else {
+    let [access_key_id, date, region, "bedrock", "aws4_request"] = credential[..] else {
         return Err(malformed(
             "its X-Amz-Credential is not KEY/DATE/REGION/bedrock/aws4_request",
         ));
     };
+    if crate::aws::checked_region(region).is_err() {
+        return Err(malformed("the region in its X-Amz-Credential is not a region name"));
+    }
+    if !(16..=128).contains(&access_key_id.len())
+        || !access_key_id
+            .bytes()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    {
+        return Err(malformed("its X-Amz-Credential does not start with an access key id"));
+    }
     let signed_at = crate::time::parse_amz_date(get("X-Amz-Date")?)
         .ok_or_else(|| malformed("its X-Amz-Date is not a date"))?;
+    if date.len() != 8 || !get("X-Amz-Date")?.starts_with(date) {
+        return Err(malformed("the date in its X-Amz-Credential is not its X-Amz-Date's"));
+    }
     let lifetime: i64 = get("X-Amz-Expires")?
         .parse()
         .ok()
         .filter(|s| (1..=MAX_LIFETIME.as_secs() as i64).contains(s))
         .ok_or_else(|| malformed("its X-Amz-Expires is not 1 to 43200 seconds"))?;
+    if crate::time::parse_instant(&crate::time::rfc3339(signed_at + lifetime)).is_err() {
+        return Err(malformed("its X-Amz-Date is out of range"));
+    }
     Ok(ShortTerm {
         region: region.to_string(),
         signed_at,
@@ -228,9 +245,15 @@ fn decode_long_term(body: &str) -> Result<LongTerm> {
     let Some(colon) = bytes.iter().position(|&b| b == b':') else {
         return Err(malformed("it does not decode to ALIAS:SECRET"));
     };
+    // IAM makes aliases from user names (`[\w+=,.@-]`) and an account id.
     let alias = std::str::from_utf8(&bytes[..colon])
         .ok()
-        .filter(|a| !a.is_empty() && a.bytes().all(|c| c.is_ascii_graphic()))
+        .filter(|a| {
+            (1..=200).contains(&a.len())
+                && a.bytes().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'+' | b'=' | b',' | b'.' | b'@' | b'-')
+                })
+        })
         .ok_or_else(|| malformed("its alias is not readable"))?;
     if colon + 1 >= bytes.len() {
         return Err(malformed("it has no secret after the alias (truncated?)"));
@@ -397,6 +420,34 @@ mod tests {
             reason(&format!("ABSK{}", STANDARD.encode("no-colon-here"))).contains("ALIAS:SECRET")
         );
         assert!(reason("ABSK!!!").contains("base64"));
+    }
+
+    #[test]
+    fn text_hidden_in_a_key_makes_it_malformed() {
+        let v = Vector::load(include_str!("../tests/vectors/short-term-a.txt"));
+        let url = String::from_utf8(STANDARD.decode(&v.get("key")[16..]).unwrap()).unwrap();
+        // An OSC 52 clipboard write, a command substitution, a newline: as the region.
+        for evil in ["%1B%5D52%3Bc%3BZXZpbA%3D%3D%07", "%24%28id%29", "us-west-2%0Aexport"] {
+            let bad = url.replace("us-west-2", evil);
+            assert!(reason(&short(&bad)).contains("region"), "{evil}");
+        }
+        let bad = url.replace("AKIAIOSFODNN7EXAMPLE", "AKIA%1B%5B2J");
+        assert!(reason(&short(&bad)).contains("access key id"));
+        let alias = "BedrockAPIKey-\u{1b}]52;c;ZXZpbA==\u{7}-at-123456789012";
+        let key = format!("ABSK{}", STANDARD.encode(format!("{alias}:c2VjcmV0")));
+        assert!(reason(&key).contains("alias"));
+    }
+
+    #[test]
+    fn a_key_signed_at_the_end_of_time_is_malformed_not_a_date_error() {
+        let v = Vector::load(include_str!("../tests/vectors/short-term-a.txt"));
+        let url = String::from_utf8(STANDARD.decode(&v.get("key")[16..]).unwrap()).unwrap();
+        let late = url
+            .replace("20250715T050000Z", "99991231T235959Z")
+            .replace("%2F20250715%2F", "%2F99991231%2F");
+        let why = reason(&short(&late));
+        assert!(why.starts_with("not a valid Bedrock API key"), "{why}");
+        assert!(why.contains("out of range"), "{why}");
     }
 
     #[test]

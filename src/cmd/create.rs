@@ -11,7 +11,7 @@ use crate::cmd::token::{lifetime, mint};
 use crate::cmd::{Context, Run};
 use crate::config::{KeyKind, KeyMeta, Origin};
 use crate::error::{Error, Result};
-use crate::iam::{BEDROCK, Iam, Remote, USER_PATH};
+use crate::iam::{BEDROCK, Iam, Remote, Sweep, USER_PATH};
 use crate::keys;
 use crate::output::stdout_line;
 use crate::policy::{self, LIMITED_ACCESS, Scope};
@@ -214,17 +214,20 @@ impl Create {
         };
         let user = &plan.user;
         let mut done = Vec::new();
-        if iam.user_exists(user).await? {
+        // The user's credentials before: after a failed create, any others are ours.
+        let before = if iam.user_exists(user).await? {
             let existing = iam.credentials(user).await?;
             if existing.len() >= 2 {
                 return Err(at_limit(&self.name, user, &existing));
             }
             ctx.out
                 .detail(format_args!("using the existing IAM user {user}"));
+            existing
         } else {
             iam.create_user(user).await?;
             done.push(Done::User(user.clone()));
-        }
+            Vec::new()
+        };
         let policy_name = Plan::policy_name(&self.name);
         match plan.document(&account, time::now())? {
             Some(doc) => {
@@ -253,9 +256,13 @@ impl Create {
                 }
             }
         }
-        iam.create_credential(user, plan.days)
-            .await
-            .map_err(|e| midway(e, user, &done))
+        match iam.create_credential(user, plan.days).await {
+            Ok(created) => Ok(created),
+            Err(e) => {
+                let sweep = iam.sweep_after_failed_create(user, &before).await;
+                Err(lost_create(e, sweep, user, &done))
+            }
+        }
     }
 
     fn print_plan(&self, ctx: &Context, plan: &Plan) -> Result<()> {
@@ -396,41 +403,93 @@ enum Done {
     Managed(String),
 }
 
+/// The create call failed: say what the sweep for a credential IAM made anyway found,
+/// then what else IAM holds.
+fn lost_create(err: Error, sweep: Sweep, user: &str, done: &[Done]) -> Error {
+    let list = format!(
+        "aws iam list-service-specific-credentials --user-name {user} --service-name {BEDROCK}"
+    );
+    let delete = |id: &str| {
+        format!(
+            "aws iam delete-service-specific-credential --user-name {user} --service-specific-credential-id {id}"
+        )
+    };
+    let held = holdings(user, done)
+        .map(|h| format!("; IAM also has {h}"))
+        .unwrap_or_default();
+    match sweep {
+        Sweep::Clean { deleted } if deleted.is_empty() => midway(err, user, done),
+        Sweep::Clean { deleted } => {
+            let e = Error::new(
+                err.kind(),
+                format!(
+                    "{}; IAM made key {} anyway, but its secret was lost with the reply, so bedkey deleted it",
+                    err.message(),
+                    deleted.join(", ")
+                ),
+            );
+            midway(e, user, done)
+        }
+        Sweep::Left { deleted, left, error } => Error::new(
+            err.kind(),
+            format!(
+                "{}; IAM made key {left} anyway, its secret was lost with the reply, and deleting it failed ({}){}{held}",
+                err.message(),
+                error.message(),
+                if deleted.is_empty() { String::new() } else { format!(" (deleted {})", deleted.join(", ")) }
+            ),
+        )
+        .with_hint(format!("delete it with `{}`, then run the same command again", delete(&left))),
+        Sweep::Unknown(list_error) => Error::new(
+            err.kind(),
+            format!(
+                "{}; IAM may have made the key anyway and could not be listed to check ({}){held}",
+                err.message(),
+                list_error.message()
+            ),
+        )
+        .with_hint(format!(
+            "check with `{list}` and delete any credential whose key you do not hold with `{}`; then run the same command again",
+            delete("ID")
+        )),
+    }
+}
+
+/// What a create run has made in IAM so far, in words; None when nothing.
+fn holdings(user: &str, done: &[Done]) -> Option<String> {
+    let has: Vec<String> = done
+        .iter()
+        .map(|d| match d {
+            Done::User(u) => format!("user {u} (new)"),
+            Done::Inline(p) => format!("inline policy {p} on {user}"),
+            Done::Managed(a) => format!("{a} attached to {user}"),
+        })
+        .collect();
+    (!has.is_empty()).then(|| has.join(", "))
+}
+
 /// An error midway: say what IAM holds now, how to finish, and how to undo.
 fn midway(err: Error, user: &str, done: &[Done]) -> Error {
-    if done.is_empty() {
+    let Some(held) = holdings(user, done) else {
         return err
             .with_hint("nothing was changed in IAM; fix the cause and run the same command again");
-    }
-    let mut has = Vec::new();
+    };
     let mut undo = Vec::new();
     for d in done {
         match d {
-            Done::User(u) => {
-                has.push(format!("user {u} (new)"));
-            }
-            Done::Inline(p) => {
-                has.push(format!("inline policy {p} on {user}"));
-                undo.push(format!(
-                    "aws iam delete-user-policy --user-name {user} --policy-name {p}"
-                ));
-            }
-            Done::Managed(a) => {
-                has.push(format!("{a} attached to {user}"));
-                undo.push(format!(
-                    "aws iam detach-user-policy --user-name {user} --policy-arn {a}"
-                ));
-            }
+            Done::User(_) => {}
+            Done::Inline(p) => undo.push(format!(
+                "aws iam delete-user-policy --user-name {user} --policy-name {p}"
+            )),
+            Done::Managed(a) => undo.push(format!(
+                "aws iam detach-user-policy --user-name {user} --policy-arn {a}"
+            )),
         }
     }
     if done.iter().any(|d| matches!(d, Done::User(_))) {
         undo.push(format!("aws iam delete-user --user-name {u}", u = user));
     }
-    let message = format!(
-        "{}; IAM now has {}, and no key",
-        err.message(),
-        has.join(", ")
-    );
+    let message = format!("{}; IAM now has {held}, and no key", err.message());
     Error::new(err.kind(), message).with_hint(format!(
         "run the same command again to finish (it reuses what exists), or undo: {}",
         undo.join("; ")

@@ -41,6 +41,8 @@ fn not_started(program: &str, e: std::io::Error) -> Error {
 #[cfg(unix)]
 fn run(mut command: Command, program: &str) -> Result<()> {
     use std::os::unix::process::CommandExt;
+    // The program gets the core-file limit bedkey started with, not bedkey's own 0.
+    crate::process::restore_core_limit();
     // exec only returns on failure.
     let e = command.exec();
     Err(not_started(program, e))

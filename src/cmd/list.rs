@@ -142,7 +142,7 @@ pub fn table(rows: &[Vec<String>]) -> Result<()> {
         let line: Vec<String> = r
             .iter()
             .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}", w = *w))
+            .map(|(cell, w)| format!("{:<w$}", crate::output::printable(cell), w = *w))
             .collect();
         stdout_line(line.join("  ").trim_end())?;
     }

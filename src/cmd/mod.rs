@@ -27,9 +27,18 @@ pub struct Context {
 }
 
 impl Context {
-    /// The metadata file's home: `--config-dir`, `BEDKEY_CONFIG_DIR`, or the platform's.
+    /// The metadata file's home: `--config-dir`, `BEDKEY_CONFIG_DIR`, or the platform's,
+    /// refused when another user could change it. A writer waits up to a minute for
+    /// another bedkey process, saying so after a second.
     pub fn config(&self) -> Result<crate::config::Config> {
-        crate::config::Config::new(self.global.config_dir.as_deref())
+        let config = crate::config::Config::new(self.global.config_dir.as_deref())?;
+        for warning in config.check_ownership()? {
+            self.out.warn(warning);
+        }
+        Ok(config.with_lock_wait(
+            std::time::Duration::from_secs(60),
+            Some(self.out.noter()),
+        ))
     }
 
     /// A single-threaded runtime, made only by the commands that talk to AWS, so that

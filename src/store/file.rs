@@ -3,7 +3,6 @@
 //! headless machines that must keep keys across reboots. Never plaintext on disk.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -20,6 +19,10 @@ const LOCK: &str = "secrets.lock";
 /// scrypt cost 2^16 (about 0.2 s here): `env` reads this file on a shell start, so the
 /// cost is fixed rather than age's default of about a second.
 const WORK_FACTOR: u8 = 16;
+/// Costs a file may have: what bedkey writes, up to age's own default (2^18, about a
+/// second). A higher one is a tampered file: 2^22 would take half a minute and 4 GB
+/// before even failing, so it is refused before any scrypt work.
+const WORK_FACTORS: std::ops::RangeInclusive<u8> = WORK_FACTOR..=18;
 
 pub struct FileStore {
     path: PathBuf,
@@ -39,7 +42,7 @@ impl FileStore {
 
     /// Usable when a passphrase can be had without asking, or a terminal can ask.
     pub fn check(&self) -> Result<()> {
-        if std::env::var_os(PASSPHRASE_VAR).is_some() || std::io::stdin().is_terminal() {
+        if crate::process::env_passphrase().is_some() || std::io::stdin().is_terminal() {
             Ok(())
         } else {
             Err(Error::store(format!(
@@ -57,16 +60,15 @@ impl FileStore {
     }
 
     fn ask_passphrase(&self, creating: bool) -> Result<Secret> {
-        if let Ok(p) = std::env::var(PASSPHRASE_VAR) {
-            if p.is_empty() {
+        if let Some(p) = crate::process::env_passphrase() {
+            if p.expose_secret().is_empty() {
                 return Err(Error::store(format!("{PASSPHRASE_VAR} is empty")));
             }
-            return Ok(secret(p));
+            return Ok(p.clone());
         }
         self.check()?;
         let ask = |prompt: &str| {
-            rpassword::prompt_password(prompt)
-                .map(secret)
+            crate::prompt::hidden(prompt)
                 .map_err(|e| Error::store(format!("cannot read the passphrase: {e}")))
         };
         if creating {
@@ -85,24 +87,24 @@ impl FileStore {
     }
 
     fn read(&self, passphrase: &Secret) -> Result<BTreeMap<String, String>> {
-        let mut sealed = Vec::new();
-        match File::open(&self.path) {
-            Ok(mut f) => f
-                .read_to_end(&mut sealed)
-                .map_err(|e| Error::store(format!("reading {}: {e}", self.path.display())))?,
+        let sealed = match crate::files::read_bytes_no_follow(&self.path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
             Err(e) => {
                 return Err(Error::store(format!(
-                    "reading {}: {e}",
-                    self.path.display()
+                    "reading {}: {}",
+                    self.path.display(),
+                    crate::files::describe(&e)
                 )));
             }
         };
         let bad = |what: &str| Error::store(format!("{} {what}", self.path.display()));
         let decryptor =
             age::Decryptor::new_buffered(&sealed[..]).map_err(|_| bad("is not an age file"))?;
-        let identity =
+        check_work_factor(&sealed).map_err(|why| bad(&why))?;
+        let mut identity =
             age::scrypt::Identity::new(AgeSecret::from(passphrase.expose_secret().to_string()));
+        identity.set_max_work_factor(*WORK_FACTORS.end());
         let mut reader = decryptor
             .decrypt(std::iter::once(&identity as &dyn age::Identity))
             .map_err(|e| match e {
@@ -111,6 +113,9 @@ impl FileStore {
                         "wrong passphrase for {} ({PASSPHRASE_VAR})",
                         self.path.display()
                     ))
+                }
+                age::DecryptError::ExcessiveWork { .. } => {
+                    bad("is damaged: its scrypt cost is more than bedkey writes")
                 }
                 _ => bad("cannot be decrypted"),
             })?;
@@ -149,19 +154,8 @@ impl FileStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::store(format!("creating {}: {e}", dir.display())))?;
         }
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock)
-            .map_err(|e| Error::store(format!("opening {}: {e}", self.lock.display())))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = lock.set_permissions(std::fs::Permissions::from_mode(0o600));
-        }
-        lock.lock()
-            .map_err(|e| Error::store(format!("locking {}: {e}", self.lock.display())))?;
+        // A person waits up to a minute for another bedkey writing this file.
+        let _lock = crate::files::lock_file(&self.lock, std::time::Duration::from_secs(60), None)?;
         let creating = !self.path.exists();
         let passphrase = self.passphrase(creating)?;
         let mut secrets = self.read(&passphrase)?;
@@ -170,6 +164,32 @@ impl FileStore {
             self.write(&passphrase, &secrets)?;
         }
         Ok(changed)
+    }
+}
+
+/// The scrypt cost in the file's header (`-> scrypt SALT N`), checked against
+/// [`WORK_FACTORS`] before age spends any time on it.
+fn check_work_factor(sealed: &[u8]) -> std::result::Result<(), String> {
+    let header_end = sealed
+        .windows(4)
+        .position(|w| w == b"\n---")
+        .unwrap_or(sealed.len().min(4096));
+    let header = String::from_utf8_lossy(&sealed[..header_end]);
+    let Some(stanza) = header.lines().find(|l| l.starts_with("-> scrypt ")) else {
+        return Err("is damaged: it is not sealed with a passphrase".to_string());
+    };
+    let cost = stanza
+        .split(' ')
+        .nth(3)
+        .and_then(|n| n.parse::<u8>().ok())
+        .filter(|n| WORK_FACTORS.contains(n));
+    match cost {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "is damaged: its scrypt cost is not one bedkey writes (2^{} to 2^{})",
+            WORK_FACTORS.start(),
+            WORK_FACTORS.end()
+        )),
     }
 }
 
@@ -219,8 +239,7 @@ mod tests {
 
     // These tests set BEDKEY_PASSPHRASE for the whole process, so they share one.
     fn with_passphrase() {
-        // SAFETY: every test in this module sets the same value; no test reads another.
-        unsafe { std::env::set_var(PASSPHRASE_VAR, "correct horse battery staple") };
+        crate::process::set_passphrase_for_tests("correct horse battery staple");
     }
 
     #[test]
@@ -253,6 +272,26 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_tampered_scrypt_cost_is_refused_before_any_work() {
+        with_passphrase();
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        store.set("a", &secret("ABSKfirst")).unwrap();
+        let path = dir.path().join(FILE);
+        let sealed = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        assert!(sealed.contains(" 16\n"), "bedkey writes cost 16");
+        for cost in ["22", "255", "x", "9"] {
+            let line = sealed.lines().find(|l| l.starts_with("-> scrypt ")).unwrap();
+            let tampered_line = format!("{} {cost}", line.rsplit_once(' ').unwrap().0);
+            let tampered = sealed.replacen(line, &tampered_line, 1);
+            std::fs::write(&path, tampered).unwrap();
+            let e = FileStore::new(dir.path()).get("a").unwrap_err();
+            assert_eq!(e.kind(), crate::error::Kind::Store, "{cost}");
+            assert!(e.message().contains("damaged"), "{cost}: {}", e.message());
         }
     }
 

@@ -45,21 +45,8 @@ impl Keyring {
         }
     }
 
-    #[cfg(target_os = "linux")]
-    pub fn keyutils() -> Keyring {
-        Keyring {
-            backend: Backend::Keyutils,
-            make: || linux_keyutils_keyring_store::Store::new().map(|s| s as Arc<CredentialStore>),
-            // The kernel's limit for a "user" key's payload.
-            max_len: Some(32_767),
-        }
-    }
-
     fn name(&self) -> &'static str {
-        match self.backend {
-            Backend::Keyutils => "the kernel keyring",
-            _ => "the OS keyring",
-        }
+        "the OS keyring"
     }
 
     /// Run `op` on the entry for `name`, within the deadline.
@@ -79,10 +66,7 @@ impl Keyring {
     }
 
     fn hint(&self) -> String {
-        match self.backend {
-            Backend::Keyutils => "run bedkey inside a session keyring (`keyctl session`), or use --store file".into(),
-            _ => "unlock the keyring, or use --store keyutils or --store file; `bedkey doctor` explains".into(),
-        }
+        "unlock the keyring, or use --store file; `bedkey doctor` explains".into()
     }
 
     fn error(&self, err: KeyringError) -> Error {
@@ -159,8 +143,6 @@ fn platform_reason(text: &str) -> String {
         || text.contains("Address")
     {
         "no D-Bus session bus".to_string()
-    } else if text.contains("EACCES") || text.contains("Permission denied") {
-        "permission denied (no session keyring?)".to_string()
     } else {
         text.chars().take(160).collect()
     }

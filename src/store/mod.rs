@@ -9,8 +9,10 @@
 //! `auto` picks the first that works, in that order, and says why the others did not.
 
 mod file;
-#[cfg(any(target_os = "linux", target_os = "macos", windows))]
+#[cfg(any(target_os = "macos", windows))]
 mod keyring;
+#[cfg(target_os = "linux")]
+mod keyutils;
 #[cfg(all(
     unix,
     not(any(target_os = "macos", target_os = "ios", target_os = "android"))
@@ -105,7 +107,7 @@ fn os_keyring() -> Result<Box<dyn SecretStore>> {
 
 #[cfg(target_os = "linux")]
 fn kernel_keyring() -> Result<Box<dyn SecretStore>> {
-    Ok(Box::new(keyring::Keyring::keyutils()))
+    Ok(Box::new(keyutils::KeyutilsStore::new()))
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -13,7 +13,8 @@ Usage:
 Prints exactly one line `listening on http://127.0.0.1:PORT` once ready.
 
 Control API (plain JSON over HTTP, never used by the SDK):
-    POST   /_control/fail          {"action", "code", "status", "message", "times", "delay_ms"}
+    POST   /_control/fail          {"action", "code", "status", "message", "times", "delay_ms",
+                                    "mode"}
     POST   /_control/throttle      {"action", "times"}   -> 400 Throttling "Rate exceeded"
     POST   /_control/reset         clear faults and the request log
                                    ({"credentials": true} also wipes stored credentials)
@@ -23,6 +24,21 @@ Control API (plain JSON over HTTP, never used by the SDK):
     GET    /_control/requests      every API action received, in order
     GET    /_control/health
 "action" may be "*" to match every API action.  "times": -1 means forever.
+
+Without "mode", a fault answers with the error (after "delay_ms") and the action
+never runs; with only "delay_ms" it merely slows the action down.  "mode" makes
+a fault act first and then misbehave, to simulate a reply lost after a
+non-idempotent call (e.g. CreateServiceSpecificCredential) took effect; this
+works for the emulated actions and for those proxied to moto alike:
+    "drop_after"     run the action, then close the connection without a response
+    "500_after"      run the action, then answer "status" (500) with an IAM error
+                     "code" (ServiceFailure) and "message"
+    "garbled_after"  run the action, then answer 200 text/xml with only the first
+                     40% of the real body (correct Content-Length), so parsing fails
+    "hang"           do not run the action; hold the request unanswered for
+                     "delay_ms" (default 600000) or until shutdown, then close
+The action's own outcome (success or error) shows only in the server's state.
+For the "*_after" modes a "delay_ms" is spent after acting, before misbehaving.
 """
 
 import argparse
@@ -35,6 +51,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import string
 import sys
 import threading
@@ -69,6 +86,11 @@ OWN_ACTIONS = {
 
 USER_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
 CRED_ID_RE = re.compile(r"^\w{20,128}$")
+# /_control/fail "mode" values; see the module docstring.
+AFTER_MODES = {"drop_after", "500_after", "garbled_after"}
+FAULT_MODES = AFTER_MODES | {"hang"}
+HANG_DEFAULT_MS = 600_000
+GARBLE_FRACTION = 0.4  # any strict prefix of an XML document fails to parse
 HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-connection", "transfer-encoding",
     "te", "trailer", "upgrade", "content-length",
@@ -176,6 +198,8 @@ class State:
         self.faults = []  # dicts; matched first-come first-served
         self.requests = []
         self.moto_port = None
+        # Set at shutdown, so "hang" faults let go of their connections promptly.
+        self.stopping = threading.Event()
 
 
 STATE = State()
@@ -265,6 +289,17 @@ def error_xml(err, ns=IAM_NS):
             f"<Code>{escape(err.code)}</Code><Message>{escape(err.message)}</Message>"
             f"</Error><RequestId>{rid}</RequestId></ErrorResponse>")
     return err.status, rid, body
+
+
+def error_ns(params):
+    # STS and IAM errors differ only in the namespace; STS calls carry its API version.
+    return STS_NS if params.get("Version") == "2011-06-15" else IAM_NS
+
+
+def xml_reply(triple):
+    """An ok_xml/error_xml triple as (status, headers, body), the shape moto_request returns."""
+    status, rid, body = triple
+    return status, [("x-amzn-RequestId", rid), ("Content-Type", "text/xml")], body
 
 
 # ---------------------------------------------------------------- validation
@@ -520,21 +555,38 @@ class Handler(BaseHTTPRequestHandler):
             form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
             params.update({k: v[0] for k, v in form.items()})
         action = params.get("Action")
+        fault = None
         if action:
             with STATE.lock:
                 STATE.requests.append({"action": action, "params": params, "time": iso(now())})
             fault = take_fault(action)
-            if fault:
-                if fault.get("delay_ms"):
-                    threading.Event().wait(fault["delay_ms"] / 1000)
-                if fault.get("code"):
-                    ns = STS_NS if params.get("Version") == "2011-06-15" else IAM_NS
-                    return self.send_xml(error_xml(
-                        ApiError(fault["status"], fault["code"], fault["message"]), ns))
+        mode = fault.get("mode") if fault else None
+        if fault and mode is None:
+            # Classic fault: wait and/or fail before the action runs.
+            if fault.get("delay_ms"):
+                threading.Event().wait(fault["delay_ms"] / 1000)
+            if fault.get("code"):
+                return self.send_xml(error_xml(
+                    ApiError(fault["status"], fault["code"], fault["message"]),
+                    error_ns(params)))
+        if mode == "hang":
+            # A service that never answers: nothing happens, so a retry is safe.
+            STATE.stopping.wait(fault["delay_ms"] / 1000)
+            return self.drop()
+        reply = self.perform(action, params, query, body)
+        if mode is None:
+            status, headers, data = reply
+            return self.send(status, data, None, headers)
+        if fault.get("delay_ms"):
+            STATE.stopping.wait(fault["delay_ms"] / 1000)
+        self.misbehave(fault, params, reply)
+
+    def perform(self, action, params, query, body):
+        """Runs the action for real; returns the genuine reply as (status, headers, body)."""
         ak = access_key_of(self.headers, query)
         try:
             if action in HANDLERS:
-                return self.send_xml(ok_xml(action, HANDLERS[action](params, ak)))
+                return xml_reply(ok_xml(action, HANDLERS[action](params, ak)))
             if action == "DeleteUser" and params.get("UserName"):
                 # Real IAM refuses to delete a user that still owns credentials.
                 with STATE.lock:
@@ -544,9 +596,33 @@ class Handler(BaseHTTPRequestHandler):
                     raise ApiError(409, "DeleteConflict", "Cannot delete entity, must delete "
                                    "service specific credentials first.")
         except ApiError as e:
-            return self.send_xml(error_xml(e))
-        status, headers, data = moto_request(self.command, self.path, self.headers.items(), body)
-        self.send(status, data, None, headers)
+            return xml_reply(error_xml(e))
+        return moto_request(self.command, self.path, self.headers.items(), body)
+
+    def misbehave(self, fault, params, reply):
+        """Replaces the genuine reply of an action that has already run, per the fault's mode."""
+        mode = fault["mode"]
+        if mode == "drop_after":
+            return self.drop()
+        if mode == "500_after":
+            return self.send_xml(error_xml(
+                ApiError(fault["status"], fault["code"], fault["message"]), error_ns(params)))
+        assert mode == "garbled_after", mode
+        # Success status and a well-formed HTTP message, but XML cut short: only the
+        # client's parser can notice.
+        _, headers, data = reply
+        if isinstance(data, str):
+            data = data.encode()
+        rid = [(k, v) for k, v in headers if k.lower() == "x-amzn-requestid"]
+        self.send(200, data[:int(len(data) * GARBLE_FRACTION)], "text/xml", rid[:1])
+
+    def drop(self):
+        """Ends the connection with nothing sent, so the client sees EOF instead of a reply."""
+        self.close_connection = True  # stop the keep-alive loop reading further requests
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # the client has hung up already, e.g. after timing out on a "hang"
 
     # -- control
 
@@ -562,7 +638,12 @@ class Handler(BaseHTTPRequestHandler):
             if "action" not in req:
                 return self.send_json(400, {"error": "missing 'action'"})
             throttle = path.endswith("throttle")
-            delay_only = not throttle and "code" not in req and req.get("delay_ms")
+            mode = req.get("mode")
+            if mode is not None and (throttle or mode not in FAULT_MODES):
+                return self.send_json(400, {"error": "'mode' must be one of "
+                                            f"{sorted(FAULT_MODES)}, on /_control/fail only"})
+            delay_only = (not throttle and mode is None and "code" not in req
+                          and req.get("delay_ms"))
             fault = {
                 "action": req["action"],
                 "code": None if delay_only else
@@ -570,7 +651,8 @@ class Handler(BaseHTTPRequestHandler):
                 "status": int(req.get("status", 400 if throttle else 500)),
                 "message": req.get("message", "Rate exceeded" if throttle else "injected failure"),
                 "times": int(req.get("times", 1)),
-                "delay_ms": int(req.get("delay_ms", 0)),
+                "delay_ms": int(req.get("delay_ms", HANG_DEFAULT_MS if mode == "hang" else 0)),
+                "mode": mode,
             }
             with STATE.lock:
                 STATE.faults.append(fault)
@@ -632,7 +714,7 @@ def main():
 
     httpd = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     httpd.daemon_threads = True
-    stop = threading.Event()
+    stop = STATE.stopping
 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -10,15 +10,19 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
+import xml.etree.ElementTree as ET
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BEDROCK = "bedrock.amazonaws.com"
@@ -44,13 +48,14 @@ def url():
     return _server["url"]
 
 
-def client(service="iam", retries=1, key="AKIAIOSFODNN7EXAMPLE", secret="dummy"):
+def client(service="iam", retries=1, key="AKIAIOSFODNN7EXAMPLE", secret="dummy",
+           read_timeout=60):
     # total_max_attempts=1 so injected faults are observed instead of retried away;
     # no client-side validation because the Rust SDK does none (ranges reach the server).
     return boto3.client(service, endpoint_url=url(), region_name="us-east-1",
                         aws_access_key_id=key, aws_secret_access_key=secret,
                         config=Config(retries={"total_max_attempts": retries, "mode": "standard"},
-                                      parameter_validation=False))
+                                      parameter_validation=False, read_timeout=read_timeout))
 
 
 def control(method, path, body=None):
@@ -58,6 +63,26 @@ def control(method, path, body=None):
     req = urllib.request.Request(url() + path, data=data, method=method)
     with urllib.request.urlopen(req) as r:
         return json.load(r)
+
+
+def raw_iam(params):
+    """Unsigned IAM query call, to see the HTTP reply itself rather than boto3's reading of it.
+    The server takes the access key from the Authorization header and checks no signature."""
+    body = urllib.parse.urlencode({"Version": "2010-05-08", **params}).encode()
+    req = urllib.request.Request(url() + "/", data=body, method="POST", headers={
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20250101/"
+                         "us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+    })
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def creds_of(user):
+    return [c for c in control("GET", "/_control/credentials") if c["user"] == user]
 
 
 def new_user(iam):
@@ -237,6 +262,105 @@ def test_fault_injection_and_out_of_band_delete():
                  UserName=user, ServiceSpecificCredentialId=cid, Status="Active")
     actions = [r["action"] for r in control("GET", "/_control/requests")]
     assert "UpdateServiceSpecificCredential" in actions
+
+
+def test_fault_modes_act_then_misbehave():
+    iam = client()
+
+    def create(user):
+        return iam.create_service_specific_credential(UserName=user, ServiceName=BEDROCK)
+
+    # drop_after: the credential exists, but the caller only sees the connection close.
+    user = new_user(iam)
+    f = control("POST", "/_control/fail", {"action": "CreateServiceSpecificCredential",
+                                           "mode": "drop_after"})
+    assert f["mode"] == "drop_after" and f["times"] == 1
+    try:
+        create(user)
+        raise AssertionError("expected the connection to be dropped")
+    except ConnectionClosedError:
+        pass
+    assert len(creds_of(user)) == 1
+    # The fault is used up and the server still serves (the dropped connection is gone).
+    create(user)
+    assert len(creds_of(user)) == 2
+
+    # 500_after: an error reply although the credential was created.
+    user = new_user(iam)
+    control("POST", "/_control/fail", {"action": "*", "mode": "500_after"})
+    expect_error(create, "ServiceFailure", 500, user=user)
+    assert len(creds_of(user)) == 1
+
+    # garbled_after: 200 and an XML body cut short, whose Content-Length matches.
+    user = new_user(iam)
+    control("POST", "/_control/fail", {"action": "CreateServiceSpecificCredential",
+                                       "mode": "garbled_after"})
+    status, headers, body = raw_iam({"Action": "CreateServiceSpecificCredential",
+                                     "UserName": user, "ServiceName": BEDROCK})
+    assert status == 200 and headers["Content-Type"] == "text/xml"
+    assert int(headers["Content-Length"]) == len(body) > 0
+    assert body.startswith(b"<CreateServiceSpecificCredentialResponse")
+    try:
+        ET.fromstring(body)
+        raise AssertionError(f"expected unparsable XML, got {body!r}")
+    except ET.ParseError:
+        pass
+    assert len(creds_of(user)) == 1
+
+    # The "after" modes also apply to actions proxied to moto: the user exists.
+    name = "BedrockAPIKey-" + uuid.uuid4().hex[:4]
+    control("POST", "/_control/fail", {"action": "CreateUser", "mode": "drop_after"})
+    try:
+        iam.create_user(UserName=name)
+        raise AssertionError("expected the connection to be dropped")
+    except ConnectionClosedError:
+        pass
+    assert iam.get_user(UserName=name)["User"]["UserName"] == name
+    control("POST", "/_control/fail", {"action": "CreateUser", "mode": "500_after"})
+    expect_error(iam.create_user, "ServiceFailure", 500, UserName=name + "x")
+    iam.get_user(UserName=name + "x")
+
+    # hang: no reply within the client's timeout, nothing created, other calls unaffected.
+    user = new_user(iam)
+    impatient = client(read_timeout=0.5)
+    control("POST", "/_control/fail", {"action": "CreateServiceSpecificCredential",
+                                       "mode": "hang", "delay_ms": 1500})
+    t = time.monotonic()
+    try:
+        impatient.create_service_specific_credential(UserName=user, ServiceName=BEDROCK)
+        raise AssertionError("expected a read timeout")
+    except ReadTimeoutError:
+        pass
+    # Answered while the hung request is still held (until about t + 1.5 s).
+    assert iam.list_service_specific_credentials(UserName=user)["ServiceSpecificCredentials"] == []
+    assert time.monotonic() - t < 1.4
+    assert creds_of(user) == []
+
+    # Unknown modes, and modes on throttles, are refused.
+    for path, bad in (("/_control/fail", "explode"), ("/_control/throttle", "hang")):
+        try:
+            control("POST", path, {"action": "*", "mode": bad})
+            raise AssertionError(f"expected 400 for {bad} on {path}")
+        except urllib.error.HTTPError as e:
+            assert e.code == 400
+    iam.get_user(UserName=user)  # a "*" fault would have caught this had one been registered
+
+
+def test_hang_ends_at_shutdown():
+    p, base = start_server()
+    host, port = base.removeprefix("http://").split(":")
+    raw_control = urllib.request.Request(
+        base + "/_control/fail", method="POST",
+        data=json.dumps({"action": "ListUsers", "mode": "hang"}).encode())
+    with urllib.request.urlopen(raw_control) as r:
+        assert json.load(r)["delay_ms"] == 600000  # the default: hang "forever"
+    with socket.create_connection((host, int(port)), timeout=15) as s:
+        s.sendall(b"GET /?Action=ListUsers&Version=2010-05-08 HTTP/1.1\r\n"
+                  b"Host: x\r\n\r\n")
+        time.sleep(0.3)  # let the server take the request before stopping it
+        p.send_signal(signal.SIGTERM)
+        assert s.recv(1024) == b""  # closed without a reply, and well before 600 s
+    assert p.wait(15) == 0
 
 
 def test_shutdown_paths():

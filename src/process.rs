@@ -1,0 +1,164 @@
+//! What bedkey does to its own process before it touches a secret: no core dumps
+//! (a dump would hold every key in memory), the file store's passphrase taken out of
+//! the environment (so no helper the AWS SDK starts inherits it), and a terminal
+//! whose echo a signal at a hidden prompt cannot leave switched off.
+
+use std::sync::OnceLock;
+
+use crate::secret::{Secret, secret};
+
+/// The core-file limit bedkey started with, given back to a program `exec` starts.
+#[cfg(unix)]
+static CORE_LIMIT: OnceLock<libc::rlimit> = OnceLock::new();
+
+/// `BEDKEY_PASSPHRASE` as it was at start; `None` when unset.
+static PASSPHRASE: OnceLock<Option<Secret>> = OnceLock::new();
+
+/// Run first thing in `main`, while the process has a single thread.
+pub fn harden() {
+    no_core_dumps();
+    let taken = std::env::var(crate::store::PASSPHRASE_VAR).ok().map(secret);
+    // SAFETY: no other thread exists yet (the runtime and keyring workers start
+    // later), so nothing can read the environment while it changes.
+    unsafe { std::env::remove_var(crate::store::PASSPHRASE_VAR) };
+    let _ = PASSPHRASE.set(taken);
+}
+
+/// Unit tests run without `harden`: they give the passphrase here (once a process).
+#[cfg(test)]
+pub fn set_passphrase_for_tests(value: &str) {
+    let _ = PASSPHRASE.set(Some(secret(value)));
+}
+
+/// The passphrase from the environment at start, if there was one.
+pub fn env_passphrase() -> Option<&'static Secret> {
+    PASSPHRASE.get().and_then(Option::as_ref)
+}
+
+#[cfg(unix)]
+fn no_core_dumps() {
+    // SAFETY: plain system calls on this process with valid pointers.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_CORE, &mut limit) == 0 {
+            let _ = CORE_LIMIT.set(limit);
+            // Only the soft limit: the hard one stays, so a child can have its own back.
+            let off = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: limit.rlim_max,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &off);
+        }
+        // Also keeps other processes of the same user from ptrace-reading memory.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
+#[cfg(not(unix))]
+fn no_core_dumps() {}
+
+/// Give the core-file limit back, just before bedkey becomes another program.
+/// (`execve` makes the new program dumpable again by itself.)
+#[cfg(unix)]
+pub fn restore_core_limit() {
+    if let Some(limit) = CORE_LIMIT.get() {
+        // SAFETY: a valid rlimit for this process.
+        unsafe { libc::setrlimit(libc::RLIMIT_CORE, limit) };
+    }
+}
+
+/// Run `read` (a hidden prompt) so that, whatever signal ends the process meanwhile
+/// (Ctrl-C, a closed terminal), the terminal's settings are put back first.
+#[cfg(unix)]
+pub fn with_terminal_restored<T>(read: impl FnOnce() -> T) -> T {
+    use std::os::fd::AsRawFd;
+    let Ok(tty) = std::fs::File::open("/dev/tty") else {
+        return read();
+    };
+    let fd = tty.as_raw_fd();
+    // SAFETY: `saved` is written by tcgetattr before it is used.
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
+        return read();
+    }
+    let guard = terminal::Guard::install(fd, saved);
+    let out = read();
+    drop(guard);
+    drop(tty);
+    out
+}
+
+#[cfg(not(unix))]
+pub fn with_terminal_restored<T>(read: impl FnOnce() -> T) -> T {
+    read()
+}
+
+#[cfg(unix)]
+mod terminal {
+    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+    const SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+    // What the handler needs, readable from a signal handler without locks.
+    static FD: AtomicI32 = AtomicI32::new(-1);
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    static mut SAVED: std::mem::MaybeUninit<libc::termios> = std::mem::MaybeUninit::uninit();
+
+    pub struct Guard {
+        previous: Vec<(libc::c_int, libc::sigaction)>,
+    }
+
+    extern "C" fn on_signal(sig: libc::c_int) {
+        // Only async-signal-safe calls: tcsetattr, signal, raise.
+        if ARMED.swap(false, Ordering::SeqCst) {
+            // SAFETY: SAVED was written before ARMED was set.
+            unsafe {
+                let saved = &*std::ptr::addr_of!(SAVED);
+                libc::tcsetattr(FD.load(Ordering::SeqCst), libc::TCSANOW, saved.as_ptr());
+            }
+        }
+        // Die of the same signal, as if we had not caught it: the shell sees 130 for
+        // Ctrl-C.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+
+    impl Guard {
+        pub fn install(fd: libc::c_int, saved: libc::termios) -> Guard {
+            // SAFETY: written while no handler is armed; handlers read it only after.
+            unsafe { (*std::ptr::addr_of_mut!(SAVED)).write(saved) };
+            FD.store(fd, Ordering::SeqCst);
+            ARMED.store(true, Ordering::SeqCst);
+            let mut previous = Vec::new();
+            for sig in SIGNALS {
+                // SAFETY: a zeroed sigaction with a valid handler and empty mask.
+                unsafe {
+                    let mut action: libc::sigaction = std::mem::zeroed();
+                    action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+                    libc::sigemptyset(&mut action.sa_mask);
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(sig, &action, &mut old) == 0 {
+                        previous.push((sig, old));
+                    }
+                }
+            }
+            Guard { previous }
+        }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            ARMED.store(false, Ordering::SeqCst);
+            for (sig, old) in &self.previous {
+                // SAFETY: putting back what sigaction gave us.
+                unsafe { libc::sigaction(*sig, old, std::ptr::null_mut()) };
+            }
+        }
+    }
+}
