@@ -223,10 +223,10 @@ impl Iam {
             .map_err(|e| error("CreateServiceSpecificCredential", e))?;
         let c = out
             .service_specific_credential()
-            .ok_or_else(|| Error::failure("IAM returned no credential"))?;
+            .ok_or_else(|| unreadable("it holds no credential (cut short?)"))?;
         let value = c
             .service_credential_secret()
-            .ok_or_else(|| Error::failure("IAM returned a credential without its key"))?;
+            .ok_or_else(|| unreadable("it holds no ServiceCredentialSecret (cut short?)"))?;
         Ok(Created {
             secret: secret(value),
             remote: Remote {
@@ -319,6 +319,12 @@ impl Iam {
             .map_err(|e| error("ListUsers", e))?;
         Ok(users.iter().map(|u| u.user_name().to_string()).collect())
     }
+}
+
+fn unreadable(why: &str) -> Error {
+    Error::failure(format!(
+        "IAM answered CreateServiceSpecificCredential with a reply bedkey could not read: {why}"
+    ))
 }
 
 /// One line for an IAM failure, with the exit code of what the caller can do.

@@ -943,3 +943,113 @@ fn a_scoped_policy_too_large_for_iam_is_refused_before_any_call() {
         actions(url)
     );
 }
+
+/// No stderr a person sees may hold Rust debug text.
+fn assert_no_debug_text(err: &str) {
+    for debug in ["{", "Some(", "StatusCode(", "Response {"] {
+        assert!(!err.contains(debug), "debug text {debug:?} in: {err}");
+    }
+}
+
+#[test]
+fn a_lost_reply_to_create_leaves_no_orphaned_credential_and_a_rerun_works() {
+    let Some((url, _turn)) = server() else { return };
+    for mode in ["drop_after", "500_after", "garbled_after"] {
+        let sb = Sandbox::new();
+        let name = sb.name("lost");
+        let user = format!("bedkey-{name}");
+        control(
+            url,
+            "POST",
+            "/_control/fail",
+            &format!(r#"{{"action": "CreateServiceSpecificCredential", "mode": "{mode}", "times": 1}}"#),
+        );
+        let out = bedkey(&sb, url).args(["create", &name]).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{mode}: {err}");
+        // Sent once: a retry would have made a second credential.
+        let creates = actions(url)
+            .iter()
+            .filter(|a| *a == "CreateServiceSpecificCredential")
+            .count();
+        assert_eq!(creates, 1, "{mode}: the create was retried");
+        assert!(err.contains("bedkey deleted it"), "{mode}: {err}");
+        assert!(err.contains("run the same command again"), "{mode}: {err}");
+        assert!(err.lines().count() <= 3, "{mode}: {err}");
+        assert_no_debug_text(&err);
+        if mode == "garbled_after" {
+            assert!(err.contains("could not read"), "{mode}: {err}");
+        }
+        assert!(credentials_of(url, &user).is_empty(), "{mode}: orphan left");
+        assert!(sb.forgot(&name));
+
+        ok(&bedkey(&sb, url).args(["create", &name]).output().unwrap());
+        assert_eq!(credentials_of(url, &user).len(), 1, "{mode}");
+        control(url, "POST", "/_control/reset", "{}");
+    }
+}
+
+#[test]
+fn a_create_with_no_answer_times_out_and_says_iam_made_nothing() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("hung");
+    let user = format!("bedkey-{name}");
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "CreateServiceSpecificCredential", "mode": "hang", "delay_ms": 60000, "times": 1}"#,
+    );
+    let out = bedkey(&sb, url)
+        .env("BEDKEY_AWS_TIMEOUT", "2s")
+        .args(["create", &name])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("did not answer CreateServiceSpecificCredential within 2s"), "{err}");
+    assert!(err.contains(&format!("IAM now has user {user} (new)")), "{err}");
+    assert_no_debug_text(&err);
+    assert!(credentials_of(url, &user).is_empty());
+}
+
+#[test]
+fn when_iam_cannot_be_listed_after_a_lost_create_the_commands_to_finish_are_printed() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("unlisted");
+    let user = format!("bedkey-{name}");
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "CreateServiceSpecificCredential", "mode": "500_after", "times": 1}"#,
+    );
+    // A new user is not listed before the create, so this hits only the sweep.
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "ListServiceSpecificCredentials", "code": "AccessDenied", "status": 403, "times": -1}"#,
+    );
+    let out = bedkey(&sb, url).args(["create", &name]).output().unwrap();
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("may have made the key anyway"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "aws iam list-service-specific-credentials --user-name {user} --service-name bedrock.amazonaws.com"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "aws iam delete-service-specific-credential --user-name {user} --service-specific-credential-id"
+        )),
+        "{err}"
+    );
+    assert!(err.lines().count() <= 3, "{err}");
+    // The orphan is really there, and the printed commands name its user.
+    assert_eq!(credentials_of(url, &user).len(), 1);
+}
