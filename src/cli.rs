@@ -290,6 +290,10 @@ pub struct Remove {
     /// Do not ask for confirmation
     #[arg(short, long)]
     pub yes: bool,
+
+    /// Forget the key even when its secure store cannot be reached (says what may be left there)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -322,23 +326,54 @@ pub fn parse() -> crate::error::Result<Cli> {
             std::process::exit(2)
         }
         Err(e) => {
-            let text = e.render().to_string();
-            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-            let first = lines.next().unwrap_or("invalid command line");
-            let message = first.strip_prefix("error: ").unwrap_or(first);
-            let hint = lines
-                .find_map(|l| l.strip_prefix("tip: "))
-                .map(str::to_string)
-                .unwrap_or_else(|| "see `bedkey --help`".to_string());
+            let (message, hint) = one_line(&e.render().to_string());
             Err(crate::error::Error::usage(message).with_hint(hint))
         }
     }
+}
+
+/// clap's message folded onto one line (a list of missing arguments included), and
+/// its tip, or a pointer to the usage, as the hint.
+fn one_line(rendered: &str) -> (String, String) {
+    let mut message = Vec::new();
+    let mut tip = None;
+    let mut usage = None;
+    for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(t) = line.strip_prefix("tip: ") {
+            tip = Some(t.to_string());
+        } else if let Some(u) = line.strip_prefix("Usage: ") {
+            usage = Some(u.to_string());
+        } else if line.starts_with("For more information") {
+        } else {
+            message.push(line.strip_prefix("error: ").unwrap_or(line));
+        }
+    }
+    let message = if message.is_empty() {
+        "invalid command line".to_string()
+    } else {
+        message.join(" ")
+    };
+    let hint = tip
+        .or_else(|| usage.map(|u| format!("usage: {u}")))
+        .unwrap_or_else(|| "see `bedkey --help`".to_string());
+    (message, hint)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn a_missing_argument_is_named_on_one_line() {
+        let e = Cli::try_parse_from(["bedkey", "remove"]).unwrap_err();
+        let (message, hint) = one_line(&e.render().to_string());
+        assert_eq!(
+            message,
+            "the following required arguments were not provided: <NAME>"
+        );
+        assert!(hint.starts_with("usage: bedkey remove"), "{hint}");
+    }
 
     #[test]
     fn clap_definitions_are_consistent() {

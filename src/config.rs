@@ -93,7 +93,20 @@ impl Keys {
     }
 }
 
+/// A name for a new key: [`check_name`], and not starting with `-`, which would read
+/// as a flag everywhere it is used.
+pub fn check_new_name(name: &str) -> Result<()> {
+    check_name(name)?;
+    if name.starts_with('-') {
+        return Err(Error::usage(format!(
+            "'{name}' is not a key name: it must not start with '-'"
+        )));
+    }
+    Ok(())
+}
+
 /// Key names: `[A-Za-z0-9._-]{1,64}`. They become keyring entries and file names.
+/// (Older versions allowed a leading `-`: such keys can still be used and removed.)
 pub fn check_name(name: &str) -> Result<()> {
     let ok = (1..=64).contains(&name.len())
         && name
@@ -296,6 +309,14 @@ mod tests {
         for bad in ["", "a b", "a/b", "ключ", &"x".repeat(65), "ABSK+x="] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn new_names_may_not_look_like_flags() {
+        assert!(check_new_name("-x").is_err());
+        assert!(check_new_name("--help").is_err());
+        assert!(check_name("-x").is_ok(), "an old key stays usable");
+        assert!(check_new_name("x-").is_ok());
     }
 
     #[test]

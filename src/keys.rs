@@ -17,12 +17,19 @@ const DEFAULT_MIN_TTL: Duration = Duration::from_secs(300);
 /// Long-term keys closer than this to expiry get a warning on every load.
 pub const WARN_BEFORE: i64 = 7 * 86_400;
 
+/// All the time a shell start gives bedkey to refresh a key: waiting for the lock
+/// and minting together. Past it, a cached key that still works is used.
+pub const SHELL_BUDGET: Duration = Duration::from_secs(5);
+
 pub struct Loaded {
     pub name: String,
     pub meta: KeyMeta,
     pub secret: Secret,
     /// Set when this load minted a new short-term key.
     pub refreshed: bool,
+    /// Set when a refresh was due but failed, and the cached key, still valid, is used:
+    /// why it failed.
+    pub stale: Option<String>,
 }
 
 impl Loaded {
@@ -74,36 +81,64 @@ fn seconds_left(secret: &Secret, now: i64) -> Option<i64> {
 }
 
 /// Load a key by name, refreshing a short-term recipe whose cached key runs low.
-/// A fresh cached key is used as it is: no credential chain, no network.
+/// A fresh cached key is used as it is: no credential chain, no network. A refresh
+/// gets [`SHELL_BUDGET`]; when it fails, a cached key that still works is used all
+/// the same (`stale` says why), and only an expired one is an error.
 pub fn load(ctx: &Context, name: &str) -> Result<Loaded> {
+    let started = std::time::Instant::now();
     check_name(name)?;
     let config = ctx.config()?;
     let meta = config.load()?.get(name)?.clone();
     let min_ttl = min_ttl()?;
     let backend = store::open(meta.store, config.dir())?;
     let cached = backend.get(name)?;
-    if meta.origin == Origin::Minted {
-        let fresh = cached
-            .as_ref()
-            .and_then(|s| seconds_left(s, time::now()))
-            .is_some_and(|left| left > min_ttl);
-        if let Some(secret) = cached.filter(|_| fresh) {
-            return Ok(Loaded {
-                name: name.to_string(),
-                meta,
-                secret,
-                refreshed: false,
-            });
-        }
-        return refresh(ctx, &config, backend.as_ref(), name, min_ttl);
-    }
-    let secret = cached.ok_or_else(|| missing_secret(name, &meta))?;
-    Ok(Loaded {
+    let loaded = |meta: KeyMeta, secret: Secret| Loaded {
         name: name.to_string(),
         meta,
         secret,
         refreshed: false,
-    })
+        stale: None,
+    };
+    if meta.origin != Origin::Minted {
+        let secret = cached.ok_or_else(|| missing_secret(name, &meta))?;
+        return Ok(loaded(meta, secret));
+    }
+    let now = time::now();
+    let left = cached.as_ref().and_then(|s| seconds_left(s, now));
+    let margin = refresh_margin(min_ttl, meta.lifetime, cached.as_ref());
+    if let (Some(secret), Some(left)) = (&cached, left)
+        && left > margin
+    {
+        return Ok(loaded(meta, secret.clone()));
+    }
+    let budget = SHELL_BUDGET.saturating_sub(started.elapsed());
+    let config = config.with_lock_wait(budget, None);
+    match refresh(ctx, &config, backend.as_ref(), name, margin, started) {
+        Ok(fresh) => Ok(fresh),
+        Err(e) => match (cached, left) {
+            (Some(secret), Some(left)) if left > 0 => {
+                let mut key = loaded(meta, secret);
+                key.stale = Some(e.message().to_string());
+                Ok(key)
+            }
+            _ => Err(e),
+        },
+    }
+}
+
+/// Refresh when less than this remains: `BEDKEY_MIN_TTL`, but never more than half
+/// the key's lifetime, or a short-lived key would be minted again on every use.
+pub fn refresh_margin(min_ttl: i64, lifetime: Option<u64>, cached: Option<&Secret>) -> i64 {
+    let lifetime = lifetime.map(|l| l as i64).or_else(|| {
+        cached.and_then(|s| match token::decode(s.expose_secret()) {
+            Ok(Decoded::ShortTerm(st)) => Some(st.lifetime),
+            _ => None,
+        })
+    });
+    match lifetime {
+        Some(l) => min_ttl.min(l / 2),
+        None => min_ttl,
+    }
 }
 
 fn missing_secret(name: &str, meta: &KeyMeta) -> Error {
@@ -127,6 +162,7 @@ fn refresh(
     backend: &dyn store::SecretStore,
     name: &str,
     min_ttl: i64,
+    started: std::time::Instant,
 ) -> Result<Loaded> {
     let locked = config.lock()?;
     let mut keys = locked.load()?;
@@ -139,15 +175,27 @@ fn refresh(
             meta,
             secret,
             refreshed: false,
+            stale: None,
         });
     }
     let lifetime = Duration::from_secs(meta.lifetime.unwrap_or(token::MAX_LIFETIME.as_secs()));
-    let minted = ctx.block_on(crate::cmd::token::mint(
-        ctx,
-        meta.profile.as_deref(),
-        meta.region.as_deref(),
-        lifetime,
-    ))??;
+    let budget = SHELL_BUDGET.saturating_sub(started.elapsed());
+    let minted = ctx
+        .block_on(tokio::time::timeout(
+            budget,
+            crate::cmd::token::mint(
+                ctx,
+                meta.profile.as_deref(),
+                meta.region.as_deref(),
+                lifetime,
+            ),
+        ))?
+        .map_err(|_| {
+            Error::credentials(format!(
+                "minting a new key took more than {}s",
+                SHELL_BUDGET.as_secs()
+            ))
+        })??;
     backend.set(name, &minted.key)?;
     meta.expires = Some(minted.expires_at);
     meta.masked = mask(minted.key.expose_secret());
@@ -159,12 +207,31 @@ fn refresh(
         meta,
         secret: minted.key,
         refreshed: true,
+        stale: None,
     })
 }
 
 /// The warnings a load deserves: refreshed, expiring soon, expired.
 pub fn warn_about(ctx: &Context, key: &Loaded) {
     let now = time::now();
+    let has_region_var = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|r| !r.is_empty()));
+    if key.meta.region.is_none() && !has_region_var {
+        ctx.out.warn(format_args!(
+            "key '{}' has no region and neither AWS_REGION nor AWS_DEFAULT_REGION is set: boto3, the AWS CLI and the SDKs will refuse to start; set AWS_REGION",
+            key.name
+        ));
+    }
+    if let Some(why) = &key.stale {
+        let at = key.expires_at().unwrap_or(now);
+        ctx.out.warn(format_args!(
+            "could not refresh short-term key '{}' ({why}); using the cached key, valid {} more",
+            key.name,
+            time::human(at - now)
+        ));
+        return;
+    }
     if key.refreshed {
         if let Some(at) = key.expires_at() {
             ctx.out.note(format_args!(
@@ -200,7 +267,7 @@ pub fn warn_about(ctx: &Context, key: &Loaded) {
 
 /// Refuse a name that is taken, before any work is done for it.
 pub fn ensure_free(config: &Config, name: &str) -> Result<()> {
-    check_name(name)?;
+    crate::config::check_new_name(name)?;
     if config.load()?.keys.contains_key(name) {
         return Err(
             Error::usage(format!("a key named '{name}' exists already")).with_hint(format!(
@@ -220,6 +287,7 @@ pub fn add(
     secret: &Secret,
     meta: KeyMeta,
 ) -> Result<()> {
+    crate::config::check_new_name(name)?;
     let locked = config.lock()?;
     let mut keys = locked.load()?;
     if keys.keys.contains_key(name) {

@@ -85,6 +85,24 @@ impl Printer {
         }
     }
 
+    /// AWS made a key it shows only once, and storing it failed: give it to the person
+    /// now, on stdout (in `--output json`, as `key` in `details`), with a warning on
+    /// stderr. The caller still fails, with the command that stores it later.
+    pub fn hand_over(&self, key: &Secret, what: &str, mut details: serde_json::Value) {
+        self.mask_in_ci(key);
+        stderr_line(&format!(
+            "bedkey: {}: {what}, but storing it failed; AWS never shows it again, so it is printed on stdout. Keep it safe.",
+            self.paint("warning", "33")
+        ));
+        if self.json() {
+            details["stored"] = serde_json::Value::Bool(false);
+            details["key"] = serde_json::Value::String(key.expose_secret().to_string());
+            let _ = self.print_json(&details);
+        } else {
+            let _ = stdout_line(key.expose_secret());
+        }
+    }
+
     /// Write a command's JSON object on stdout.
     pub fn print_json(&self, value: &impl Serialize) -> Result<()> {
         let text = serde_json::to_string_pretty(value)

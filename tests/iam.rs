@@ -368,7 +368,7 @@ fn a_store_that_was_ready_but_fails_after_creation_still_hands_over_the_key() {
     let err = stderr(&out);
     assert!(err.contains("AWS never shows it again"), "{err}");
     assert!(
-        err.contains(&format!("bedkey import {name} --days 7")),
+        err.contains(&format!("bedkey import {name} --expires-at ")),
         "{err}"
     );
     assert_eq!(
@@ -406,16 +406,75 @@ fn rotate_hands_over_the_new_key_and_keeps_the_old_one_when_storing_fails() {
         stdout(&out).trim().starts_with("ABSK"),
         "the new key reaches the user"
     );
-    assert!(
-        stderr(&out).contains("old credential is untouched"),
-        "{}",
-        stderr(&out)
-    );
+    let err = stderr(&out);
+    assert!(err.contains("the old one is untouched"), "{err}");
     let held = credentials_of(url, &user);
     assert_eq!(held.len(), 2);
     assert!(held.iter().all(|c| c["status"] == "Active"), "{held:?}");
     // With the store back, the stored key is still the old, working one.
     assert_eq!(sb.loaded_key(&name), old);
+
+    // The hint works as printed, at the two-key limit: delete the new credential
+    // (here through the same IAM API the AWS CLI would call), then rotate again.
+    let hint = err.lines().find(|l| l.starts_with("hint:")).unwrap();
+    let new_id = hint
+        .split("--service-specific-credential-id ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap()
+        .trim();
+    assert!(hint.contains(&format!("`bedkey rotate {name}`")), "{hint}");
+    iam_query(
+        url,
+        &format!(
+            "Action=DeleteServiceSpecificCredential&UserName={user}&ServiceSpecificCredentialId={new_id}"
+        ),
+    );
+    ok(&bedkey(&sb, url).args(["rotate", &name]).output().unwrap());
+    assert_ne!(sb.loaded_key(&name), old);
+    assert_eq!(credentials_of(url, &user).len(), 1);
+}
+
+#[test]
+fn a_store_failure_after_create_in_json_hands_over_json_and_a_hint_that_works() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    start_file_store(&sb);
+    let name = sb.name("lostjson");
+    let out = break_store_during_iam_create(
+        &sb,
+        url,
+        &[
+            "--store", "file", "--output", "json", "--region", "eu-west-1", "create", &name,
+            "--days", "9",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let key = json["key"].as_str().unwrap();
+    assert!(key.starts_with("ABSK"), "{json}");
+    assert_eq!(json["stored"], false);
+    assert_eq!(json["region"], "eu-west-1");
+    let err = stderr(&out);
+    let hint = err.lines().find(|l| l.starts_with("hint:")).unwrap();
+    let command = hint.split('`').nth(1).unwrap();
+    assert!(command.contains("--region eu-west-1"), "{command}");
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    ok(&sb
+        .bedkey()
+        .args(["--store", "file"])
+        .args(&args)
+        .write_stdin(key.to_string())
+        .output()
+        .unwrap());
+    let listed = sb.keys_json();
+    assert_eq!(listed["keys"][&name]["region"], "eu-west-1");
+    assert_eq!(
+        listed["keys"][&name]["expires"].as_i64(),
+        json["expires_at"]
+            .as_str()
+            .map(|t| aws_smithy_types::DateTime::from_str(t, aws_smithy_types::date_time::Format::DateTime).unwrap().secs())
+    );
 }
 
 #[test]

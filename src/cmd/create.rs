@@ -170,7 +170,7 @@ impl Create {
             &created.secret,
             meta.clone(),
         ) {
-            return Err(reveal(ctx, &self.name, &created.secret, plan.days, e));
+            return Err(reveal(ctx, &self.name, &created, plan.region.as_deref(), e));
         }
         store::warn_if_volatile(meta.store, &ctx.out);
         if ctx.out.json() {
@@ -522,21 +522,27 @@ fn at_limit(name: &str, user: &str, existing: &[Remote]) -> Error {
     ))
 }
 
-/// Storing failed after IAM made the key. AWS shows a secret once, so hand it to the
-/// user on stdout, with a warning and the command that stores it later.
-fn reveal(
-    ctx: &Context,
-    name: &str,
-    key: &crate::secret::Secret,
-    days: Option<i64>,
-    err: Error,
-) -> Error {
-    ctx.out.mask_in_ci(key);
-    eprintln!(
-        "bedkey: warning: IAM made the key but storing it failed; AWS never shows it again, so it is printed below. Keep it safe."
-    );
-    let _ = stdout_line(key.expose_secret());
-    let days = days.map(|d| format!(" --days {d}")).unwrap_or_default();
-    err.context(format!("storing new key '{name}'"))
-        .with_hint(format!("the key printed above works; store it later with `bedkey import {name}{days}` (paste it)"))
+/// Storing failed after IAM made the key: hand it over, and fail with the import
+/// command that stores it later, as it must be typed.
+fn reveal(ctx: &Context, name: &str, created: &crate::iam::Created, region: Option<&str>, err: Error) -> Error {
+    let details = serde_json::json!({
+        "name": name,
+        "kind": "long-term",
+        "user": created.remote.user,
+        "credential_id": created.remote.id,
+        "created": time::rfc3339(created.remote.created),
+        "expires_at": created.remote.expires.map(time::rfc3339),
+        "region": region,
+    });
+    ctx.out.hand_over(&created.secret, "IAM made the key", details);
+    let mut import = format!("bedkey import {name}");
+    if let Some(at) = created.remote.expires {
+        import.push_str(&format!(" --expires-at {}", time::rfc3339(at)));
+    }
+    if let Some(r) = region {
+        import.push_str(&format!(" --region {r}"));
+    }
+    err.context(format!("storing new key '{name}'")).with_hint(format!(
+        "the key printed works; store it later with `{import}` (paste it)"
+    ))
 }

@@ -45,9 +45,12 @@ fn append_to_github_env(ctx: &Context, key: &keys::Loaded, vars: &[(&str, &str)]
         "::add-mask::{}",
         crate::secret::ExposeSecret::expose_secret(&key.secret)
     ))?;
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    // Made private if bedkey makes it: it holds the key.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
         .open(&path)
         .map_err(|e| Error::failure(format!("opening $GITHUB_ENV: {e}")))?;
     file.write_all(shell::render(Format::Github, vars)?.as_bytes())

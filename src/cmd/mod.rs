@@ -48,7 +48,10 @@ impl Context {
             .enable_all()
             .build()
             .map_err(|e| Error::failure(format!("cannot start the async runtime: {e}")))?;
-        Ok(runtime.block_on(future))
+        let out = runtime.block_on(future);
+        // Never wait for work left behind (a DNS lookup after a timeout): bedkey is done.
+        runtime.shutdown_background();
+        Ok(out)
     }
 }
 

@@ -59,7 +59,9 @@ impl Run for Revoke<'_> {
             }
             Ok::<_, Error>(deleted)
         })??;
-        forget(&config, name)?;
+        if let Some(left) = forget(&config, name, self.0.force)? {
+            ctx.out.warn(left);
+        }
         if ctx.out.json() {
             return ctx.out.print_json(&Json {
                 name,

@@ -10,7 +10,6 @@ use crate::cmd::{Context, Run};
 use crate::config::{KeyMeta, check_name};
 use crate::error::{Error, Result};
 use crate::iam::Iam;
-use crate::output::stdout_line;
 use crate::secret::{ExposeSecret, mask};
 use crate::store;
 use crate::time;
@@ -103,13 +102,22 @@ impl Run for Rotate {
         let updated = match stored {
             Ok(updated) => updated,
             Err(e) => {
-                ctx.out.mask_in_ci(&created.secret);
-                eprintln!(
-                    "bedkey: warning: IAM made the new key but storing it failed; the old credential is untouched. The new key, which AWS never shows again, is printed below."
+                let details = serde_json::json!({
+                    "name": name,
+                    "user": user,
+                    "old_credential_id": old_id,
+                    "new_credential_id": created.remote.id,
+                    "expires_at": created.remote.expires.map(time::rfc3339),
+                });
+                ctx.out.hand_over(
+                    &created.secret,
+                    "IAM made the new key (the old one is untouched and still stored)",
+                    details,
                 );
-                let _ = stdout_line(created.secret.expose_secret());
+                // At the two-key limit a plain rerun cannot work: the new credential
+                // must go first.
                 return Err(e.context(format!("storing the new key for '{name}'")).with_hint(format!(
-                    "the old credential {old_id} still works; delete the new one ({}) with aws iam delete-service-specific-credential, or run rotate again once the store works",
+                    "the old key still works; to retry once the store works: `aws iam delete-service-specific-credential --user-name {user} --service-specific-credential-id {}` then `bedkey rotate {name}`",
                     created.remote.id
                 )));
             }

@@ -81,13 +81,40 @@ fn explain(v: Verdict) -> &'static str {
     }
 }
 
-fn endpoint(region: &str) -> String {
-    std::env::var("AWS_ENDPOINT_URL_BEDROCK")
+fn endpoint(region: &str) -> Result<String> {
+    let url = std::env::var("AWS_ENDPOINT_URL_BEDROCK")
         .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
         .ok()
         .filter(|e| !e.is_empty())
         .map(|e| e.trim_end_matches('/').to_string())
-        .unwrap_or_else(|| format!("https://bedrock.{region}.amazonaws.com"))
+        .unwrap_or_else(|| format!("https://bedrock.{region}.amazonaws.com"));
+    check_scheme(&url)?;
+    Ok(url)
+}
+
+/// The key goes in a header: over plain HTTP anyone on the path reads it. Only a
+/// loopback address (a local test server) may be plain.
+fn check_scheme(url: &str) -> Result<()> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Ok(());
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "refusing to send the key in clear text to {url}"
+        ))
+        .with_hint("use an https:// endpoint in AWS_ENDPOINT_URL_BEDROCK (plain http is allowed only for 127.0.0.1 or localhost)"))
+    }
 }
 
 async fn call(url: &str, key: &str) -> Result<(u16, String, String)> {
@@ -148,7 +175,7 @@ impl Run for Verify {
                     .0
             }
         };
-        let url = endpoint(&region);
+        let url = endpoint(&region)?;
         let now = time::now();
         let (verdict, status, message) = match key.expires_at() {
             Some(at) if at <= now => (
@@ -209,6 +236,27 @@ impl Run for Verify {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_is_refused_except_to_loopback() {
+        for ok in [
+            "https://bedrock.example.com",
+            "http://127.0.0.1:8080",
+            "http://localhost:1/x",
+            "http://[::1]:9",
+            "http://127.9.9.9",
+        ] {
+            assert!(check_scheme(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://bedrock.example.com",
+            "http://10.0.0.1:80",
+            "http://127.0.0.1.evil.example",
+            "http://localhost.evil.example/",
+        ] {
+            assert_eq!(check_scheme(bad).unwrap_err().kind(), Kind::Usage, "{bad}");
+        }
+    }
 
     #[test]
     fn answers_are_judged_by_status_and_message() {
