@@ -180,16 +180,14 @@ fn refresh(
     }
     let lifetime = Duration::from_secs(meta.lifetime.unwrap_or(token::MAX_LIFETIME.as_secs()));
     let budget = SHELL_BUDGET.saturating_sub(started.elapsed());
+    let minting = crate::cmd::token::mint(
+        ctx,
+        meta.profile.as_deref(),
+        meta.region.as_deref(),
+        lifetime,
+    );
     let minted = ctx
-        .block_on(tokio::time::timeout(
-            budget,
-            crate::cmd::token::mint(
-                ctx,
-                meta.profile.as_deref(),
-                meta.region.as_deref(),
-                lifetime,
-            ),
-        ))?
+        .block_on(async { tokio::time::timeout(budget, minting).await })?
         .map_err(|_| {
             Error::credentials(format!(
                 "minting a new key took more than {}s",

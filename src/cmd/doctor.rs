@@ -38,6 +38,8 @@ struct Attention {
 struct Report {
     version: &'static str,
     config_dir: String,
+    /// Whether the config dir and key list are yours alone.
+    config_trust: Check,
     keys: usize,
     credentials: Check,
     region: Check,
@@ -49,7 +51,22 @@ struct Report {
 
 impl Run for Doctor {
     fn run(&self, ctx: &Context) -> Result<()> {
-        let config = ctx.config()?;
+        // Not ctx.config(): a config dir bedkey refuses is a finding here, not a failure.
+        let config = crate::config::Config::new(ctx.global.config_dir.as_deref())?;
+        let trust = match config.check_ownership() {
+            Ok(w) if w.is_empty() => Check {
+                ok: true,
+                detail: "private to you".to_string(),
+            },
+            Ok(w) => Check {
+                ok: true,
+                detail: w.join("; "),
+            },
+            Err(e) => Check {
+                ok: false,
+                detail: e.message().to_string(),
+            },
+        };
         let g = &ctx.global;
         let (credentials, region) = ctx.block_on(async {
             let creds = match aws::credentials(g.profile.as_deref()).await {
@@ -107,7 +124,11 @@ impl Run for Doctor {
             Choice::Auto => ["keyring", "keyutils"].into_iter().find(|s| usable(s)),
         };
 
-        let keys = config.load()?;
+        let keys = if trust.ok {
+            config.load()?
+        } else {
+            crate::config::Keys::default()
+        };
         let now = time::now();
         let attention: Vec<Attention> = keys
             .keys
@@ -125,6 +146,7 @@ impl Run for Doctor {
         let report = Report {
             version: env!("CARGO_PKG_VERSION"),
             config_dir: config.dir().display().to_string(),
+            config_trust: trust,
             keys: keys.keys.len(),
             credentials,
             region,
@@ -146,6 +168,11 @@ impl Run for Doctor {
         stdout_line(&format!(
             "config       {} ({} keys)",
             report.config_dir, report.keys
+        ))?;
+        stdout_line(&format!(
+            "config trust {} {}",
+            mark(report.config_trust.ok),
+            report.config_trust.detail
         ))?;
         stdout_line(&format!(
             "credentials  {} {}",

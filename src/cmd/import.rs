@@ -28,6 +28,13 @@ struct Json<'a> {
     expires_at: Option<String>,
 }
 
+/// Whether the SDKs the key is loaded into would find a region of their own here:
+/// in the environment or the AWS profile.
+fn region_in_effect(ctx: &Context) -> bool {
+    ctx.block_on(aws::region(None, ctx.global.profile.as_deref()))
+        .is_ok_and(|r| r.is_ok())
+}
+
 /// `--days` as IAM takes it: 1 to 36600.
 pub fn check_days(days: i64) -> Result<i64> {
     if (1..=MAX_DAYS).contains(&days) {
@@ -108,6 +115,12 @@ impl Run for Import {
         };
         keys::add(&config, backend.as_ref(), &self.name, &key, meta.clone())?;
         store::warn_if_volatile(meta.store, &ctx.out);
+        if meta.region.is_none() && !region_in_effect(ctx) {
+            ctx.out.warn(format_args!(
+                "key '{}' has no region, and none is set here: boto3, the AWS CLI and the SDKs will need AWS_REGION (or `bedkey remove {}` and import it again with --region)",
+                self.name, self.name
+            ));
+        }
         if ctx.out.json() {
             return ctx.out.print_json(&Json {
                 name: &self.name,

@@ -71,6 +71,11 @@ pub trait SecretStore {
     fn ready(&self) -> Result<()> {
         self.get("bedkey-probe").map(|_| ())
     }
+    /// Whether the store would work now, for `auto` and `doctor`, changing nothing
+    /// that stays: locked, missing and refused are errors that say which.
+    fn probe(&self) -> Result<()> {
+        self.ready()
+    }
 }
 
 /// Open the backend a key was stored in.
@@ -171,7 +176,7 @@ pub fn probe(backend: Backend, config_dir: &Path) -> Probe {
     let outcome = open(backend, config_dir).and_then(|s| match backend {
         // The file store needs nothing but a passphrase to be usable.
         Backend::File => file::FileStore::new(config_dir).check(),
-        _ => s.get("bedkey-probe").map(|_| ()),
+        _ => s.probe(),
     });
     let (usable, reason) = match outcome {
         Ok(()) => (true, describe(backend).to_string()),

@@ -82,6 +82,22 @@ impl SecretStore for SecretServiceStore {
         .map_err(failure)
     }
 
+    /// Reading an entry works on a locked collection (nothing is found); a write
+    /// would need it unlocked. Say locked, absent or unreachable.
+    fn probe(&self) -> Result<()> {
+        let locked = with_deadline(WHO, HINT, false, || -> Result<bool, _> {
+            connect()?.get_default_collection()?.is_locked()
+        })?
+        .map_err(failure)?;
+        if locked {
+            return Err(Error::store(format!(
+                "{WHO} answers, but its default collection is locked"
+            ))
+            .with_hint(HINT));
+        }
+        Ok(())
+    }
+
     fn delete(&self, name: &str) -> Result<bool> {
         let name = name.to_string();
         with_deadline(
