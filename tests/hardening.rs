@@ -490,3 +490,21 @@ fn no_credentials_and_a_refusing_metadata_endpoint_is_a_readable_error() {
         }
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn exec_gives_the_program_its_own_core_limit_back() {
+    let sb = Sandbox::new();
+    let name = sb.name("limits");
+    ok(&sb.import(&name, &long_term_key("BedrockAPIKey-c-at-123456789012"), &["--region", "us-east-1"]));
+    let out = sb
+        .command("bash")
+        .args([
+            "-c",
+            &format!("ulimit -c unlimited; exec '{}' exec {name} -- bash -c 'ulimit -c'", bedkey_bin().display()),
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert_eq!(stdout(&out).trim(), "unlimited");
+}

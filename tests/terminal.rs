@@ -12,6 +12,15 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// bedkey with `args`, quoted for a shell.
+fn bedkey_line(args: &[&str]) -> String {
+    let mut line = format!("'{}'", bedkey_bin().display());
+    for a in args {
+        line.push_str(&format!(" '{}'", a.replace('\'', r"'\''")));
+    }
+    line
+}
+
 struct Terminal {
     child: Child,
     keyboard: ChildStdin,
@@ -22,16 +31,17 @@ impl Terminal {
     /// Run bedkey with `args` on a terminal; `ask_passphrase` drops
     /// `BEDKEY_PASSPHRASE`, so the file store asks for it.
     fn open(sb: &Sandbox, ask_passphrase: bool, args: &[&str]) -> Option<Terminal> {
-        let mut line = format!("'{}'", bedkey_bin().display());
-        for a in args {
-            line.push_str(&format!(" '{}'", a.replace('\'', r"'\''")));
-        }
+        Terminal::run(sb, ask_passphrase, &bedkey_line(args))
+    }
+
+    /// Run a shell command line on a terminal.
+    fn run(sb: &Sandbox, ask_passphrase: bool, line: &str) -> Option<Terminal> {
         let mut command = sb.command("script");
         if ask_passphrase {
             command.env_remove("BEDKEY_PASSPHRASE");
         }
         let mut child = command
-            .args(["-qec", &line, "/dev/null"])
+            .args(["-qec", line, "/dev/null"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -62,6 +72,13 @@ impl Terminal {
 
     /// Wait until `text` has appeared `times` times on the screen, then type `line`.
     fn answer(&mut self, text: &str, times: usize, line: &str) {
+        self.wait_for(text, times);
+        writeln!(self.keyboard, "{line}").unwrap();
+    }
+
+    /// Wait until `text` has appeared `times` times, and a moment more for the
+    /// program to switch echo off after writing its prompt.
+    fn wait_for(&self, text: &str, times: usize) {
         let started = Instant::now();
         while self.screen.lock().unwrap().matches(text).count() < times {
             assert!(
@@ -71,9 +88,7 @@ impl Terminal {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        // Let the program switch echo off after writing its prompt.
         std::thread::sleep(Duration::from_millis(100));
-        writeln!(self.keyboard, "{line}").unwrap();
     }
 
     fn close(mut self) -> (Option<i32>, String) {
@@ -179,4 +194,83 @@ fn remove_at_a_terminal_asks_and_honours_the_answer() {
     let (code, screen) = term.close();
     assert_eq!(code, Some(0), "{screen}");
     assert!(sb.forgot(&name));
+}
+
+/// A shell script in the sandbox running `body`: a terminal session with more than
+/// bedkey in it.
+fn session_script(sb: &Sandbox, body: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = sb.path().join("session.sh");
+    std::fs::write(&path, format!("#!/bin/bash\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn ctrl_c_at_a_hidden_prompt_gives_the_terminal_its_echo_back() {
+    let sb = Sandbox::new();
+    let name = sb.name("ctrlc");
+    // The shell survives the Ctrl-C (a trap, reset for bedkey by exec), then shows
+    // bedkey's status and the terminal's settings.
+    let script = session_script(
+        &sb,
+        &format!(
+            "trap : INT\n{}\necho \"status=$?\"\nstty -a",
+            bedkey_line(&["import", &name])
+        ),
+    );
+    let Some(mut term) = Terminal::run(&sb, false, &script) else {
+        return;
+    };
+    term.wait_for("Paste the Bedrock API key (input is hidden):", 1);
+    // Ctrl-C, as typed: the terminal turns it into SIGINT.
+    use std::io::Write as _;
+    term.keyboard.write_all(b"\x03").unwrap();
+    let (_, screen) = term.close();
+    assert!(screen.contains("status=130"), "{screen}");
+    let settings: Vec<&str> = screen
+        .split("status=130")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert!(settings.contains(&"echo"), "echo is still off: {screen}");
+    assert!(!settings.contains(&"-echo"), "echo is still off: {screen}");
+    assert!(sb.forgot(&name));
+}
+
+#[test]
+fn no_core_file_can_be_written_while_a_secret_is_being_typed() {
+    let sb = Sandbox::new();
+    let name = sb.name("nocore");
+    let script = session_script(
+        &sb,
+        &format!("ulimit -c unlimited\n{}", bedkey_line(&["import", &name])),
+    );
+    let Some(mut term) = Terminal::run(&sb, false, &script) else {
+        return;
+    };
+    // Wait for the prompt, then find bedkey by its unique argument.
+    term.wait_for("Paste the Bedrock API key (input is hidden):", 1);
+    let pid = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.contains(&name) && c.contains("bedkey") && !c.contains("session.sh")
+            })
+        })
+        .map(|e| e.path())
+        .expect("bedkey is running");
+    let limits = std::fs::read_to_string(pid.join("limits")).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(fields[4], "0", "soft core limit: {core}");
+    use std::io::Write as _;
+    term.keyboard.write_all(b"\x03").unwrap();
+    let _ = term.close();
 }
