@@ -152,9 +152,16 @@ pub fn reason(err: &(dyn std::error::Error + 'static)) -> String {
     let mut next = Some(err);
     while let Some(e) = next {
         let text = e.to_string();
-        let debugish = ["{", "}", "Some(", "StatusCode(", "Response", "ErrorMetadata"]
-            .iter()
-            .any(|m| text.contains(m));
+        let debugish = [
+            "{",
+            "}",
+            "Some(",
+            "StatusCode(",
+            "Response",
+            "ErrorMetadata",
+        ]
+        .iter()
+        .any(|m| text.contains(m));
         let text = text.trim().trim_end_matches('.').to_string();
         if !debugish && !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);

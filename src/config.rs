@@ -125,12 +125,15 @@ pub fn check_name(name: &str) -> Result<()> {
 /// How long a writer waits for another bedkey process to release the lock.
 const PERSON_WAIT: Duration = Duration::from_secs(60);
 
+/// Told, once, what a writer is waiting for.
+pub type OnWait = Box<dyn Fn(&str)>;
+
 pub struct Config {
     dir: PathBuf,
     /// The longest `lock` waits for another process.
     wait: Duration,
     /// Called once when `lock` has waited a second, with what it waits for.
-    on_wait: Option<Box<dyn Fn(&str)>>,
+    on_wait: Option<OnWait>,
 }
 
 impl Config {
@@ -155,7 +158,7 @@ impl Config {
     }
 
     /// Wait at most `wait` for the lock, calling `on_wait` once after a second.
-    pub fn with_lock_wait(mut self, wait: Duration, on_wait: Option<Box<dyn Fn(&str)>>) -> Self {
+    pub fn with_lock_wait(mut self, wait: Duration, on_wait: Option<OnWait>) -> Self {
         self.wait = wait;
         self.on_wait = on_wait;
         self
@@ -194,7 +197,13 @@ impl Config {
                     keys: BTreeMap::new(),
                 });
             }
-            Err(e) => return Err(Error::failure(format!("reading {}: {}", path.display(), files::describe(&e)))),
+            Err(e) => {
+                return Err(Error::failure(format!(
+                    "reading {}: {}",
+                    path.display(),
+                    files::describe(&e)
+                )));
+            }
         };
         let keys: Keys = serde_json::from_str(&text).map_err(|e| {
             Error::failure(format!("{} is not valid: {e}", path.display()))

@@ -20,7 +20,10 @@ fn no_follow() -> OpenOptions {
 /// Read a whole file that must not be a symlink.
 pub fn read_no_follow(path: &Path) -> std::io::Result<String> {
     let mut text = String::new();
-    no_follow().read(true).open(path)?.read_to_string(&mut text)?;
+    no_follow()
+        .read(true)
+        .open(path)?
+        .read_to_string(&mut text)?;
     Ok(text)
 }
 
@@ -35,8 +38,7 @@ pub fn read_bytes_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
 pub fn describe(e: &std::io::Error) -> String {
     #[cfg(unix)]
     if e.raw_os_error() == Some(libc::ELOOP) {
-        return "it is a symbolic link, which bedkey does not follow for its own files"
-            .to_string();
+        return "it is a symbolic link, which bedkey does not follow for its own files".to_string();
     }
     e.to_string()
 }
@@ -95,7 +97,9 @@ pub fn lock_file(path: &Path, wait: Duration, on_wait: Option<&dyn Fn(&str)>) ->
 
 fn holder(file: &mut File) -> String {
     let mut text = String::new();
-    let _ = file.rewind().and_then(|_| file.take(32).read_to_string(&mut text));
+    let _ = file
+        .rewind()
+        .and_then(|_| file.take(32).read_to_string(&mut text));
     match text.trim().parse::<u32>() {
         Ok(pid) => format!("bedkey process {pid}"),
         Err(_) => "another bedkey process".to_string(),
@@ -116,7 +120,11 @@ pub fn check(path: &Path) -> Result<Option<String>> {
     // SAFETY: geteuid cannot fail.
     let me = unsafe { libc::geteuid() };
     let mode = meta.mode() & 0o777;
-    let fix = if meta.is_dir() { "chmod 700" } else { "chmod 600" };
+    let fix = if meta.is_dir() {
+        "chmod 700"
+    } else {
+        "chmod 600"
+    };
     if meta.uid() != me {
         return Err(Error::store(format!(
             "{} belongs to another user (uid {}): bedkey will not trust it",
@@ -191,7 +199,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("d");
         std::fs::create_dir(&p).unwrap();
-        let set = |mode| std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        let set =
+            |mode| std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
         set(0o700);
         assert_eq!(check(&p).unwrap(), None);
         set(0o770);

@@ -299,7 +299,13 @@ impl Iam {
             };
             match gone {
                 Ok(_) => deleted.push(c.id),
-                Err(e) => return Sweep::Left { deleted, left: c.id, error: e },
+                Err(e) => {
+                    return Sweep::Left {
+                        deleted,
+                        left: c.id,
+                        error: e,
+                    };
+                }
             }
         }
         Sweep::Clean { deleted }

@@ -28,7 +28,9 @@ fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        output::stderr_line(&format!("bedkey: error: internal error{at}; please report it"));
+        output::stderr_line(&format!(
+            "bedkey: error: internal error{at}; please report it"
+        ));
     }));
     let outcome = std::panic::catch_unwind(|| match cli::parse() {
         Ok(cli) => cmd::dispatch(cli),

@@ -57,7 +57,10 @@ impl Printer {
     pub fn warn(&self, message: impl std::fmt::Display) {
         if !self.quiet {
             let label = self.paint("warning", "33");
-            stderr_line(&format!("bedkey: {label}: {}", printable(&message.to_string())));
+            stderr_line(&format!(
+                "bedkey: {label}: {}",
+                printable(&message.to_string())
+            ));
         }
     }
 

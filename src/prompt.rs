@@ -20,10 +20,7 @@ pub fn confirm(question: &str) -> Result<bool> {
     let _ = write!(err, "{question} [y/N] ").and_then(|_| err.flush());
     drop(err);
     let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .take(1024)
-        .read_line(&mut answer)?;
+    std::io::stdin().lock().take(1024).read_line(&mut answer)?;
     Ok(matches!(
         answer.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
@@ -53,7 +50,11 @@ pub fn read_secret(prompt: &str) -> Result<Secret> {
             .map_err(|_| Error::usage("the input is not text: that is not a Bedrock API key"))?;
         secret(text)
     };
-    let text = secret(secrecy::ExposeSecret::expose_secret(&text).trim().to_string());
+    let text = secret(
+        secrecy::ExposeSecret::expose_secret(&text)
+            .trim()
+            .to_string(),
+    );
     if secrecy::ExposeSecret::expose_secret(&text).is_empty() {
         return Err(Error::usage("no key given on stdin"));
     }

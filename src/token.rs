@@ -206,19 +206,25 @@ fn decode_short_term(body: &str) -> Result<ShortTerm> {
         ));
     };
     if crate::aws::checked_region(region).is_err() {
-        return Err(malformed("the region in its X-Amz-Credential is not a region name"));
+        return Err(malformed(
+            "the region in its X-Amz-Credential is not a region name",
+        ));
     }
     if !(16..=128).contains(&access_key_id.len())
         || !access_key_id
             .bytes()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
     {
-        return Err(malformed("its X-Amz-Credential does not start with an access key id"));
+        return Err(malformed(
+            "its X-Amz-Credential does not start with an access key id",
+        ));
     }
     let signed_at = crate::time::parse_amz_date(get("X-Amz-Date")?)
         .ok_or_else(|| malformed("its X-Amz-Date is not a date"))?;
     if date.len() != 8 || !get("X-Amz-Date")?.starts_with(date) {
-        return Err(malformed("the date in its X-Amz-Credential is not its X-Amz-Date's"));
+        return Err(malformed(
+            "the date in its X-Amz-Credential is not its X-Amz-Date's",
+        ));
     }
     let lifetime: i64 = get("X-Amz-Expires")?
         .parse()
@@ -251,7 +257,8 @@ fn decode_long_term(body: &str) -> Result<LongTerm> {
         .filter(|a| {
             (1..=200).contains(&a.len())
                 && a.bytes().all(|c| {
-                    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'+' | b'=' | b',' | b'.' | b'@' | b'-')
+                    c.is_ascii_alphanumeric()
+                        || matches!(c, b'_' | b'+' | b'=' | b',' | b'.' | b'@' | b'-')
                 })
         })
         .ok_or_else(|| malformed("its alias is not readable"))?;
@@ -427,7 +434,11 @@ mod tests {
         let v = Vector::load(include_str!("../tests/vectors/short-term-a.txt"));
         let url = String::from_utf8(STANDARD.decode(&v.get("key")[16..]).unwrap()).unwrap();
         // An OSC 52 clipboard write, a command substitution, a newline: as the region.
-        for evil in ["%1B%5D52%3Bc%3BZXZpbA%3D%3D%07", "%24%28id%29", "us-west-2%0Aexport"] {
+        for evil in [
+            "%1B%5D52%3Bc%3BZXZpbA%3D%3D%07",
+            "%24%28id%29",
+            "us-west-2%0Aexport",
+        ] {
             let bad = url.replace("us-west-2", evil);
             assert!(reason(&short(&bad)).contains("region"), "{evil}");
         }

@@ -45,7 +45,15 @@ fn a_credential_helper_never_inherits_the_passphrase() {
     let name = sb.name("helper");
     ok(&sb
         .bedkey()
-        .args(["--store", "file", "--profile", "helper", "create", &name, "--short-term"])
+        .args([
+            "--store",
+            "file",
+            "--profile",
+            "helper",
+            "create",
+            &name,
+            "--short-term",
+        ])
         .output()
         .unwrap());
     let env = std::fs::read_to_string(&seen).expect("the helper ran");
@@ -68,18 +76,31 @@ fn a_still_valid_short_term_key_is_used_when_refreshing_fails() {
         .unwrap());
     let cached = sb.keys_json()["keys"][&name]["masked"].clone();
     std::fs::write(&script, "#!/bin/sh\necho 'no session' >&2\nexit 1\n").unwrap();
-    let out = sb.bedkey().args(["env", &name, "--shell", "json"]).output().unwrap();
+    let out = sb
+        .bedkey()
+        .args(["env", &name, "--shell", "json"])
+        .output()
+        .unwrap();
     ok(&out);
     let err = stderr(&out);
     assert!(err.contains("could not refresh short-term key"), "{err}");
     assert!(err.contains("using the cached key"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     let vars: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(vars["AWS_BEARER_TOKEN_BEDROCK"].as_str().unwrap().starts_with("bedrock-api-key-"));
+    assert!(
+        vars["AWS_BEARER_TOKEN_BEDROCK"]
+            .as_str()
+            .unwrap()
+            .starts_with("bedrock-api-key-")
+    );
     assert_eq!(sb.keys_json()["keys"][&name]["masked"], cached);
 
     // exec runs the program too.
-    let out = sb.bedkey().args(["exec", &name, "--", "true"]).output().unwrap();
+    let out = sb
+        .bedkey()
+        .args(["exec", &name, "--", "true"])
+        .output()
+        .unwrap();
     ok(&out);
 }
 
@@ -121,15 +142,20 @@ fn a_hanging_credential_source_never_hangs_a_shell_start() {
         .spawn()
         .unwrap();
     // Not a timing assertion: a generous bound that only a hang would cross.
-    let finished = wait_timeout::ChildExt::wait_timeout(&mut child, std::time::Duration::from_secs(60))
-        .unwrap();
+    let finished =
+        wait_timeout::ChildExt::wait_timeout(&mut child, std::time::Duration::from_secs(60))
+            .unwrap();
     if finished.is_none() {
         let _ = child.kill();
         panic!("bedkey env hung on a credential source that never answers");
     }
     let out = child.wait_with_output().unwrap();
     ok(&out);
-    assert!(stderr(&out).contains("took more than 5s"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("took more than 5s"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stdout(&out).contains("bedrock-api-key-"));
 }
 
@@ -139,7 +165,15 @@ fn a_short_lifetime_is_not_minted_again_on_every_use() {
     let name = sb.name("brief");
     ok(&sb
         .bedkey_with_env_credentials()
-        .args(["create", &name, "--short-term", "--expires", "60", "--region", "us-east-1"])
+        .args([
+            "create",
+            &name,
+            "--short-term",
+            "--expires",
+            "60",
+            "--region",
+            "us-east-1",
+        ])
         .output()
         .unwrap());
     // The default 5-minute margin is capped at half of the 60 s lifetime.
@@ -158,7 +192,11 @@ fn a_short_lifetime_is_not_minted_again_on_every_use() {
 fn an_out_of_range_min_ttl_is_a_usage_error() {
     let sb = Sandbox::new();
     let name = sb.name("ttl");
-    ok(&sb.import(&name, &long_term_key("BedrockAPIKey-t-at-123456789012"), &["--region", "us-east-1"]));
+    ok(&sb.import(
+        &name,
+        &long_term_key("BedrockAPIKey-t-at-123456789012"),
+        &["--region", "us-east-1"],
+    ));
     for bad in ["18446744073709551615", "13h", "99999999999999999999"] {
         let out = sb
             .bedkey()
@@ -176,7 +214,10 @@ fn an_out_of_range_min_ttl_is_a_usage_error() {
 fn a_full_or_closed_stderr_never_aborts_a_command_that_worked() {
     let sb = Sandbox::new();
     let name = sb.name("full");
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
     // No region: import warns on stderr, which cannot be written.
     let out = sb
         .command(bedkey_bin())
@@ -187,18 +228,36 @@ fn a_full_or_closed_stderr_never_aborts_a_command_that_worked() {
         .spawn()
         .and_then(|mut c| {
             use std::io::Write;
-            c.stdin.take().unwrap().write_all(long_term_key("BedrockAPIKey-f-at-123456789012").as_bytes())?;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(long_term_key("BedrockAPIKey-f-at-123456789012").as_bytes())?;
             c.wait_with_output()
         })
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "killed by a signal: {:?}", out.status);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "killed by a signal: {:?}",
+        out.status
+    );
     assert_eq!(sb.keys_json()["keys"][&name]["kind"], "long-term");
 
     // A reader that goes away early (`| head -1`) is not an error.
-    ok(&sb.import(&sb.name("second"), &long_term_key("BedrockAPIKey-g-at-123456789012"), &["--region", "us-east-1"]));
+    ok(&sb.import(
+        &sb.name("second"),
+        &long_term_key("BedrockAPIKey-g-at-123456789012"),
+        &["--region", "us-east-1"],
+    ));
     let out = sb
         .command("bash")
-        .args(["-c", &format!("set -o pipefail; '{}' list | head -1", bedkey_bin().display())])
+        .args([
+            "-c",
+            &format!(
+                "set -o pipefail; '{}' list | head -1",
+                bedkey_bin().display()
+            ),
+        ])
         .output()
         .unwrap();
     ok(&out);
@@ -209,9 +268,18 @@ fn import_refuses_input_far_longer_than_a_key() {
     let sb = Sandbox::new();
     let name = sb.name("huge");
     let huge = format!("ABSK{}", "A".repeat(100 * 1024 * 1024));
-    let out = sb.bedkey().args(["import", &name]).write_stdin(huge).output().unwrap();
+    let out = sb
+        .bedkey()
+        .args(["import", &name])
+        .write_stdin(huge)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("longer than 16 KiB"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("longer than 16 KiB"),
+        "{}",
+        stderr(&out)
+    );
     assert!(sb.forgot(&name));
 }
 
@@ -219,16 +287,36 @@ fn import_refuses_input_far_longer_than_a_key() {
 fn a_key_with_escape_sequences_in_it_is_malformed_and_never_echoed() {
     use base64::Engine as _;
     let sb = Sandbox::new();
-    let vector = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/short-term-a.txt")).unwrap();
+    let vector = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/short-term-a.txt"
+    ))
+    .unwrap();
     let key = vector.lines().find_map(|l| l.strip_prefix("key=")).unwrap();
-    let url = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&key[16..]).unwrap()).unwrap();
+    let url = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(&key[16..])
+            .unwrap(),
+    )
+    .unwrap();
     let evil_url = url.replace("us-west-2", "%1B%5D52%3Bc%3BZXZpbA%3D%3D%07%24%28id%29");
-    let evil = format!("bedrock-api-key-{}", base64::engine::general_purpose::STANDARD.encode(evil_url));
+    let evil = format!(
+        "bedrock-api-key-{}",
+        base64::engine::general_purpose::STANDARD.encode(evil_url)
+    );
     for args in [vec!["inspect", "-"], vec!["import", "evil"]] {
-        let out = sb.bedkey().args(&args).write_stdin(evil.clone()).output().unwrap();
+        let out = sb
+            .bedkey()
+            .args(&args)
+            .write_stdin(evil.clone())
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         let all = [out.stdout.clone(), out.stderr.clone()].concat();
-        assert!(!all.contains(&0x1b), "{args:?}: an escape reached the terminal");
+        assert!(
+            !all.contains(&0x1b),
+            "{args:?}: an escape reached the terminal"
+        );
         assert!(!String::from_utf8_lossy(&all).contains("$(id)"), "{args:?}");
     }
     assert!(sb.forgot("evil"));
@@ -238,12 +326,31 @@ fn a_key_with_escape_sequences_in_it_is_malformed_and_never_echoed() {
 fn a_key_signed_in_year_9999_is_called_malformed() {
     use base64::Engine as _;
     let sb = Sandbox::new();
-    let vector = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/short-term-a.txt")).unwrap();
+    let vector = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/short-term-a.txt"
+    ))
+    .unwrap();
     let key = vector.lines().find_map(|l| l.strip_prefix("key=")).unwrap();
-    let url = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&key[16..]).unwrap()).unwrap();
-    let late = url.replace("20250715T050000Z", "99991231T235959Z").replace("%2F20250715%2F", "%2F99991231%2F");
-    let late = format!("bedrock-api-key-{}", base64::engine::general_purpose::STANDARD.encode(late));
-    let out = sb.bedkey().args(["inspect", "-"]).write_stdin(late).output().unwrap();
+    let url = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(&key[16..])
+            .unwrap(),
+    )
+    .unwrap();
+    let late = url
+        .replace("20250715T050000Z", "99991231T235959Z")
+        .replace("%2F20250715%2F", "%2F99991231%2F");
+    let late = format!(
+        "bedrock-api-key-{}",
+        base64::engine::general_purpose::STANDARD.encode(late)
+    );
+    let out = sb
+        .bedkey()
+        .args(["inspect", "-"])
+        .write_stdin(late)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("not a valid Bedrock API key"), "{err}");
@@ -254,12 +361,28 @@ fn a_key_signed_in_year_9999_is_called_malformed() {
 fn names_that_look_like_flags_are_refused_but_old_ones_can_be_removed() {
     let sb = Sandbox::new();
     let key = long_term_key("BedrockAPIKey-d-at-123456789012");
-    let out = sb.bedkey().args(["import", "--", "-x"]).write_stdin(key.clone()).output().unwrap();
+    let out = sb
+        .bedkey()
+        .args(["import", "--", "-x"])
+        .write_stdin(key.clone())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("must not start with '-'"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("must not start with '-'"),
+        "{}",
+        stderr(&out)
+    );
     let out = sb
         .bedkey_with_env_credentials()
-        .args(["create", "--short-term", "--region", "us-east-1", "--", "-y"])
+        .args([
+            "create",
+            "--short-term",
+            "--region",
+            "us-east-1",
+            "--",
+            "-y",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -270,7 +393,11 @@ fn names_that_look_like_flags_are_refused_but_old_ones_can_be_removed() {
     let path = sb.path().join("bedkey/keys.json");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replace(&format!("\"{legacy}\""), "\"-x\"")).unwrap();
-    let out = sb.bedkey().args(["remove", "--yes", "--force", "--", "-x"]).output().unwrap();
+    let out = sb
+        .bedkey()
+        .args(["remove", "--yes", "--force", "--", "-x"])
+        .output()
+        .unwrap();
     ok(&out);
     assert!(sb.keys_json()["keys"].get("-x").is_none());
 }
@@ -282,7 +409,9 @@ fn a_missing_argument_is_named_in_the_error() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.starts_with("bedkey: error: the following required arguments were not provided: <NAME>"),
+        err.starts_with(
+            "bedkey: error: the following required arguments were not provided: <NAME>"
+        ),
         "{err}"
     );
     assert!(err.lines().count() <= 3, "{err}");
@@ -294,13 +423,20 @@ fn github_env_is_created_private_even_under_umask_000() {
     use std::os::unix::fs::PermissionsExt;
     let sb = Sandbox::new();
     let name = sb.name("gh");
-    ok(&sb.import(&name, &long_term_key("BedrockAPIKey-h-at-123456789012"), &["--region", "us-east-1"]));
+    ok(&sb.import(
+        &name,
+        &long_term_key("BedrockAPIKey-h-at-123456789012"),
+        &["--region", "us-east-1"],
+    ));
     let github_env = sb.path().join("github_env");
     let out = sb
         .command("sh")
         .args([
             "-c",
-            &format!("umask 000; exec '{}' env {name} --shell github", bedkey_bin().display()),
+            &format!(
+                "umask 000; exec '{}' env {name} --shell github",
+                bedkey_bin().display()
+            ),
         ])
         .env("GITHUB_ENV", &github_env)
         .env("GITHUB_ACTIONS", "true")
@@ -324,7 +460,11 @@ fn lock_files_are_never_followed_and_the_config_dir_must_be_yours() {
     std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::os::unix::fs::symlink(&victim, dir.join("keys.lock")).unwrap();
     let name = sb.name("link");
-    let out = sb.import(&name, &long_term_key("BedrockAPIKey-l-at-123456789012"), &["--region", "us-east-1"]);
+    let out = sb.import(
+        &name,
+        &long_term_key("BedrockAPIKey-l-at-123456789012"),
+        &["--region", "us-east-1"],
+    );
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
     let mode = std::fs::metadata(&victim).unwrap().permissions().mode();
@@ -336,22 +476,39 @@ fn lock_files_are_never_followed_and_the_config_dir_must_be_yours() {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let out = sb.bedkey().args(["list"]).output().unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
-    assert!(stderr(&out).contains("writable by every user"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("writable by every user"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("chmod 700"), "{}", stderr(&out));
     let out = sb.bedkey().args(["doctor"]).output().unwrap();
-    assert!(stdout(&out).contains("writable by every user"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("writable by every user"),
+        "{}",
+        stdout(&out)
+    );
 
     // Writable by the group (umask 002): a warning only.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770)).unwrap();
     let out = sb.bedkey().args(["list"]).output().unwrap();
     ok(&out);
-    assert!(stderr(&out).contains("writable by its group"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("writable by its group"),
+        "{}",
+        stderr(&out)
+    );
 
     // A symlinked config dir (a dotfile manager's) is fine when its target is.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     let linked = sb.path().join("linked");
     std::os::unix::fs::symlink(&dir, &linked).unwrap();
-    let out = sb.bedkey().env("BEDKEY_CONFIG_DIR", &linked).args(["list"]).output().unwrap();
+    let out = sb
+        .bedkey()
+        .env("BEDKEY_CONFIG_DIR", &linked)
+        .args(["list"])
+        .output()
+        .unwrap();
     ok(&out);
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
 }
@@ -361,7 +518,11 @@ fn lock_files_are_never_followed_and_the_config_dir_must_be_yours() {
 fn a_held_config_lock_delays_no_shell_start_with_a_fresh_key() {
     let sb = Sandbox::new();
     let name = sb.name("locked");
-    ok(&sb.import(&name, &long_term_key("BedrockAPIKey-k-at-123456789012"), &["--region", "us-east-1"]));
+    ok(&sb.import(
+        &name,
+        &long_term_key("BedrockAPIKey-k-at-123456789012"),
+        &["--region", "us-east-1"],
+    ));
     // Another process holds the lock for as long as this test wants.
     let lock = sb.path().join("bedkey/keys.lock");
     let mut holder = std::process::Command::new("flock")
@@ -429,7 +590,11 @@ fn remove_force_forgets_a_key_whose_store_is_gone() {
         .output()
         .unwrap();
     ok(&out);
-    assert!(stderr(&out).contains("may still be there"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("may still be there"),
+        "{}",
+        stderr(&out)
+    );
     assert!(sb.forgot(&name));
 }
 
@@ -437,13 +602,22 @@ fn remove_force_forgets_a_key_whose_store_is_gone() {
 fn a_key_without_a_region_is_warned_about_at_import_and_at_env() {
     let sb = Sandbox::new();
     let name = sb.name("noregion");
-    let out = sb.import(&name, &long_term_key("BedrockAPIKey-n-at-123456789012"), &[]);
+    let out = sb.import(
+        &name,
+        &long_term_key("BedrockAPIKey-n-at-123456789012"),
+        &[],
+    );
     ok(&out);
     assert!(stderr(&out).contains("--region"), "{}", stderr(&out));
     let out = sb.bedkey().args(["env", &name]).output().unwrap();
     ok(&out);
     assert!(stderr(&out).contains("AWS_REGION"), "{}", stderr(&out));
-    let out = sb.bedkey().env("AWS_REGION", "us-east-1").args(["env", &name]).output().unwrap();
+    let out = sb
+        .bedkey()
+        .env("AWS_REGION", "us-east-1")
+        .args(["env", &name])
+        .output()
+        .unwrap();
     ok(&out);
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }
@@ -496,12 +670,19 @@ fn no_credentials_and_a_refusing_metadata_endpoint_is_a_readable_error() {
 fn exec_gives_the_program_its_own_core_limit_back() {
     let sb = Sandbox::new();
     let name = sb.name("limits");
-    ok(&sb.import(&name, &long_term_key("BedrockAPIKey-c-at-123456789012"), &["--region", "us-east-1"]));
+    ok(&sb.import(
+        &name,
+        &long_term_key("BedrockAPIKey-c-at-123456789012"),
+        &["--region", "us-east-1"],
+    ));
     let out = sb
         .command("bash")
         .args([
             "-c",
-            &format!("ulimit -c unlimited; exec '{}' exec {name} -- bash -c 'ulimit -c'", bedkey_bin().display()),
+            &format!(
+                "ulimit -c unlimited; exec '{}' exec {name} -- bash -c 'ulimit -c'",
+                bedkey_bin().display()
+            ),
         ])
         .output()
         .unwrap();

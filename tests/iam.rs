@@ -445,8 +445,16 @@ fn a_store_failure_after_create_in_json_hands_over_json_and_a_hint_that_works() 
         &sb,
         url,
         &[
-            "--store", "file", "--output", "json", "--region", "eu-west-1", "create", &name,
-            "--days", "9",
+            "--store",
+            "file",
+            "--output",
+            "json",
+            "--region",
+            "eu-west-1",
+            "create",
+            &name,
+            "--days",
+            "9",
         ],
     );
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
@@ -473,7 +481,12 @@ fn a_store_failure_after_create_in_json_hands_over_json_and_a_hint_that_works() 
         listed["keys"][&name]["expires"].as_i64(),
         json["expires_at"]
             .as_str()
-            .map(|t| aws_smithy_types::DateTime::from_str(t, aws_smithy_types::date_time::Format::DateTime).unwrap().secs())
+            .map(|t| aws_smithy_types::DateTime::from_str(
+                t,
+                aws_smithy_types::date_time::Format::DateTime
+            )
+            .unwrap()
+            .secs())
     );
 }
 
@@ -1021,7 +1034,9 @@ fn a_lost_reply_to_create_leaves_no_orphaned_credential_and_a_rerun_works() {
             url,
             "POST",
             "/_control/fail",
-            &format!(r#"{{"action": "CreateServiceSpecificCredential", "mode": "{mode}", "times": 1}}"#),
+            &format!(
+                r#"{{"action": "CreateServiceSpecificCredential", "mode": "{mode}", "times": 1}}"#
+            ),
         );
         let out = bedkey(&sb, url).args(["create", &name]).output().unwrap();
         let err = stderr(&out);
@@ -1067,8 +1082,14 @@ fn a_create_with_no_answer_times_out_and_says_iam_made_nothing() {
         .unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("did not answer CreateServiceSpecificCredential within 2s"), "{err}");
-    assert!(err.contains(&format!("IAM now has user {user} (new)")), "{err}");
+    assert!(
+        err.contains("did not answer CreateServiceSpecificCredential within 2s"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("IAM now has user {user} (new)")),
+        "{err}"
+    );
     assert_no_debug_text(&err);
     assert!(credentials_of(url, &user).is_empty());
 }

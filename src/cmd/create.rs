@@ -524,7 +524,13 @@ fn at_limit(name: &str, user: &str, existing: &[Remote]) -> Error {
 
 /// Storing failed after IAM made the key: hand it over, and fail with the import
 /// command that stores it later, as it must be typed.
-fn reveal(ctx: &Context, name: &str, created: &crate::iam::Created, region: Option<&str>, err: Error) -> Error {
+fn reveal(
+    ctx: &Context,
+    name: &str,
+    created: &crate::iam::Created,
+    region: Option<&str>,
+    err: Error,
+) -> Error {
     let details = serde_json::json!({
         "name": name,
         "kind": "long-term",
@@ -534,7 +540,8 @@ fn reveal(ctx: &Context, name: &str, created: &crate::iam::Created, region: Opti
         "expires_at": created.remote.expires.map(time::rfc3339),
         "region": region,
     });
-    ctx.out.hand_over(&created.secret, "IAM made the key", details);
+    ctx.out
+        .hand_over(&created.secret, "IAM made the key", details);
     let mut import = format!("bedkey import {name}");
     if let Some(at) = created.remote.expires {
         import.push_str(&format!(" --expires-at {}", time::rfc3339(at)));
@@ -542,7 +549,8 @@ fn reveal(ctx: &Context, name: &str, created: &crate::iam::Created, region: Opti
     if let Some(r) = region {
         import.push_str(&format!(" --region {r}"));
     }
-    err.context(format!("storing new key '{name}'")).with_hint(format!(
-        "the key printed works; store it later with `{import}` (paste it)"
-    ))
+    err.context(format!("storing new key '{name}'"))
+        .with_hint(format!(
+            "the key printed works; store it later with `{import}` (paste it)"
+        ))
 }

@@ -35,10 +35,7 @@ impl Context {
         for warning in config.check_ownership()? {
             self.out.warn(warning);
         }
-        Ok(config.with_lock_wait(
-            std::time::Duration::from_secs(60),
-            Some(self.out.noter()),
-        ))
+        Ok(config.with_lock_wait(std::time::Duration::from_secs(60), Some(self.out.noter())))
     }
 
     /// A single-threaded runtime, made only by the commands that talk to AWS, so that

@@ -64,12 +64,10 @@ fn by_hand(backend: store::Backend, name: &str) -> String {
         store::Backend::Keyring => format!(
             "remove it later with `secret-tool clear service bedkey username {name}` (Linux) or your keychain's tool"
         ),
-        store::Backend::Keyutils => format!(
-            "it goes at reboot, or now with `keyctl purge -s user keyring:{name}@bedkey`"
-        ),
-        store::Backend::File => {
-            "it stays, encrypted, in secrets.age in the config dir".to_string()
+        store::Backend::Keyutils => {
+            format!("it goes at reboot, or now with `keyctl purge -s user keyring:{name}@bedkey`")
         }
+        store::Backend::File => "it stays, encrypted, in secrets.age in the config dir".to_string(),
     }
 }
 

@@ -285,7 +285,10 @@ mod tests {
         let sealed = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
         assert!(sealed.contains(" 16\n"), "bedkey writes cost 16");
         for cost in ["22", "255", "x", "9"] {
-            let line = sealed.lines().find(|l| l.starts_with("-> scrypt ")).unwrap();
+            let line = sealed
+                .lines()
+                .find(|l| l.starts_with("-> scrypt "))
+                .unwrap();
             let tampered_line = format!("{} {cost}", line.rsplit_once(' ').unwrap().0);
             let tampered = sealed.replacen(line, &tampered_line, 1);
             std::fs::write(&path, tampered).unwrap();

@@ -13,8 +13,7 @@ use crate::error::{Error, Result};
 use crate::secret::{ExposeSecret, Secret, secret};
 
 const WHO: &str = "the kernel keyring";
-const HINT: &str =
-    "run bedkey inside a session keyring (`keyctl session`), or use --store file";
+const HINT: &str = "run bedkey inside a session keyring (`keyctl session`), or use --store file";
 /// The kernel's limit for a `user` key's payload.
 const MAX_LEN: usize = 32_767;
 
@@ -89,9 +88,11 @@ impl SecretStore for KeyutilsStore {
         .map_err(failure)?;
         found
             .map(|bytes| {
-                String::from_utf8(bytes)
-                    .map(secret)
-                    .map_err(|_| Error::store(format!("{WHO} holds a secret for this key that is not text")))
+                String::from_utf8(bytes).map(secret).map_err(|_| {
+                    Error::store(format!(
+                        "{WHO} holds a secret for this key that is not text"
+                    ))
+                })
             })
             .transpose()
     }
