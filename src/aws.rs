@@ -176,6 +176,18 @@ pub fn reason(err: &(dyn std::error::Error + 'static)) -> String {
     joined.chars().take(240).collect()
 }
 
+/// Run `future` on a single-threaded runtime made for it: only what talks to AWS
+/// pays for one. Work left behind (a DNS lookup after a timeout) is not waited for.
+pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::failure(format!("cannot start the async runtime: {e}")))?;
+    let out = runtime.block_on(future);
+    runtime.shutdown_background();
+    Ok(out)
+}
+
 /// 3 s to connect; 30 s for a whole call, retries included, or less with
 /// `BEDKEY_AWS_TIMEOUT` (seconds, or a duration such as `5s`).
 pub fn timeouts() -> TimeoutConfig {

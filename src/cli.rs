@@ -5,8 +5,41 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::shell::{Format, InitShell};
-use crate::store::Choice;
+use bedkey::shell::{Format, InitShell};
+use bedkey::store::Choice;
+
+/// The library's enums as flag values. The library knows nothing of clap, so each
+/// gets a twin here, named as the flag spells it, and maps onto it.
+macro_rules! flag_values {
+    ($(#[$doc:meta])* $name:ident => $target:ty { $($variant:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl From<$name> for $target {
+            fn from(value: $name) -> $target {
+                match value {
+                    $($name::$variant => <$target>::$variant),+
+                }
+            }
+        }
+    };
+}
+
+flag_values!(
+    /// `--store` / `BEDKEY_STORE`.
+    StoreFlag => Choice { Auto, Keyring, Keyutils, File }
+);
+flag_values!(
+    /// `env --shell`.
+    ShellFlag => Format { Posix, Fish, Powershell, Cmd, Nu, Dotenv, Json, Github }
+);
+flag_values!(
+    /// `init`'s shell.
+    InitShellFlag => InitShell { Bash, Zsh, Fish }
+);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,7 +107,7 @@ pub struct Global {
         env = "BEDKEY_STORE",
         default_value = "auto"
     )]
-    pub store: Choice,
+    pub store: StoreFlag,
 
     /// Directory of bedkey's key list [default: the platform's config dir + /bedkey]
     #[arg(
@@ -245,7 +278,7 @@ pub struct Env {
 
     /// Output syntax [default: from $SHELL, else posix]
     #[arg(long, value_enum)]
-    pub shell: Option<Format>,
+    pub shell: Option<ShellFlag>,
 
     /// Also set BEDKEY_KEY_EXPIRES_AT (epoch seconds), as `bedkey init` uses it
     #[arg(long)]
@@ -299,7 +332,7 @@ pub struct Remove {
 #[derive(Debug, Args)]
 pub struct Init {
     #[arg(value_enum)]
-    pub shell: InitShell,
+    pub shell: InitShellFlag,
 
     /// Key name
     #[arg(default_value = "default")]
@@ -314,7 +347,7 @@ pub struct Completions {
 
 /// Parse argv. `--help` and `--version` print and exit as usual; a usage mistake
 /// becomes one `bedkey: error:` line (exit 2) like every other failure.
-pub fn parse() -> crate::error::Result<Cli> {
+pub fn parse() -> bedkey::error::Result<Cli> {
     use clap::error::ErrorKind;
     match Cli::try_parse() {
         Ok(cli) => Ok(cli),
@@ -327,7 +360,7 @@ pub fn parse() -> crate::error::Result<Cli> {
         }
         Err(e) => {
             let (message, hint) = one_line(&e.render().to_string());
-            Err(crate::error::Error::usage(message).with_hint(hint))
+            Err(bedkey::error::Error::usage(message).with_hint(hint))
         }
     }
 }

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::files;
+use crate::secret::{ExposeSecret, Secret};
 use crate::store::Backend;
 
 const FILE: &str = "keys.json";
@@ -81,7 +81,170 @@ pub struct KeyMeta {
     pub scope: Option<crate::policy::Scope>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// Long-term keys closer than this to expiry are "expiring soon".
+pub const WARN_BEFORE: i64 = 7 * 86_400;
+
+/// Where a key stands, from its metadata alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// A short-term recipe whose cached key is still valid.
+    Fresh,
+    /// A short-term recipe whose cached key expired: the next use mints one.
+    Stale,
+    Ok,
+    /// A long-term key expiring within [`WARN_BEFORE`].
+    ExpiresSoon,
+    Expired,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Fresh => "fresh",
+            Status::Stale => "stale (refreshes on use)",
+            Status::Ok => "ok",
+            Status::ExpiresSoon => "expires soon",
+            Status::Expired => "expired",
+        }
+    }
+
+    /// Whether a person should hear about it.
+    pub fn needs_attention(self) -> bool {
+        matches!(self, Status::Expired | Status::ExpiresSoon)
+    }
+}
+
+impl KeyMeta {
+    /// A long-term key IAM just made.
+    pub fn iam(
+        store: Backend,
+        secret: &Secret,
+        remote: &crate::iam::Remote,
+        region: Option<String>,
+        scope: Option<crate::policy::Scope>,
+    ) -> KeyMeta {
+        KeyMeta {
+            user: Some(remote.user.clone()),
+            credential_id: Some(remote.id.clone()),
+            alias: remote.alias.clone(),
+            scope,
+            ..KeyMeta::blank(
+                KeyKind::LongTerm,
+                Origin::Iam,
+                store,
+                secret,
+                remote.created,
+                remote.expires,
+                region,
+            )
+        }
+    }
+
+    /// A key made elsewhere and brought in.
+    pub fn imported(
+        kind: KeyKind,
+        store: Backend,
+        secret: &Secret,
+        expires: Option<i64>,
+        region: Option<String>,
+    ) -> KeyMeta {
+        KeyMeta::blank(
+            kind,
+            Origin::Imported,
+            store,
+            secret,
+            crate::time::now(),
+            expires,
+            region,
+        )
+    }
+
+    /// A short-term recipe, with the key just minted for it.
+    pub fn minted(
+        store: Backend,
+        minted: &crate::token::Minted,
+        profile: Option<String>,
+        lifetime: u64,
+    ) -> KeyMeta {
+        KeyMeta {
+            profile,
+            lifetime: Some(lifetime),
+            ..KeyMeta::blank(
+                KeyKind::ShortTerm,
+                Origin::Minted,
+                store,
+                &minted.key,
+                minted.signed_at,
+                Some(minted.expires_at),
+                Some(minted.region.clone()),
+            )
+        }
+    }
+
+    fn blank(
+        kind: KeyKind,
+        origin: Origin,
+        store: Backend,
+        secret: &Secret,
+        created: i64,
+        expires: Option<i64>,
+        region: Option<String>,
+    ) -> KeyMeta {
+        KeyMeta {
+            kind,
+            origin,
+            store,
+            masked: crate::token::mask(secret.expose_secret()),
+            created,
+            expires,
+            region,
+            profile: None,
+            lifetime: None,
+            user: None,
+            credential_id: None,
+            alias: None,
+            scope: None,
+        }
+    }
+
+    pub fn status(&self, now: i64) -> Status {
+        let expired = self.expires.is_some_and(|at| at <= now);
+        match (self.origin, self.kind) {
+            (Origin::Minted, _) if expired => Status::Stale,
+            (Origin::Minted, _) => Status::Fresh,
+            _ if expired => Status::Expired,
+            (_, KeyKind::LongTerm) if self.expires.is_some_and(|at| at - now < WARN_BEFORE) => {
+                Status::ExpiresSoon
+            }
+            _ => Status::Ok,
+        }
+    }
+
+    /// The IAM user and credential id of a key bedkey made; anything else is refused,
+    /// naming the `verb` that cannot be done to it.
+    pub fn iam_identity(&self, name: &str, verb: &str) -> Result<(&str, &str)> {
+        match (self.origin, self.user.as_deref(), self.credential_id.as_deref()) {
+            (Origin::Iam, Some(user), Some(id)) => Ok((user, id)),
+            (origin, _, _) => Err(Error::usage(format!(
+                "key '{name}' was {}: bedkey did not make an IAM credential for it, so it cannot {verb} it",
+                match origin {
+                    Origin::Imported => "imported",
+                    Origin::Minted => "minted from AWS credentials (short-term)",
+                    Origin::Iam => "made through IAM but its record is incomplete",
+                }
+            ))
+            .with_hint(format!("`bedkey remove {name}` forgets it locally"))),
+        }
+    }
+}
+
+/// The name of the IAM policy bedkey makes for key `name` (the inline policy of
+/// `--allow-model`).
+pub fn policy_name(name: &str) -> String {
+    format!("bedkey-{name}")
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Keys {
     pub version: u32,
     pub keys: BTreeMap<String, KeyMeta>,
@@ -164,6 +327,15 @@ impl Config {
         self
     }
 
+    /// The same config dir, for a writer that waits at most `wait` and says nothing.
+    pub fn waiting_at_most(&self, wait: Duration) -> Config {
+        Config {
+            dir: self.dir.clone(),
+            wait,
+            on_wait: None,
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -230,14 +402,31 @@ impl Config {
         })
     }
 
-    /// Change the keys under the lock and save them; `change` may refuse by erring,
-    /// and then nothing is written.
-    #[cfg(test)]
+    /// Change the keys under the lock and save them: every writer goes through here.
+    /// `change` may refuse by erring, and then nothing is written.
     pub fn update<T>(&self, change: impl FnOnce(&mut Keys) -> Result<T>) -> Result<T> {
+        self.update_or_undo(change, |_| {})
+    }
+
+    /// [`Config::update`] for a change that also did something outside the file (a
+    /// secret stored): when the file cannot be saved, `undo` takes that back, so the
+    /// store and the metadata never disagree.
+    pub fn update_or_undo<T>(
+        &self,
+        change: impl FnOnce(&mut Keys) -> Result<T>,
+        undo: impl FnOnce(&T),
+    ) -> Result<T> {
         let locked = self.lock()?;
-        let mut keys = locked.load()?;
+        let before = locked.load()?;
+        let mut keys = before.clone();
         let out = change(&mut keys)?;
-        locked.save(&keys)?;
+        if keys == before {
+            return Ok(out);
+        }
+        if let Err(e) = locked.save(&keys) {
+            undo(&out);
+            return Err(e);
+        }
         Ok(out)
     }
 
@@ -270,22 +459,8 @@ impl Locked<'_> {
         let path = self.config.file();
         let text = serde_json::to_string_pretty(keys)
             .map_err(|e| Error::failure(format!("encoding {}: {e}", path.display())))?;
-        write_atomically(&path, text.as_bytes())
+        files::write_atomically(&path, text.as_bytes())
     }
-}
-
-/// Write a private (0600) file by writing a temp file beside it and renaming it over.
-/// A symlink at `path` is replaced, never followed.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let fail =
-        |e: &dyn std::fmt::Display| Error::failure(format!("writing {}: {e}", path.display()));
-    // tempfile creates the file 0600 on Unix.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(&e))?;
-    tmp.write_all(bytes).map_err(|e| fail(&e))?;
-    tmp.as_file().sync_all().map_err(|e| fail(&e))?;
-    tmp.persist(path).map_err(|e| fail(&e.error))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -5,9 +5,6 @@
 //! built from names, paths and AWS error codes only.
 
 use std::fmt;
-use std::process::ExitCode;
-
-use crate::secret::redact_keys;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -46,6 +43,11 @@ pub struct Error {
     kind: Kind,
     message: String,
     hint: Option<String>,
+    /// The AWS error code behind it (`NoSuchEntity`, `LimitExceeded`), when there is
+    /// one: callers match on this, never on the message.
+    code: Option<String>,
+    /// What caused it, for callers that want the chain (never shown raw to users).
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl Error {
@@ -54,6 +56,8 @@ impl Error {
             kind,
             message: one_line(message.into()),
             hint: None,
+            code: None,
+            source: None,
         }
     }
 
@@ -93,25 +97,33 @@ impl Error {
         self
     }
 
+    /// Attach the AWS error code the failure came with.
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// Attach the underlying error.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The AWS error code, if the failure came from AWS with one.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
     pub fn kind(&self) -> Kind {
         self.kind
     }
 
     pub fn message(&self) -> &str {
         &self.message
-    }
-
-    /// Print `bedkey: error: …` (and a hint) on stderr and give the exit code.
-    pub fn report(&self) -> ExitCode {
-        use crate::output::{printable, stderr_line};
-        stderr_line(&format!(
-            "bedkey: error: {}",
-            printable(&redact_keys(&self.message))
-        ));
-        if let Some(hint) = &self.hint {
-            stderr_line(&format!("hint: {}", printable(&redact_keys(hint))));
-        }
-        ExitCode::from(self.kind.exit_code())
     }
 }
 
@@ -121,7 +133,13 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl From<std::io::Error> for Error {
     fn from(err: std::io::Error) -> Self {

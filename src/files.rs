@@ -43,6 +43,20 @@ pub fn describe(e: &std::io::Error) -> String {
     e.to_string()
 }
 
+/// Write a private (0600) file by writing a temp file beside it and renaming it over.
+/// A symlink at `path` is replaced, never followed.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let fail =
+        |e: &dyn std::fmt::Display| Error::failure(format!("writing {}: {e}", path.display()));
+    // tempfile creates the file 0600 on Unix.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(&e))?;
+    tmp.write_all(bytes).map_err(|e| fail(&e))?;
+    tmp.as_file().sync_all().map_err(|e| fail(&e))?;
+    tmp.persist(path).map_err(|e| fail(&e.error))?;
+    Ok(())
+}
+
 /// Open (creating, 0600) and exclusively lock `path`, waiting at most `wait` for
 /// another process. `on_wait` is told once, after a second, what holds it. The holder
 /// writes its process id into the file so that a waiter can name it.

@@ -10,11 +10,12 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::StatusType;
 
 use crate::aws;
-use crate::cmd::Context;
 use crate::error::{Error, Kind, Result};
 use crate::secret::{Secret, secret};
 
 pub const BEDROCK: &str = "bedrock.amazonaws.com";
+/// IAM allows a user two service-specific credentials per service.
+pub const MAX_KEYS_PER_USER: usize = 2;
 /// Users bedkey creates live under this path, so `list --remote` can find them.
 pub const USER_PATH: &str = "/bedkey/";
 
@@ -62,17 +63,18 @@ impl Iam {
     /// An IAM client with bedkey's credentials. IAM is global: the region only picks
     /// the partition, so without one we use us-east-1. `AWS_ENDPOINT_URL_IAM` /
     /// `AWS_ENDPOINT_URL_STS` (or the profile's endpoint settings) are honoured.
-    pub async fn connect(ctx: &Context, profile: Option<&str>) -> Result<Iam> {
+    /// Also returns where the credentials came from, masked, for the caller to show.
+    pub async fn connect(profile: Option<&str>, region: Option<&str>) -> Result<(Iam, String)> {
         let resolved = aws::credentials(profile).await?;
-        let region = match aws::region(ctx.global.region.as_deref(), profile).await {
+        let region = match aws::region(region, profile).await {
             Ok((r, _)) if r.starts_with("cn-") || r.starts_with("us-gov-") => r,
             _ => "us-east-1".to_string(),
         };
-        ctx.out.detail(format_args!(
-            "IAM with {} from {}",
-            crate::secret::mask(resolved.credentials.access_key_id()),
+        let source = format!(
+            "{} from {}",
+            crate::token::mask(resolved.credentials.access_key_id()),
             resolved.source
-        ));
+        );
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(aws::timeouts())
             .credentials_provider(resolved.credentials)
@@ -81,10 +83,11 @@ impl Iam {
             loader = loader.profile_name(p);
         }
         let config = loader.load().await;
-        Ok(Iam {
+        let iam = Iam {
             client: aws_sdk_iam::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
-        })
+        };
+        Ok((iam, source))
     }
 
     /// The account the credentials belong to.
@@ -386,7 +389,10 @@ where
         ),
         _ => format!("IAM {operation} failed: {}", aws::reason(&err)),
     };
-    let e = Error::new(kind, text);
+    let mut e = Error::new(kind, text);
+    if !code.is_empty() {
+        e = e.with_code(code);
+    }
     match hint {
         Some(h) => e.with_hint(h),
         None => e,

@@ -1,25 +1,82 @@
 //! A stored key in use: its secret from the store, short-term keys refreshed when
-//! they run low, and the variables that carry it to a program.
+//! they run low, and the variables that carry it to a program. Nothing here speaks
+//! to a person: what one should hear about a key comes back as [`Warning`]s.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::cmd::Context;
-use crate::config::{Config, KeyKind, KeyMeta, Origin, check_name};
+use crate::config::{Config, KeyKind, KeyMeta, Keys, Origin, check_name, check_new_name};
 use crate::error::{Error, Result};
-use crate::secret::{ExposeSecret, Secret, mask};
+use crate::secret::{ExposeSecret, Secret};
 use crate::shell::KEY_VAR;
-use crate::store;
+use crate::store::{Backend, SecretStore};
 use crate::time;
-use crate::token::{self, Decoded};
+use crate::token::{self, Decoded, Minted, mask};
 
 pub const MIN_TTL_VAR: &str = "BEDKEY_MIN_TTL";
 const DEFAULT_MIN_TTL: Duration = Duration::from_secs(300);
-/// Long-term keys closer than this to expiry get a warning on every load.
-pub const WARN_BEFORE: i64 = 7 * 86_400;
 
 /// All the time a shell start gives bedkey to refresh a key: waiting for the lock
 /// and minting together. Past it, a cached key that still works is used.
 pub const SHELL_BUDGET: Duration = Duration::from_secs(5);
+
+/// What a person should hear about a key just loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Warning {
+    /// A new short-term key was minted (a note, not a problem).
+    Refreshed {
+        expires_at: i64,
+    },
+    /// A refresh was due but failed; the cached key, still valid, is used.
+    Stale {
+        why: String,
+        expires_at: i64,
+    },
+    /// A long-term key expires within a week.
+    Expiring {
+        expires_at: i64,
+    },
+    Expired {
+        expires_at: i64,
+    },
+    /// No region with the key, and none in the environment: SDKs will not start.
+    NoRegion,
+}
+
+impl Warning {
+    /// Only news, not a problem.
+    pub fn is_note(&self) -> bool {
+        matches!(self, Warning::Refreshed { .. })
+    }
+
+    /// The sentence for key `name` of `meta`, as of `now`.
+    pub fn message(&self, name: &str, meta: &KeyMeta, now: i64) -> String {
+        let when = |at: i64| format!("{} ({})", time::relative(at, now), time::rfc3339(at));
+        let remedy = match (meta.kind, meta.origin) {
+            (KeyKind::LongTerm, Origin::Iam) => format!("`bedkey rotate {name}` makes a new one"),
+            _ => "make a new one and `bedkey import` it".to_string(),
+        };
+        match self {
+            Warning::Refreshed { expires_at } => format!(
+                "refreshed short-term key '{name}' (valid until {}, {})",
+                time::rfc3339(*expires_at),
+                time::relative(*expires_at, now)
+            ),
+            Warning::Stale { why, expires_at } => format!(
+                "could not refresh short-term key '{name}' ({why}); using the cached key, valid {} more",
+                time::human(expires_at - now)
+            ),
+            Warning::Expiring { expires_at } => {
+                format!("key '{name}' expires {}: {remedy}", when(*expires_at))
+            }
+            Warning::Expired { expires_at } => {
+                format!("key '{name}' expired {}: {remedy}", when(*expires_at))
+            }
+            Warning::NoRegion => format!(
+                "key '{name}' has no region and neither AWS_REGION nor AWS_DEFAULT_REGION is set: boto3, the AWS CLI and the SDKs will refuse to start; set AWS_REGION"
+            ),
+        }
+    }
+}
 
 pub struct Loaded {
     pub name: String,
@@ -27,12 +84,20 @@ pub struct Loaded {
     pub secret: Secret,
     /// Set when this load minted a new short-term key.
     pub refreshed: bool,
-    /// Set when a refresh was due but failed, and the cached key, still valid, is used:
-    /// why it failed.
-    pub stale: Option<String>,
+    pub warnings: Vec<Warning>,
 }
 
 impl Loaded {
+    fn new(name: &str, meta: KeyMeta, secret: Secret) -> Loaded {
+        Loaded {
+            name: name.to_string(),
+            meta,
+            secret,
+            refreshed: false,
+            warnings: Vec::new(),
+        }
+    }
+
     /// When the key stops working, if it does: from the key itself for short-term
     /// keys, from the metadata for long-term ones.
     pub fn expires_at(&self) -> Option<i64> {
@@ -53,10 +118,36 @@ impl Loaded {
         }
         vars
     }
+
+    /// Expiry and region warnings, as of `now`.
+    fn check(&mut self, now: i64) {
+        let region_var = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|r| !r.is_empty()));
+        if self.meta.region.is_none() && !region_var {
+            self.warnings.push(Warning::NoRegion);
+        }
+        let (Some(expires_at), false) = (self.expires_at(), self.refreshed) else {
+            return;
+        };
+        if self
+            .warnings
+            .iter()
+            .any(|w| matches!(w, Warning::Stale { .. }))
+        {
+            return;
+        }
+        if expires_at <= now {
+            self.warnings.push(Warning::Expired { expires_at });
+        } else if self.meta.kind == KeyKind::LongTerm
+            && expires_at - now < crate::config::WARN_BEFORE
+        {
+            self.warnings.push(Warning::Expiring { expires_at });
+        }
+    }
 }
 
-/// `BEDKEY_MIN_TTL`: refresh a short-term key when less than this remains.
-/// 0 s to 12 h: more than a key's longest life means nothing.
+/// `BEDKEY_MIN_TTL`: refresh a short-term key when less than this remains; 0 s to 12 h.
 pub fn min_ttl() -> Result<i64> {
     match std::env::var(MIN_TTL_VAR) {
         Ok(v) if !v.is_empty() => {
@@ -72,62 +163,8 @@ pub fn min_ttl() -> Result<i64> {
     }
 }
 
-/// Seconds a short-term key has left; None for anything else.
-fn seconds_left(secret: &Secret, now: i64) -> Option<i64> {
-    match token::decode(secret.expose_secret()) {
-        Ok(Decoded::ShortTerm(st)) => Some(st.expires_at() - now),
-        _ => None,
-    }
-}
-
-/// Load a key by name, refreshing a short-term recipe whose cached key runs low.
-/// A fresh cached key is used as it is: no credential chain, no network. A refresh
-/// gets [`SHELL_BUDGET`]; when it fails, a cached key that still works is used all
-/// the same (`stale` says why), and only an expired one is an error.
-pub fn load(ctx: &Context, name: &str) -> Result<Loaded> {
-    let started = std::time::Instant::now();
-    check_name(name)?;
-    let config = ctx.config()?;
-    let meta = config.load()?.get(name)?.clone();
-    let min_ttl = min_ttl()?;
-    let backend = store::open(meta.store, config.dir())?;
-    let cached = backend.get(name)?;
-    let loaded = |meta: KeyMeta, secret: Secret| Loaded {
-        name: name.to_string(),
-        meta,
-        secret,
-        refreshed: false,
-        stale: None,
-    };
-    if meta.origin != Origin::Minted {
-        let secret = cached.ok_or_else(|| missing_secret(name, &meta))?;
-        return Ok(loaded(meta, secret));
-    }
-    let now = time::now();
-    let left = cached.as_ref().and_then(|s| seconds_left(s, now));
-    let margin = refresh_margin(min_ttl, meta.lifetime, cached.as_ref());
-    if let (Some(secret), Some(left)) = (&cached, left)
-        && left > margin
-    {
-        return Ok(loaded(meta, secret.clone()));
-    }
-    let budget = SHELL_BUDGET.saturating_sub(started.elapsed());
-    let config = config.with_lock_wait(budget, None);
-    match refresh(ctx, &config, backend.as_ref(), name, margin, started) {
-        Ok(fresh) => Ok(fresh),
-        Err(e) => match (cached, left) {
-            (Some(secret), Some(left)) if left > 0 => {
-                let mut key = loaded(meta, secret);
-                key.stale = Some(e.message().to_string());
-                Ok(key)
-            }
-            _ => Err(e),
-        },
-    }
-}
-
-/// Refresh when less than this remains: `BEDKEY_MIN_TTL`, but never more than half
-/// the key's lifetime, or a short-lived key would be minted again on every use.
+/// Refresh when less than this remains: `min_ttl`, but never more than half the key's
+/// lifetime, or a short-lived key would be minted again on every use.
 pub fn refresh_margin(min_ttl: i64, lifetime: Option<u64>, cached: Option<&Secret>) -> i64 {
     let lifetime = lifetime.map(|l| l as i64).or_else(|| {
         cached.and_then(|s| match token::decode(s.expose_secret()) {
@@ -141,6 +178,157 @@ pub fn refresh_margin(min_ttl: i64, lifetime: Option<u64>, cached: Option<&Secre
     }
 }
 
+/// Seconds a short-term key has left; None for anything else.
+fn seconds_left(secret: &Secret, now: i64) -> Option<i64> {
+    match token::decode(secret.expose_secret()) {
+        Ok(Decoded::ShortTerm(st)) => Some(st.expires_at() - now),
+        _ => None,
+    }
+}
+
+/// Makes a new key for a short-term recipe. [`AwsMinter`] asks the AWS credential
+/// chain; tests give a fake.
+pub trait Minter {
+    /// Mint for `profile` (None: the default chain) in `region`, within `budget`.
+    fn mint(
+        &self,
+        profile: Option<&str>,
+        region: Option<&str>,
+        lifetime: Duration,
+        budget: Duration,
+    ) -> Result<Minted>;
+}
+
+pub struct AwsMinter;
+
+impl Minter for AwsMinter {
+    fn mint(
+        &self,
+        profile: Option<&str>,
+        region: Option<&str>,
+        lifetime: Duration,
+        budget: Duration,
+    ) -> Result<Minted> {
+        let minting = token::mint_from_aws(profile, region, lifetime);
+        crate::aws::block_on(async { tokio::time::timeout(budget, minting).await })?.map_err(
+            |_| {
+                Error::credentials(format!(
+                    "minting a new key took more than {}s",
+                    budget.as_secs_f64().round()
+                ))
+            },
+        )?
+    }
+}
+
+/// Opens the store a key was kept in.
+pub type OpenStore<'a> = dyn Fn(Backend) -> Result<Box<dyn SecretStore>> + 'a;
+
+/// Loads keys by name: what `env`, `exec` and anything long-running use.
+pub struct Loader<'a> {
+    pub config: &'a Config,
+    pub open: &'a OpenStore<'a>,
+    pub minter: &'a dyn Minter,
+    /// `BEDKEY_MIN_TTL`, in seconds.
+    pub min_ttl: i64,
+    /// Time for a refresh, lock and minting included.
+    pub budget: Duration,
+}
+
+impl Loader<'_> {
+    /// Load a key, refreshing a short-term recipe whose cached key runs low. A fresh
+    /// cached key is used as it is: no credential chain, no network, no lock. When a
+    /// refresh fails, a cached key that still works is used all the same (with a
+    /// [`Warning::Stale`]); only an expired one is an error.
+    pub fn load(&self, name: &str) -> Result<Loaded> {
+        let started = Instant::now();
+        check_name(name)?;
+        let meta = self.config.load()?.get(name)?.clone();
+        let backend = (self.open)(meta.store)?;
+        let cached = backend.get(name)?;
+        let mut key = if meta.origin == Origin::Minted {
+            self.short_term(name, meta, backend.as_ref(), cached, started)?
+        } else {
+            let secret = cached.ok_or_else(|| missing_secret(name, &meta))?;
+            Loaded::new(name, meta, secret)
+        };
+        key.check(time::now());
+        Ok(key)
+    }
+
+    fn short_term(
+        &self,
+        name: &str,
+        meta: KeyMeta,
+        backend: &dyn SecretStore,
+        cached: Option<Secret>,
+        started: Instant,
+    ) -> Result<Loaded> {
+        let left = cached.as_ref().and_then(|s| seconds_left(s, time::now()));
+        let margin = refresh_margin(self.min_ttl, meta.lifetime, cached.as_ref());
+        if let (Some(secret), Some(left)) = (&cached, left)
+            && left > margin
+        {
+            return Ok(Loaded::new(name, meta, secret.clone()));
+        }
+        match self.refresh(name, backend, margin, started) {
+            Ok(fresh) => Ok(fresh),
+            Err(e) => match (cached, left) {
+                (Some(secret), Some(left)) if left > 0 => {
+                    let mut key = Loaded::new(name, meta, secret);
+                    key.warnings.push(Warning::Stale {
+                        why: e.message().to_string(),
+                        expires_at: time::now() + left,
+                    });
+                    Ok(key)
+                }
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// Mint a new key under the config lock: of several processes refreshing at
+    /// once, the first mints and the others find its fresh key. The lock is held
+    /// while minting on purpose, and waiting for it counts against the budget.
+    fn refresh(
+        &self,
+        name: &str,
+        backend: &dyn SecretStore,
+        margin: i64,
+        started: Instant,
+    ) -> Result<Loaded> {
+        let remaining = || self.budget.saturating_sub(started.elapsed());
+        let config = self.config.waiting_at_most(remaining());
+        config.update(|keys: &mut Keys| {
+            let mut meta = keys.get(name)?.clone();
+            if let Some(secret) = backend.get(name)?
+                && seconds_left(&secret, time::now()).is_some_and(|left| left > margin)
+            {
+                return Ok(Loaded::new(name, meta, secret));
+            }
+            let lifetime =
+                Duration::from_secs(meta.lifetime.unwrap_or(token::MAX_LIFETIME.as_secs()));
+            let minted = self.minter.mint(
+                meta.profile.as_deref(),
+                meta.region.as_deref(),
+                lifetime,
+                remaining(),
+            )?;
+            backend.set(name, &minted.key)?;
+            meta.expires = Some(minted.expires_at);
+            meta.masked = mask(minted.key.expose_secret());
+            meta.region = Some(minted.region.clone());
+            keys.keys.insert(name.to_string(), meta.clone());
+            let mut key = Loaded::new(name, meta, minted.key);
+            key.refreshed = true;
+            key.warnings.push(Warning::Refreshed {
+                expires_at: minted.expires_at,
+            });
+            Ok(key)
+        })
+    }
+}
+
 fn missing_secret(name: &str, meta: &KeyMeta) -> Error {
     Error::store(format!(
         "key '{name}' is listed but its secret is missing from the {} store",
@@ -151,121 +339,9 @@ fn missing_secret(name: &str, meta: &KeyMeta) -> Error {
     ))
 }
 
-/// Mint a new key for a short-term recipe, under the config lock: of several bedkey
-/// processes refreshing at once, the first mints and the others find its fresh key.
-///
-/// The lock is held while minting on purpose: that is what makes one process mint and
-/// the others wait for its key. Credential providers have their own timeouts.
-fn refresh(
-    ctx: &Context,
-    config: &Config,
-    backend: &dyn store::SecretStore,
-    name: &str,
-    min_ttl: i64,
-    started: std::time::Instant,
-) -> Result<Loaded> {
-    let locked = config.lock()?;
-    let mut keys = locked.load()?;
-    let mut meta = keys.get(name)?.clone();
-    if let Some(secret) = backend.get(name)?
-        && seconds_left(&secret, time::now()).is_some_and(|left| left > min_ttl)
-    {
-        return Ok(Loaded {
-            name: name.to_string(),
-            meta,
-            secret,
-            refreshed: false,
-            stale: None,
-        });
-    }
-    let lifetime = Duration::from_secs(meta.lifetime.unwrap_or(token::MAX_LIFETIME.as_secs()));
-    let budget = SHELL_BUDGET.saturating_sub(started.elapsed());
-    let minting = crate::cmd::token::mint(
-        ctx,
-        meta.profile.as_deref(),
-        meta.region.as_deref(),
-        lifetime,
-    );
-    let minted = ctx
-        .block_on(async { tokio::time::timeout(budget, minting).await })?
-        .map_err(|_| {
-            Error::credentials(format!(
-                "minting a new key took more than {}s",
-                SHELL_BUDGET.as_secs()
-            ))
-        })??;
-    backend.set(name, &minted.key)?;
-    meta.expires = Some(minted.expires_at);
-    meta.masked = mask(minted.key.expose_secret());
-    meta.region = Some(minted.region.clone());
-    keys.keys.insert(name.to_string(), meta.clone());
-    locked.save(&keys)?;
-    Ok(Loaded {
-        name: name.to_string(),
-        meta,
-        secret: minted.key,
-        refreshed: true,
-        stale: None,
-    })
-}
-
-/// The warnings a load deserves: refreshed, expiring soon, expired.
-pub fn warn_about(ctx: &Context, key: &Loaded) {
-    let now = time::now();
-    let has_region_var = ["AWS_REGION", "AWS_DEFAULT_REGION"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|r| !r.is_empty()));
-    if key.meta.region.is_none() && !has_region_var {
-        ctx.out.warn(format_args!(
-            "key '{}' has no region and neither AWS_REGION nor AWS_DEFAULT_REGION is set: boto3, the AWS CLI and the SDKs will refuse to start; set AWS_REGION",
-            key.name
-        ));
-    }
-    if let Some(why) = &key.stale {
-        let at = key.expires_at().unwrap_or(now);
-        ctx.out.warn(format_args!(
-            "could not refresh short-term key '{}' ({why}); using the cached key, valid {} more",
-            key.name,
-            time::human(at - now)
-        ));
-        return;
-    }
-    if key.refreshed {
-        if let Some(at) = key.expires_at() {
-            ctx.out.note(format_args!(
-                "refreshed short-term key '{}' (valid until {}, {})",
-                key.name,
-                time::rfc3339(at),
-                time::relative(at, now)
-            ));
-        }
-        return;
-    }
-    let Some(at) = key.expires_at() else { return };
-    let hint = match (key.meta.kind, key.meta.origin) {
-        (KeyKind::LongTerm, Origin::Iam) => format!("`bedkey rotate {}` makes a new one", key.name),
-        _ => "make a new one and `bedkey import` it".to_string(),
-    };
-    if at <= now {
-        ctx.out.warn(format_args!(
-            "key '{}' expired {} ({}): {hint}",
-            key.name,
-            time::relative(at, now),
-            time::rfc3339(at)
-        ));
-    } else if key.meta.kind == KeyKind::LongTerm && at - now < WARN_BEFORE {
-        ctx.out.warn(format_args!(
-            "key '{}' expires {} ({}): {hint}",
-            key.name,
-            time::relative(at, now),
-            time::rfc3339(at)
-        ));
-    }
-}
-
 /// Refuse a name that is taken, before any work is done for it.
 pub fn ensure_free(config: &Config, name: &str) -> Result<()> {
-    crate::config::check_new_name(name)?;
+    check_new_name(name)?;
     if config.load()?.keys.contains_key(name) {
         return Err(
             Error::usage(format!("a key named '{name}' exists already")).with_hint(format!(
@@ -278,25 +354,295 @@ pub fn ensure_free(config: &Config, name: &str) -> Result<()> {
 
 /// Store a new key's secret and record its metadata, both under the config lock so
 /// that two processes adding the same name cannot overwrite each other's secret.
+/// Without its metadata the secret would be unreachable, so a failed save takes it
+/// back.
 pub fn add(
     config: &Config,
-    backend: &dyn store::SecretStore,
+    backend: &dyn SecretStore,
     name: &str,
     secret: &Secret,
     meta: KeyMeta,
 ) -> Result<()> {
-    crate::config::check_new_name(name)?;
-    let locked = config.lock()?;
-    let mut keys = locked.load()?;
-    if keys.keys.contains_key(name) {
-        return Err(Error::usage(format!("a key named '{name}' exists already")));
+    check_new_name(name)?;
+    config.update_or_undo(
+        |keys| {
+            if keys.keys.contains_key(name) {
+                return Err(Error::usage(format!("a key named '{name}' exists already")));
+            }
+            backend.set(name, secret)?;
+            keys.keys.insert(name.to_string(), meta);
+            Ok(())
+        },
+        |_| {
+            let _ = backend.delete(name);
+        },
+    )
+}
+
+/// Put `secret` in place of key `name`'s, and change its metadata with `change`,
+/// under the lock. If the metadata cannot be saved, the old secret goes back.
+pub fn replace(
+    config: &Config,
+    backend: &dyn SecretStore,
+    name: &str,
+    secret: &Secret,
+    change: impl FnOnce(&mut KeyMeta),
+) -> Result<KeyMeta> {
+    config
+        .update_or_undo(
+            |keys| {
+                let mut meta = keys.get(name)?.clone();
+                let previous = backend.get(name)?;
+                backend.set(name, secret)?;
+                change(&mut meta);
+                meta.masked = mask(secret.expose_secret());
+                keys.keys.insert(name.to_string(), meta.clone());
+                Ok((meta, previous))
+            },
+            |(_, previous)| {
+                if let Some(old) = previous {
+                    let _ = backend.set(name, old);
+                }
+            },
+        )
+        .map(|(meta, _)| meta)
+}
+
+/// Delete a key's secret and metadata, under the lock. With `force`, a store that
+/// cannot be reached does not stop it: the metadata goes, and what may be left in
+/// the store comes back as a sentence for the person.
+pub fn forget(
+    config: &Config,
+    open: &OpenStore,
+    name: &str,
+    force: bool,
+) -> Result<Option<String>> {
+    config.update(|keys| {
+        let meta = keys.get(name)?.clone();
+        let left = match open(meta.store).and_then(|s| s.delete(name)) {
+            Ok(_) => None,
+            Err(e) if force => Some(format!(
+                "the {} store could not be reached ({}), so its secret for '{name}' may still be there; {}",
+                meta.store.as_str(),
+                e.message(),
+                by_hand(meta.store, name)
+            )),
+            Err(e) => {
+                return Err(e.with_hint(format!(
+                    "`bedkey remove {name} --force` forgets the key anyway"
+                )));
+            }
+        };
+        keys.keys.remove(name);
+        Ok(left)
+    })
+}
+
+/// How to remove a secret by hand once its store is back.
+fn by_hand(backend: Backend, name: &str) -> String {
+    match backend {
+        Backend::Keyring => format!(
+            "remove it later with `secret-tool clear service bedkey username {name}` (Linux) or your keychain's tool"
+        ),
+        Backend::Keyutils => {
+            format!("it goes at reboot, or now with `keyctl purge -s user keyring:{name}@bedkey`")
+        }
+        Backend::File => "it stays, encrypted, in secrets.age in the config dir".to_string(),
     }
-    backend.set(name, secret)?;
-    keys.keys.insert(name.to_string(), meta);
-    if let Err(e) = locked.save(&keys) {
-        // Without its metadata the secret would be unreachable: take it back.
-        let _ = backend.delete(name);
-        return Err(e);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::secret::secret;
+
+    /// A store in memory, shared by every handle opened on it.
+    #[derive(Clone, Default)]
+    struct Memory(Arc<Mutex<HashMap<String, String>>>);
+
+    impl SecretStore for Memory {
+        fn backend(&self) -> Backend {
+            Backend::File
+        }
+        fn get(&self, name: &str) -> Result<Option<Secret>> {
+            Ok(self.0.lock().unwrap().get(name).cloned().map(secret))
+        }
+        fn set(&self, name: &str, value: &Secret) -> Result<()> {
+            let value = value.expose_secret().to_string();
+            self.0.lock().unwrap().insert(name.to_string(), value);
+            Ok(())
+        }
+        fn delete(&self, name: &str) -> Result<bool> {
+            Ok(self.0.lock().unwrap().remove(name).is_some())
+        }
     }
-    Ok(())
+
+    /// Mints real keys (dummy credentials) signed `age` seconds ago, or fails.
+    struct Fake {
+        age: i64,
+        lifetime: i64,
+        fail: Option<&'static str>,
+        calls: Mutex<usize>,
+    }
+
+    impl Fake {
+        fn new(age: i64, lifetime: i64) -> Fake {
+            Fake {
+                age,
+                lifetime,
+                fail: None,
+                calls: Mutex::new(0),
+            }
+        }
+
+        fn key(&self) -> Minted {
+            let creds = aws_credential_types::Credentials::new(
+                "AKIAIOSFODNN7EXAMPLE",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                None,
+                None,
+                "test",
+            );
+            let signed_at = time::now() - self.age;
+            let key = token::mint(
+                &creds,
+                "us-east-1",
+                Duration::from_secs(self.lifetime as u64),
+                token::system_time(signed_at),
+            )
+            .unwrap();
+            Minted {
+                key,
+                region: "us-east-1".into(),
+                signed_at,
+                expires_at: signed_at + self.lifetime,
+                capped_by_credentials: false,
+                source: "test".into(),
+            }
+        }
+    }
+
+    impl Minter for Fake {
+        fn mint(
+            &self,
+            _: Option<&str>,
+            _: Option<&str>,
+            _: Duration,
+            _: Duration,
+        ) -> Result<Minted> {
+            *self.calls.lock().unwrap() += 1;
+            match self.fail {
+                Some(why) => Err(Error::credentials(why)),
+                None => Ok(self.key()),
+            }
+        }
+    }
+
+    /// A config dir holding one short-term recipe `k`, its cached key minted by `cached`.
+    fn recipe(cached: &Fake, lifetime: u64) -> (tempfile::TempDir, Config, Memory) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new(Some(dir.path())).unwrap();
+        let memory = Memory::default();
+        let minted = cached.key();
+        let meta = KeyMeta::minted(Backend::File, &minted, None, lifetime);
+        add(&config, &memory, "k", &minted.key, meta).unwrap();
+        (dir, config, memory)
+    }
+
+    fn load(config: &Config, memory: &Memory, minter: &Fake, min_ttl: i64) -> Result<Loaded> {
+        let open = |_: Backend| Ok(Box::new(memory.clone()) as Box<dyn SecretStore>);
+        Loader {
+            config,
+            open: &open,
+            minter,
+            min_ttl,
+            budget: SHELL_BUDGET,
+        }
+        .load("k")
+    }
+
+    #[test]
+    fn a_fresh_key_is_used_without_minting() {
+        let (_d, config, memory) = recipe(&Fake::new(0, 3600), 3600);
+        let minter = Fake::new(0, 3600);
+        let key = load(&config, &memory, &minter, 300).unwrap();
+        assert!(!key.refreshed);
+        assert!(key.warnings.is_empty(), "{:?}", key.warnings);
+        assert_eq!(*minter.calls.lock().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_key_inside_the_margin_is_refreshed_and_stored() {
+        // 3600 s key signed 3500 s ago: 100 s left, margin 300 s.
+        let (_d, config, memory) = recipe(&Fake::new(3500, 3600), 3600);
+        let minter = Fake::new(0, 3600);
+        let key = load(&config, &memory, &minter, 300).unwrap();
+        assert!(key.refreshed);
+        assert!(matches!(key.warnings[0], Warning::Refreshed { .. }));
+        assert_eq!(*minter.calls.lock().unwrap(), 1);
+        let stored = memory.get("k").unwrap().unwrap();
+        assert_eq!(stored.expose_secret(), key.secret.expose_secret());
+        let meta = config.load().unwrap().get("k").unwrap().clone();
+        assert_eq!(meta.masked, mask(key.secret.expose_secret()));
+    }
+
+    #[test]
+    fn a_stale_but_valid_key_is_used_when_refreshing_fails() {
+        let (_d, config, memory) = recipe(&Fake::new(3500, 3600), 3600);
+        let before = memory.get("k").unwrap().unwrap();
+        let mut minter = Fake::new(0, 3600);
+        minter.fail = Some("no credentials");
+        let key = load(&config, &memory, &minter, 300).unwrap();
+        assert!(!key.refreshed);
+        assert_eq!(key.secret.expose_secret(), before.expose_secret());
+        let Warning::Stale { why, .. } = &key.warnings[0] else {
+            panic!("{:?}", key.warnings)
+        };
+        assert!(why.contains("no credentials"));
+    }
+
+    #[test]
+    fn an_expired_key_that_cannot_be_refreshed_is_an_error() {
+        let (_d, config, memory) = recipe(&Fake::new(4000, 3600), 3600);
+        let mut minter = Fake::new(0, 3600);
+        minter.fail = Some("no credentials");
+        let e = load(&config, &memory, &minter, 300).err().unwrap();
+        assert_eq!(e.kind(), crate::error::Kind::Credentials);
+    }
+
+    #[test]
+    fn the_margin_is_capped_at_half_the_lifetime() {
+        // A 60 s recipe, 20 s old: 40 s left. With a 300 s minimum it would refresh
+        // on every use; capped at 30 s it does not.
+        let (_d, config, memory) = recipe(&Fake::new(20, 60), 60);
+        let minter = Fake::new(0, 60);
+        let key = load(&config, &memory, &minter, 300).unwrap();
+        assert!(!key.refreshed);
+        assert_eq!(refresh_margin(300, Some(60), None), 30);
+        assert_eq!(refresh_margin(300, Some(43_200), None), 300);
+    }
+
+    #[test]
+    fn a_long_term_key_near_expiry_warns_and_one_without_secret_is_a_store_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new(Some(dir.path())).unwrap();
+        let memory = Memory::default();
+        let key = secret("ABSKQmVkcm9ja0FQSUtleS14LWF0LTEyMzQ1Njc4OTAxMjpzZWNyZXQ=");
+        let meta = KeyMeta::imported(
+            KeyKind::LongTerm,
+            Backend::File,
+            &key,
+            Some(time::now() + 3600),
+            Some("us-east-1".into()),
+        );
+        add(&config, &memory, "k", &key, meta).unwrap();
+        let loaded = load(&config, &memory, &Fake::new(0, 1), 300).unwrap();
+        assert!(matches!(loaded.warnings[..], [Warning::Expiring { .. }]));
+        memory.delete("k").unwrap();
+        let e = load(&config, &memory, &Fake::new(0, 1), 300).err().unwrap();
+        assert_eq!(e.kind(), crate::error::Kind::Store);
+    }
 }

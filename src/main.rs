@@ -1,22 +1,10 @@
 //! bedkey: a command-line credential manager for Amazon Bedrock API keys.
 
-mod aws;
 mod cli;
 mod cmd;
-mod config;
-mod error;
-mod files;
-mod iam;
-mod keys;
 mod output;
-mod policy;
 mod process;
 mod prompt;
-mod secret;
-mod shell;
-mod store;
-mod time;
-mod token;
 
 use std::process::ExitCode;
 
@@ -38,7 +26,7 @@ fn main() -> ExitCode {
     });
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(e)) => e.report(),
+        Ok(Err(e)) => output::report(&e),
         Err(_) => ExitCode::FAILURE,
     }
 }

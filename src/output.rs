@@ -7,8 +7,8 @@ use std::io::{IsTerminal, Write};
 use serde::Serialize;
 
 use crate::cli::Output;
-use crate::error::{Error, Result};
-use crate::secret::{ExposeSecret, Secret};
+use bedkey::error::{Error, Result};
+use bedkey::secret::{ExposeSecret, Secret};
 
 pub struct Printer {
     pub format: Output,
@@ -112,6 +112,21 @@ impl Printer {
             .map_err(|e| Error::failure(format!("cannot write JSON: {e}")))?;
         stdout_line(&text)
     }
+}
+
+/// Print `bedkey: error: …` (and a hint) on stderr and give the exit code. Anything
+/// key-shaped in the text is masked, a last line of defence for messages that quote
+/// input (clap echoes unexpected arguments).
+pub fn report(error: &Error) -> std::process::ExitCode {
+    use bedkey::token::redact_keys;
+    stderr_line(&format!(
+        "bedkey: error: {}",
+        printable(&redact_keys(error.message()))
+    ));
+    if let Some(hint) = error.hint() {
+        stderr_line(&format!("hint: {}", printable(&redact_keys(hint))));
+    }
+    std::process::ExitCode::from(error.kind().exit_code())
 }
 
 /// Text from input made safe for a terminal: control characters (an escape sequence

@@ -18,6 +18,20 @@ const INVOKE: [&str; 2] = [
 /// Prefixes of AWS's cross-region (system) inference profiles: `us.anthropic.…`.
 const GEO_PREFIXES: [&str; 8] = ["us", "eu", "apac", "global", "us-gov", "jp", "au", "ca"];
 
+/// The longest `CredentialAgeDays` IAM takes.
+pub const MAX_DAYS: i64 = 36_600;
+
+/// `--days` as IAM takes it: 1 to 36600.
+pub fn check_days(days: i64) -> Result<i64> {
+    if (1..=MAX_DAYS).contains(&days) {
+        Ok(days)
+    } else {
+        Err(Error::usage(format!(
+            "--days {days} is out of range: 1 to {MAX_DAYS}"
+        )))
+    }
+}
+
 /// IAM user names: `[\w+=,.@-]{1,64}`.
 pub fn check_user(user: &str) -> Result<()> {
     let ok = (1..=64).contains(&user.len())

@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use crate::secret::{Secret, secret};
+use bedkey::secret::{Secret, secret};
 
 /// The core-file limit bedkey started with, given back to a program `exec` starts.
 #[cfg(unix)]
@@ -17,17 +17,13 @@ static PASSPHRASE: OnceLock<Option<Secret>> = OnceLock::new();
 /// Run first thing in `main`, while the process has a single thread.
 pub fn harden() {
     no_core_dumps();
-    let taken = std::env::var(crate::store::PASSPHRASE_VAR).ok().map(secret);
+    let taken = std::env::var(bedkey::store::PASSPHRASE_VAR)
+        .ok()
+        .map(secret);
     // SAFETY: no other thread exists yet (the runtime and keyring workers start
     // later), so nothing can read the environment while it changes.
-    unsafe { std::env::remove_var(crate::store::PASSPHRASE_VAR) };
+    unsafe { std::env::remove_var(bedkey::store::PASSPHRASE_VAR) };
     let _ = PASSPHRASE.set(taken);
-}
-
-/// Unit tests run without `harden`: they give the passphrase here (once a process).
-#[cfg(test)]
-pub fn set_passphrase_for_tests(value: &str) {
-    let _ = PASSPHRASE.set(Some(secret(value)));
 }
 
 /// The passphrase from the environment at start, if there was one.

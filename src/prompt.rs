@@ -3,8 +3,8 @@
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 
-use crate::error::{Error, Result};
-use crate::secret::{Secret, secret};
+use bedkey::error::{Error, Result};
+use bedkey::secret::{Secret, secret};
 
 /// The most a key may be. A long-term key is about 130 bytes and a short-term key
 /// signed with session credentials a few KiB; more is not a key.
@@ -25,6 +25,21 @@ pub fn confirm(question: &str) -> Result<bool> {
         answer.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
     ))
+}
+
+/// Ask on a terminal; refuse off one without `--yes`.
+pub fn confirmed(yes: bool, question: &str) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !on_terminal() {
+        return Err(Error::usage("not on a terminal: pass --yes to confirm"));
+    }
+    if confirm(question)? {
+        Ok(())
+    } else {
+        Err(Error::interrupted("cancelled; nothing changed"))
+    }
 }
 
 /// A line typed at a hidden prompt. The terminal gets its echo back whatever ends
@@ -65,4 +80,43 @@ pub fn read_secret(prompt: &str) -> Result<Secret> {
         )));
     }
     Ok(text)
+}
+
+/// The file store's passphrase as bedkey's binary finds it: `BEDKEY_PASSPHRASE` (taken
+/// at start), else a hidden prompt on a terminal, twice for a new file.
+pub struct TerminalPassphrase;
+
+impl bedkey::store::Passphrase for TerminalPassphrase {
+    fn available(&self) -> bool {
+        crate::process::env_passphrase().is_some() || std::io::stdin().is_terminal()
+    }
+
+    fn passphrase(&self, path: &std::path::Path, creating: bool) -> Result<Secret> {
+        use bedkey::store::PASSPHRASE_VAR;
+        if let Some(p) = crate::process::env_passphrase() {
+            if secrecy::ExposeSecret::expose_secret(p).is_empty() {
+                return Err(Error::store(format!("{PASSPHRASE_VAR} is empty")));
+            }
+            return Ok(p.clone());
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::store(format!(
+                "the file store needs a passphrase: {PASSPHRASE_VAR} is not set and there is no terminal to ask"
+            )));
+        }
+        let ask = |prompt: &str| {
+            hidden(prompt).map_err(|e| Error::store(format!("cannot read the passphrase: {e}")))
+        };
+        if !creating {
+            return ask(&format!("Passphrase for {}: ", path.display()));
+        }
+        let first = ask("New passphrase for bedkey's encrypted file: ")?;
+        let again = ask("Same passphrase again: ")?;
+        if secrecy::ExposeSecret::expose_secret(&first)
+            != secrecy::ExposeSecret::expose_secret(&again)
+        {
+            return Err(Error::store("the passphrases differ; nothing was stored"));
+        }
+        Ok(first)
+    }
 }

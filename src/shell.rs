@@ -1,15 +1,13 @@
 //! Shells: how to set variables safely in each (`bedkey env`), and the profile code
 //! that keeps a long-lived shell's key fresh (`bedkey init`).
 
-use clap::ValueEnum;
-
 use crate::error::{Error, Result};
 
 pub const KEY_VAR: &str = "AWS_BEARER_TOKEN_BEDROCK";
 /// Set by `env --export-expiry`: when the exported key stops working (epoch seconds).
 pub const EXPIRY_VAR: &str = "BEDKEY_KEY_EXPIRES_AT";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Posix,
     Fish,
@@ -215,7 +213,7 @@ __bedkey_refresh
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InitShell {
     Bash,
     Zsh,
@@ -223,7 +221,7 @@ pub enum InitShell {
 }
 
 impl InitShell {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             InitShell::Bash => "bash",
             InitShell::Zsh => "zsh",

@@ -19,7 +19,7 @@ use base64::engine::general_purpose::STANDARD;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use crate::error::{Error, Result};
-use crate::secret::{Secret, mask, secret};
+use crate::secret::{Secret, secret};
 
 pub const SHORT_TERM_PREFIX: &str = "bedrock-api-key-";
 pub const LONG_TERM_PREFIX: &str = "ABSK";
@@ -99,6 +99,71 @@ fn in_official_order(
         query.insert(signature_at, token);
     }
     query
+}
+
+/// A freshly minted key and what it is good for.
+pub struct Minted {
+    pub key: Secret,
+    pub region: String,
+    pub signed_at: i64,
+    pub expires_at: i64,
+    /// Set when the credentials expire before the lifetime asked for.
+    pub capped_by_credentials: bool,
+    /// Where the credentials and region came from (masked), for `-v`.
+    pub source: String,
+}
+
+/// Parse and check a lifetime: 1 s to 12 h, whole seconds.
+pub fn lifetime(text: &str) -> Result<Duration> {
+    let d = crate::time::parse_duration(text)?;
+    if d < Duration::from_secs(1) || d > MAX_LIFETIME {
+        return Err(Error::usage(format!(
+            "--expires {text} is out of range: a short-term key lives 1s to 12h"
+        )));
+    }
+    if d.subsec_nanos() != 0 {
+        return Err(Error::usage(format!("--expires {text}: use whole seconds")));
+    }
+    Ok(d)
+}
+
+/// Resolve credentials (`profile`, else the standard chain) and the region, then
+/// sign a key for `wanted`, capped at the credentials' own expiry.
+pub async fn mint_from_aws(
+    profile: Option<&str>,
+    region: Option<&str>,
+    wanted: Duration,
+) -> Result<Minted> {
+    let (region, region_source) = crate::aws::region(region, profile).await?;
+    let resolved = crate::aws::credentials(profile).await?;
+    let source = format!(
+        "credentials: {} ({}), region {region} from {region_source}",
+        resolved.source,
+        mask(resolved.credentials.access_key_id())
+    );
+    let signed_at = crate::time::now();
+    let mut lifetime = wanted.as_secs() as i64;
+    let mut capped = false;
+    if let Some(cred_expiry) = resolved.expires_at()
+        && cred_expiry < signed_at + lifetime
+    {
+        lifetime = cred_expiry - signed_at;
+        capped = true;
+    }
+    let key = mint(
+        &resolved.credentials,
+        &region,
+        Duration::from_secs(lifetime as u64),
+        system_time(signed_at),
+    )?;
+    Ok(Minted {
+        key,
+        region,
+        signed_at,
+        expires_at: signed_at + lifetime,
+        capped_by_credentials: capped,
+        source,
+    })
 }
 
 /// What a key says about itself, read without any network call or secret.
@@ -268,6 +333,50 @@ fn decode_long_term(body: &str) -> Result<LongTerm> {
     Ok(LongTerm {
         alias: alias.to_string(),
     })
+}
+
+/// `ABSK…WXYZ`, `bedrock-api-key-…WXYZ`, `AKIA…WXYZ`: enough to tell keys apart,
+/// never enough to use one.
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() < 12 {
+        return "…".to_string();
+    }
+    let shown = if value.starts_with(SHORT_TERM_PREFIX) {
+        SHORT_TERM_PREFIX.len()
+    } else {
+        4
+    };
+    let head: String = chars[..shown].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// Mask anything in `text` that looks like a Bedrock API key. A last line of defence
+/// for messages that quote user input (clap echoes unexpected arguments).
+pub fn redact_keys(text: &str) -> String {
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = [LONG_TERM_PREFIX, SHORT_TERM_PREFIX]
+        .iter()
+        .filter_map(|p| rest.find(p))
+        .min()
+    {
+        let end = rest[at..]
+            .find(|c| !is_key_char(c))
+            .map_or(rest.len(), |e| at + e);
+        out.push_str(&rest[..at]);
+        let word = &rest[at..end];
+        if word.len() >= 20 {
+            out.push_str(&mask(word));
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Seconds since the epoch as a `SystemTime`.
@@ -462,6 +571,24 @@ mod tests {
     }
 
     #[test]
+    fn lifetimes_within_bounds_are_accepted() {
+        assert_eq!(lifetime("1").unwrap().as_secs(), 1);
+        assert_eq!(lifetime("1s").unwrap().as_secs(), 1);
+        assert_eq!(lifetime("900").unwrap().as_secs(), 900);
+        assert_eq!(lifetime("15m").unwrap().as_secs(), 900);
+        assert_eq!(lifetime("12h").unwrap().as_secs(), 43_200);
+        assert_eq!(lifetime("43200s").unwrap().as_secs(), 43_200);
+    }
+
+    #[test]
+    fn lifetimes_out_of_bounds_are_usage_errors() {
+        for bad in ["0", "0s", "43201", "12h1s", "13h", "1d", "500ms", "1500ms"] {
+            let e = lifetime(bad).unwrap_err();
+            assert_eq!(e.kind(), crate::error::Kind::Usage, "{bad}");
+        }
+    }
+
+    #[test]
     fn session_token_moves_before_the_signature() {
         let q = vec![
             ("X-Amz-Date", Cow::Borrowed("d")),
@@ -472,6 +599,25 @@ mod tests {
         assert_eq!(
             names,
             ["X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Signature"]
+        );
+    }
+
+    #[test]
+    fn keys_inside_messages_are_masked() {
+        let text = "unexpected argument 'ABSKQmVkcm9ja0FQSUtleS1hMi1hdC0xMjM0NTY3OD=' found";
+        assert_eq!(redact_keys(text), "unexpected argument 'ABSK…3OD=' found");
+        assert_eq!(redact_keys("no key named 'ABSK'"), "no key named 'ABSK'");
+        assert_eq!(redact_keys("plain"), "plain");
+    }
+
+    #[test]
+    fn mask_keeps_only_the_ends() {
+        assert_eq!(mask("ABSKQmVkcm9ja0FQSUtleS1WXYZ"), "ABSK…WXYZ");
+        assert_eq!(mask("AKIAIOSFODNN7EXAMPLE"), "AKIA…MPLE");
+        assert_eq!(mask("short"), "…");
+        assert_eq!(
+            mask("bedrock-api-key-YmVkcm9jaMQ=="),
+            "bedrock-api-key-…MQ=="
         );
     }
 }

@@ -2,7 +2,7 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, Completions};
 use crate::cmd::{Context, Run};
-use crate::error::Result;
+use bedkey::error::Result;
 
 impl Run for Completions {
     fn run(&self, _ctx: &Context) -> Result<()> {

@@ -4,20 +4,18 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::aws;
+use bedkey::aws;
+use bedkey::config::{KeyMeta, policy_name};
+use bedkey::error::{Error, Result};
+use bedkey::iam::{BEDROCK, MAX_KEYS_PER_USER, Remote, Sweep, USER_PATH};
+use bedkey::keys;
+use bedkey::policy::{self, LIMITED_ACCESS, Scope};
+use bedkey::time;
+use bedkey::token;
+
 use crate::cli::Create;
-use crate::cmd::import::check_days;
-use crate::cmd::token::{lifetime, mint};
 use crate::cmd::{Context, Run};
-use crate::config::{KeyKind, KeyMeta, Origin};
-use crate::error::{Error, Result};
-use crate::iam::{BEDROCK, Iam, Remote, Sweep, USER_PATH};
-use crate::keys;
 use crate::output::stdout_line;
-use crate::policy::{self, LIMITED_ACCESS, Scope};
-use crate::secret::{ExposeSecret, mask};
-use crate::store;
-use crate::time;
 
 impl Run for Create {
     fn run(&self, ctx: &Context) -> Result<()> {
@@ -39,11 +37,6 @@ struct Plan {
 }
 
 impl Plan {
-    /// The inline policy's name: one per key, so keys sharing a user keep their own.
-    fn policy_name(name: &str) -> String {
-        format!("bedkey-{name}")
-    }
-
     fn expires_rfc3339(&self, from: i64) -> Option<String> {
         self.days.map(|d| time::rfc3339(from + d * 86_400))
     }
@@ -95,7 +88,7 @@ impl Create {
         let days = if self.no_expiry {
             None
         } else {
-            Some(check_days(self.days.unwrap_or(30))?)
+            Some(policy::check_days(self.days.unwrap_or(30))?)
         };
         for arn in &self.policies {
             policy::check_policy_arn(arn)?;
@@ -144,25 +137,17 @@ impl Create {
         }
         // A key with nowhere to go is not worth making: the store must be ready to take
         // it (passphrase asked, keyring unlocked) before IAM makes anything.
-        let backend = store::choose(ctx.global.store, config.dir())?;
+        let backend = ctx.new_key_store(&config)?;
         backend.ready()?;
         let created = ctx.block_on(self.make(ctx, &plan))??;
 
-        let meta = KeyMeta {
-            kind: KeyKind::LongTerm,
-            origin: Origin::Iam,
-            store: backend.backend(),
-            masked: mask(created.secret.expose_secret()),
-            created: created.remote.created,
-            expires: created.remote.expires,
-            region: plan.region.clone(),
-            profile: None,
-            lifetime: None,
-            user: Some(created.remote.user.clone()),
-            credential_id: Some(created.remote.id.clone()),
-            alias: created.remote.alias.clone(),
-            scope: plan.scope.clone(),
-        };
+        let meta = KeyMeta::iam(
+            backend.backend(),
+            &created.secret,
+            &created.remote,
+            plan.region.clone(),
+            plan.scope.clone(),
+        );
         if let Err(e) = keys::add(
             &config,
             backend.as_ref(),
@@ -172,7 +157,7 @@ impl Create {
         ) {
             return Err(reveal(ctx, &self.name, &created, plan.region.as_deref(), e));
         }
-        store::warn_if_volatile(meta.store, &ctx.out);
+        ctx.warn_if_volatile(meta.store);
         if ctx.out.json() {
             return ctx.out.print_json(&CreatedJson {
                 name: &self.name,
@@ -206,8 +191,8 @@ impl Create {
 
     /// The IAM calls. Nothing changes when the user is at the two-key limit; after
     /// a failure midway, the error says what IAM holds now.
-    async fn make(&self, ctx: &Context, plan: &Plan) -> Result<crate::iam::Created> {
-        let iam = Iam::connect(ctx, ctx.global.profile.as_deref()).await?;
+    async fn make(&self, ctx: &Context, plan: &Plan) -> Result<bedkey::iam::Created> {
+        let iam = ctx.iam().await?;
         let account = match plan.scope {
             Some(_) => iam.account().await?,
             None => String::new(),
@@ -217,7 +202,7 @@ impl Create {
         // The user's credentials before: after a failed create, any others are ours.
         let before = if iam.user_exists(user).await? {
             let existing = iam.credentials(user).await?;
-            if existing.len() >= 2 {
+            if existing.len() >= MAX_KEYS_PER_USER {
                 return Err(at_limit(&self.name, user, &existing));
             }
             ctx.out
@@ -228,7 +213,7 @@ impl Create {
             done.push(Done::User(user.clone()));
             Vec::new()
         };
-        let policy_name = Plan::policy_name(&self.name);
+        let policy_name = policy_name(&self.name);
         match plan.document(&account, time::now())? {
             Some(doc) => {
                 let wider = iam.attached_policies(user).await?;
@@ -268,12 +253,7 @@ impl Create {
     fn print_plan(&self, ctx: &Context, plan: &Plan) -> Result<()> {
         // Read-only: the account fills the policy's inference-profile ARNs.
         let account = match &plan.scope {
-            Some(_) => match ctx.block_on(async {
-                Iam::connect(ctx, ctx.global.profile.as_deref())
-                    .await?
-                    .account()
-                    .await
-            })? {
+            Some(_) => match ctx.block_on(async { ctx.iam().await?.account().await })? {
                 Ok(a) => a,
                 Err(e) => {
                     ctx.out
@@ -290,10 +270,7 @@ impl Create {
         ];
         let document = plan.document(&account, time::now())?;
         if document.is_some() {
-            calls.push(format!(
-                "PutUserPolicy {user} {}",
-                Plan::policy_name(&self.name)
-            ));
+            calls.push(format!("PutUserPolicy {user} {}", policy_name(&self.name)));
         } else {
             for arn in &plan.managed {
                 calls.push(format!("AttachUserPolicy {user} {arn} (if not attached)"));
@@ -324,7 +301,7 @@ impl Create {
             stdout_line(&format!("  {}. {call}", i + 1))?;
         }
         if let Some(doc) = document {
-            stdout_line(&format!("policy {}:", Plan::policy_name(&self.name)))?;
+            stdout_line(&format!("policy {}:", policy_name(&self.name)))?;
             stdout_line(&serde_json::to_string_pretty(&doc).unwrap_or_default())?;
         }
         Ok(())
@@ -333,27 +310,22 @@ impl Create {
     fn short_term(&self, ctx: &Context) -> Result<()> {
         let config = ctx.config()?;
         keys::ensure_free(&config, &self.name)?;
-        let wanted = lifetime(self.expires.as_deref().unwrap_or("12h"))?;
-        let backend = store::choose(ctx.global.store, config.dir())?;
+        let wanted = token::lifetime(self.expires.as_deref().unwrap_or("12h"))?;
+        let backend = ctx.new_key_store(&config)?;
         backend.ready()?;
         let g = &ctx.global;
-        let minted =
-            ctx.block_on(mint(ctx, g.profile.as_deref(), g.region.as_deref(), wanted))??;
-        let meta = KeyMeta {
-            kind: KeyKind::ShortTerm,
-            origin: Origin::Minted,
-            store: backend.backend(),
-            masked: mask(minted.key.expose_secret()),
-            created: time::now(),
-            expires: Some(minted.expires_at),
-            region: Some(minted.region.clone()),
-            profile: g.profile.clone(),
-            lifetime: Some(wanted.as_secs()),
-            user: None,
-            credential_id: None,
-            alias: None,
-            scope: None,
-        };
+        let minted = ctx.block_on(token::mint_from_aws(
+            g.profile.as_deref(),
+            g.region.as_deref(),
+            wanted,
+        ))??;
+        ctx.out.detail(&minted.source);
+        let meta = KeyMeta::minted(
+            backend.backend(),
+            &minted,
+            g.profile.clone(),
+            wanted.as_secs(),
+        );
         keys::add(
             &config,
             backend.as_ref(),
@@ -361,7 +333,7 @@ impl Create {
             &minted.key,
             meta.clone(),
         )?;
-        store::warn_if_volatile(meta.store, &ctx.out);
+        ctx.warn_if_volatile(meta.store);
         if ctx.out.json() {
             return ctx.out.print_json(&ShortJson {
                 name: &self.name,
@@ -397,7 +369,7 @@ struct ShortJson<'a> {
 }
 
 /// What a create run has changed in IAM so far.
-enum Done {
+pub(crate) enum Done {
     User(String),
     Inline(String),
     Managed(String),
@@ -405,7 +377,7 @@ enum Done {
 
 /// The create call failed: say what the sweep for a credential IAM made anyway found,
 /// then what else IAM holds.
-fn lost_create(err: Error, sweep: Sweep, user: &str, done: &[Done]) -> Error {
+pub(crate) fn lost_create(err: Error, sweep: Sweep, user: &str, done: &[Done]) -> Error {
     let list = format!(
         "aws iam list-service-specific-credentials --user-name {user} --service-name {BEDROCK}"
     );
@@ -527,7 +499,7 @@ fn at_limit(name: &str, user: &str, existing: &[Remote]) -> Error {
 fn reveal(
     ctx: &Context,
     name: &str,
-    created: &crate::iam::Created,
+    created: &bedkey::iam::Created,
     region: Option<&str>,
     err: Error,
 ) -> Error {

@@ -1,16 +1,18 @@
 //! `bedkey doctor`: what bedkey would use and why: credentials, region, each store,
 //! and keys that need attention. It reports problems; it does not fail on them.
+//! `gather` finds out, `render` shows.
 
 use serde::Serialize;
 
-use crate::aws;
-use crate::cmd::list::status;
+use bedkey::aws;
+use bedkey::config::{Config, Keys};
+use bedkey::error::Result;
+use bedkey::store::{self, Backend, Choice};
+use bedkey::time;
+use bedkey::token::mask;
+
 use crate::cmd::{Context, Run};
-use crate::error::Result;
 use crate::output::stdout_line;
-use crate::secret::mask;
-use crate::store::{self, Backend, Choice};
-use crate::time;
 
 pub struct Doctor;
 
@@ -18,6 +20,18 @@ pub struct Doctor;
 struct Check {
     ok: bool,
     detail: String,
+}
+
+impl Check {
+    fn from(outcome: Result<String>) -> Check {
+        match outcome {
+            Ok(detail) => Check { ok: true, detail },
+            Err(e) => Check {
+                ok: false,
+                detail: e.message().to_string(),
+            },
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -51,163 +65,149 @@ struct Report {
 
 impl Run for Doctor {
     fn run(&self, ctx: &Context) -> Result<()> {
-        // Not ctx.config(): a config dir bedkey refuses is a finding here, not a failure.
-        let config = crate::config::Config::new(ctx.global.config_dir.as_deref())?;
-        let trust = match config.check_ownership() {
-            Ok(w) if w.is_empty() => Check {
-                ok: true,
-                detail: "private to you".to_string(),
-            },
-            Ok(w) => Check {
-                ok: true,
-                detail: w.join("; "),
-            },
-            Err(e) => Check {
-                ok: false,
-                detail: e.message().to_string(),
-            },
-        };
-        let g = &ctx.global;
-        let (credentials, region) = ctx.block_on(async {
-            let creds = match aws::credentials(g.profile.as_deref()).await {
-                Ok(r) => Check {
-                    ok: true,
-                    detail: format!(
-                        "{} from {}{}",
-                        mask(r.credentials.access_key_id()),
-                        r.source,
-                        match r.expires_at() {
-                            Some(at) => format!(", expire {}", time::relative(at, time::now())),
-                            None => ", long-lived".to_string(),
-                        }
-                    ),
-                },
-                Err(e) => Check {
-                    ok: false,
-                    detail: e.message().to_string(),
-                },
-            };
-            let region = match aws::region(g.region.as_deref(), g.profile.as_deref()).await {
-                Ok((r, from)) => Check {
-                    ok: true,
-                    detail: format!("{r} from {from}"),
-                },
-                Err(e) => Check {
-                    ok: false,
-                    detail: e.message().to_string(),
-                },
-            };
-            (creds, region)
-        })?;
-
-        let mut backends = vec![Backend::Keyring];
-        if cfg!(target_os = "linux") {
-            backends.push(Backend::Keyutils);
-        }
-        backends.push(Backend::File);
-        let stores: Vec<StoreCheck> = backends
-            .into_iter()
-            .map(|b| {
-                let p = store::probe(b, config.dir());
-                StoreCheck {
-                    store: b.as_str(),
-                    usable: p.usable,
-                    reason: p.reason,
-                }
-            })
-            .collect();
-        let usable = |name: &str| stores.iter().any(|s| s.store == name && s.usable);
-        let new_keys_go_to = match g.store {
-            Choice::Keyring => usable("keyring").then_some("keyring"),
-            Choice::Keyutils => usable("keyutils").then_some("keyutils"),
-            Choice::File => usable("file").then_some("file"),
-            Choice::Auto => ["keyring", "keyutils"].into_iter().find(|s| usable(s)),
-        };
-
-        let keys = if trust.ok {
-            config.load()?
-        } else {
-            crate::config::Keys::default()
-        };
-        let now = time::now();
-        let attention: Vec<Attention> = keys
-            .keys
-            .iter()
-            .filter_map(|(name, meta)| {
-                let s = status(meta, now);
-                matches!(s, "expired" | "expires soon").then(|| Attention {
-                    name: name.clone(),
-                    status: s,
-                    expires_at: meta.expires.map(time::rfc3339),
-                })
-            })
-            .collect();
-
-        let report = Report {
-            version: env!("CARGO_PKG_VERSION"),
-            config_dir: config.dir().display().to_string(),
-            config_trust: trust,
-            keys: keys.keys.len(),
-            credentials,
-            region,
-            stores,
-            new_keys_go_to,
-            attention,
-        };
+        let report = gather(ctx)?;
         if ctx.out.json() {
             return ctx.out.print_json(&report);
         }
-        let mark = |ok: bool| {
-            if ok {
-                ctx.out.paint("ok", "32")
-            } else {
-                ctx.out.paint("--", "31")
-            }
-        };
-        stdout_line(&format!("bedkey {}", report.version))?;
-        stdout_line(&format!(
-            "config       {} ({} keys)",
-            report.config_dir, report.keys
-        ))?;
-        stdout_line(&format!(
-            "config trust {} {}",
-            mark(report.config_trust.ok),
-            report.config_trust.detail
-        ))?;
-        stdout_line(&format!(
-            "credentials  {} {}",
-            mark(report.credentials.ok),
-            report.credentials.detail
-        ))?;
-        stdout_line(&format!(
-            "region       {} {}",
-            mark(report.region.ok),
-            report.region.detail
-        ))?;
-        for s in &report.stores {
-            stdout_line(&format!(
-                "store        {} {:<8} {}",
-                mark(s.usable),
-                s.store,
-                s.reason
-            ))?;
-        }
-        let choice = format!("{:?}", g.store).to_lowercase();
-        match report.new_keys_go_to {
-            Some(s) => stdout_line(&format!("new keys     go to {s} (--store {choice})"))?,
-            None => stdout_line(&format!(
-                "new keys     {} no usable store for --store {choice}",
-                mark(false)
-            ))?,
-        }
-        for a in &report.attention {
-            stdout_line(&format!(
-                "attention    key '{}' {} ({})",
-                a.name,
-                a.status,
-                a.expires_at.as_deref().unwrap_or("-")
-            ))?;
-        }
-        Ok(())
+        render(ctx, &report)
     }
+}
+
+fn gather(ctx: &Context) -> Result<Report> {
+    // Not ctx.config(): a config dir bedkey refuses is a finding here, not a failure.
+    let config = Config::new(ctx.global.config_dir.as_deref())?;
+    let config_trust = Check::from(config.check_ownership().map(|w| {
+        if w.is_empty() {
+            "private to you".to_string()
+        } else {
+            w.join("; ")
+        }
+    }));
+    let (credentials, region) = ctx.block_on(aws_checks(ctx))?;
+    let stores = store_checks(ctx, &config);
+    let new_keys_go_to = new_keys_go_to(ctx.global.store.into(), &stores);
+    let keys = if config_trust.ok {
+        config.load()?
+    } else {
+        Keys::default()
+    };
+    Ok(Report {
+        version: env!("CARGO_PKG_VERSION"),
+        config_dir: config.dir().display().to_string(),
+        config_trust,
+        keys: keys.keys.len(),
+        credentials,
+        region,
+        stores,
+        new_keys_go_to,
+        attention: attention(&keys),
+    })
+}
+
+async fn aws_checks(ctx: &Context) -> (Check, Check) {
+    let g = &ctx.global;
+    let credentials = aws::credentials(g.profile.as_deref()).await.map(|r| {
+        let expiry = match r.expires_at() {
+            Some(at) => format!(", expire {}", time::relative(at, time::now())),
+            None => ", long-lived".to_string(),
+        };
+        format!(
+            "{} from {}{expiry}",
+            mask(r.credentials.access_key_id()),
+            r.source
+        )
+    });
+    let region = aws::region(g.region.as_deref(), g.profile.as_deref())
+        .await
+        .map(|(r, from)| format!("{r} from {from}"));
+    (Check::from(credentials), Check::from(region))
+}
+
+fn store_checks(ctx: &Context, config: &Config) -> Vec<StoreCheck> {
+    let mut backends = vec![Backend::Keyring];
+    if cfg!(target_os = "linux") {
+        backends.push(Backend::Keyutils);
+    }
+    backends.push(Backend::File);
+    let access = ctx.access();
+    backends
+        .into_iter()
+        .map(|b| {
+            let p = store::probe(b, config.dir(), &access);
+            StoreCheck {
+                store: b.as_str(),
+                usable: p.usable,
+                reason: p.reason,
+            }
+        })
+        .collect()
+}
+
+fn new_keys_go_to(choice: Choice, stores: &[StoreCheck]) -> Option<&'static str> {
+    let usable = |name: &str| stores.iter().any(|s| s.store == name && s.usable);
+    match choice {
+        Choice::Keyring => usable("keyring").then_some("keyring"),
+        Choice::Keyutils => usable("keyutils").then_some("keyutils"),
+        Choice::File => usable("file").then_some("file"),
+        Choice::Auto => ["keyring", "keyutils"].into_iter().find(|s| usable(s)),
+    }
+}
+
+fn attention(keys: &Keys) -> Vec<Attention> {
+    let now = time::now();
+    keys.keys
+        .iter()
+        .filter_map(|(name, meta)| {
+            let status = meta.status(now);
+            status.needs_attention().then(|| Attention {
+                name: name.clone(),
+                status: status.as_str(),
+                expires_at: meta.expires.map(time::rfc3339),
+            })
+        })
+        .collect()
+}
+
+fn render(ctx: &Context, report: &Report) -> Result<()> {
+    let mark = |ok: bool| {
+        if ok {
+            ctx.out.paint("ok", "32")
+        } else {
+            ctx.out.paint("--", "31")
+        }
+    };
+    let check = |label: &str, c: &Check| format!("{label:<12} {} {}", mark(c.ok), c.detail);
+    stdout_line(&format!("bedkey {}", report.version))?;
+    stdout_line(&format!(
+        "config       {} ({} keys)",
+        report.config_dir, report.keys
+    ))?;
+    stdout_line(&check("config trust", &report.config_trust))?;
+    stdout_line(&check("credentials", &report.credentials))?;
+    stdout_line(&check("region", &report.region))?;
+    for s in &report.stores {
+        stdout_line(&format!(
+            "store        {} {:<8} {}",
+            mark(s.usable),
+            s.store,
+            s.reason
+        ))?;
+    }
+    let choice = format!("{:?}", ctx.global.store).to_lowercase();
+    match report.new_keys_go_to {
+        Some(s) => stdout_line(&format!("new keys     go to {s} (--store {choice})"))?,
+        None => stdout_line(&format!(
+            "new keys     {} no usable store for --store {choice}",
+            mark(false)
+        ))?,
+    }
+    for a in &report.attention {
+        stdout_line(&format!(
+            "attention    key '{}' {} ({})",
+            a.name,
+            a.status,
+            a.expires_at.as_deref().unwrap_or("-")
+        ))?;
+    }
+    Ok(())
 }

@@ -5,20 +5,19 @@ use std::io::Write;
 
 use crate::cli::{Env, Output};
 use crate::cmd::{Context, Run};
-use crate::error::{Error, Result};
-use crate::keys;
 use crate::output::stdout_line;
-use crate::shell::{self, EXPIRY_VAR, Format};
+use bedkey::error::{Error, Result};
+use bedkey::keys;
+use bedkey::shell::{self, EXPIRY_VAR, Format};
 
 impl Run for Env {
     fn run(&self, ctx: &Context) -> Result<()> {
         let format = match (self.shell, ctx.global.output) {
-            (Some(f), _) => f,
+            (Some(f), _) => f.into(),
             (None, Output::Json) => Format::Json,
             (None, Output::Text) => Format::from_env(),
         };
-        let key = keys::load(ctx, &self.name)?;
-        keys::warn_about(ctx, &key);
+        let key = ctx.load_key(&self.name)?;
         let expiry = key
             .expires_at()
             .map_or_else(|| i64::MAX.to_string(), |at| at.to_string());
@@ -43,7 +42,7 @@ fn append_to_github_env(ctx: &Context, key: &keys::Loaded, vars: &[(&str, &str)]
     // The mask must reach the runner before the key can appear anywhere.
     stdout_line(&format!(
         "::add-mask::{}",
-        crate::secret::ExposeSecret::expose_secret(&key.secret)
+        bedkey::secret::ExposeSecret::expose_secret(&key.secret)
     ))?;
     let mut options = std::fs::OpenOptions::new();
     options.append(true).create(true);

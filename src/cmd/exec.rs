@@ -6,14 +6,12 @@ use std::process::Command;
 
 use crate::cli::Exec;
 use crate::cmd::{Context, Run};
-use crate::error::{Error, Result};
-use crate::keys;
+use bedkey::error::{Error, Result};
 
 impl Run for Exec {
     fn run(&self, ctx: &Context) -> Result<()> {
         let name = self.name.as_deref().unwrap_or("default");
-        let key = keys::load(ctx, name)?;
-        keys::warn_about(ctx, &key);
+        let key = ctx.load_key(name)?;
         let (program, args) = self
             .command
             .split_first()
@@ -24,7 +22,7 @@ impl Run for Exec {
             command.env(var, value);
         }
         // The child gets one key, not the means to open every other.
-        command.env_remove(crate::store::PASSPHRASE_VAR);
+        command.env_remove(bedkey::store::PASSPHRASE_VAR);
         run(command, program)
     }
 }

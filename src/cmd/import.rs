@@ -3,19 +3,18 @@
 
 use serde::Serialize;
 
-use crate::aws;
+use bedkey::aws;
+use bedkey::config::{KeyKind, KeyMeta};
+use bedkey::error::{Error, Result};
+use bedkey::keys;
+use bedkey::policy;
+use bedkey::secret::{ExposeSecret, Secret};
+use bedkey::time;
+use bedkey::token::{self, Decoded};
+
 use crate::cli::Import;
 use crate::cmd::{Context, Run};
-use crate::config::{KeyKind, KeyMeta, Origin};
-use crate::error::{Error, Result};
-use crate::keys;
 use crate::prompt;
-use crate::secret::{ExposeSecret, mask};
-use crate::store;
-use crate::time;
-use crate::token::{self, Decoded};
-
-pub const MAX_DAYS: i64 = 36_600;
 
 #[derive(Serialize)]
 struct Json<'a> {
@@ -28,6 +27,49 @@ struct Json<'a> {
     expires_at: Option<String>,
 }
 
+/// What the pasted key is, with what the flags said checked against it.
+struct Classified {
+    kind: KeyKind,
+    expires: Option<i64>,
+    region: Option<String>,
+}
+
+/// A short-term key carries its region and expiry, which the flags may not
+/// contradict; a long-term key takes them from the flags.
+fn classify(key: &Secret, expires: Option<i64>, region: Option<String>) -> Result<Classified> {
+    let Decoded::ShortTerm(st) = token::decode(key.expose_secret())? else {
+        return Ok(Classified {
+            kind: KeyKind::LongTerm,
+            expires,
+            region,
+        });
+    };
+    if expires.is_some() {
+        return Err(Error::usage(
+            "a short-term key carries its own expiry: drop --days/--expires-at",
+        ));
+    }
+    if let Some(r) = &region
+        && *r != st.region
+    {
+        return Err(Error::usage(format!(
+            "this key was signed for {}, not {r}: it works only there",
+            st.region
+        )));
+    }
+    if st.expires_at() <= time::now() {
+        return Err(Error::usage(format!(
+            "this key expired at {}",
+            time::rfc3339(st.expires_at())
+        )));
+    }
+    Ok(Classified {
+        kind: KeyKind::ShortTerm,
+        expires: Some(st.expires_at()),
+        region: Some(st.region),
+    })
+}
+
 /// Whether the SDKs the key is loaded into would find a region of their own here:
 /// in the environment or the AWS profile.
 fn region_in_effect(ctx: &Context) -> bool {
@@ -35,19 +77,10 @@ fn region_in_effect(ctx: &Context) -> bool {
         .is_ok_and(|r| r.is_ok())
 }
 
-/// `--days` as IAM takes it: 1 to 36600.
-pub fn check_days(days: i64) -> Result<i64> {
-    if (1..=MAX_DAYS).contains(&days) {
-        Ok(days)
-    } else {
-        Err(Error::usage(format!(
-            "--days {days} is out of range: 1 to {MAX_DAYS}"
-        )))
-    }
-}
-
-impl Run for Import {
-    fn run(&self, ctx: &Context) -> Result<()> {
+impl Import {
+    /// Refuse a key given as the name and check the expiry flags, before reading the
+    /// key. Returns the expiry they give.
+    fn check_flags(&self) -> Result<Option<i64>> {
         if self.name.starts_with(token::LONG_TERM_PREFIX) && self.name.len() > 20
             || self.name.starts_with(token::SHORT_TERM_PREFIX)
         {
@@ -56,65 +89,15 @@ impl Run for Import {
             )
             .with_hint("give a name, then paste the key at the prompt or pipe it: `pbpaste | bedkey import NAME`"));
         }
-        let config = ctx.config()?;
-        keys::ensure_free(&config, &self.name)?;
-        let region = ctx
-            .global
-            .region
-            .as_deref()
-            .map(aws::checked_region)
-            .transpose()?;
         let expires = match (&self.expires_at, self.days) {
             (Some(at), _) => Some(time::parse_instant(at)?),
-            (None, Some(days)) => Some(time::now() + check_days(days)? * 86_400),
+            (None, Some(days)) => Some(time::now() + policy::check_days(days)? * 86_400),
             (None, None) => None,
         };
-        let key = prompt::read_secret("Paste the Bedrock API key (input is hidden): ")?;
-        let now = time::now();
-        let (kind, expires, region) = match token::decode(key.expose_secret())? {
-            Decoded::ShortTerm(st) => {
-                if expires.is_some() {
-                    return Err(Error::usage(
-                        "a short-term key carries its own expiry: drop --days/--expires-at",
-                    ));
-                }
-                if let Some(r) = &region
-                    && *r != st.region
-                {
-                    return Err(Error::usage(format!(
-                        "this key was signed for {}, not {r}: it works only there",
-                        st.region
-                    )));
-                }
-                if st.expires_at() <= now {
-                    return Err(Error::usage(format!(
-                        "this key expired at {}",
-                        time::rfc3339(st.expires_at())
-                    )));
-                }
-                (KeyKind::ShortTerm, Some(st.expires_at()), Some(st.region))
-            }
-            Decoded::LongTerm(_) => (KeyKind::LongTerm, expires, region),
-        };
-        let backend = store::choose(ctx.global.store, config.dir())?;
-        backend.ready()?;
-        let meta = KeyMeta {
-            kind,
-            origin: Origin::Imported,
-            store: backend.backend(),
-            masked: mask(key.expose_secret()),
-            created: now,
-            expires,
-            region,
-            profile: None,
-            lifetime: None,
-            user: None,
-            credential_id: None,
-            alias: None,
-            scope: None,
-        };
-        keys::add(&config, backend.as_ref(), &self.name, &key, meta.clone())?;
-        store::warn_if_volatile(meta.store, &ctx.out);
+        Ok(expires)
+    }
+
+    fn report(&self, ctx: &Context, meta: &KeyMeta) -> Result<()> {
         if meta.region.is_none() && !region_in_effect(ctx) {
             ctx.out.warn(format_args!(
                 "key '{}' has no region, and none is set here: boto3, the AWS CLI and the SDKs will need AWS_REGION (or `bedkey remove {}` and import it again with --region)",
@@ -124,28 +107,56 @@ impl Run for Import {
         if ctx.out.json() {
             return ctx.out.print_json(&Json {
                 name: &self.name,
-                kind: kind.as_str(),
+                kind: meta.kind.as_str(),
                 store: meta.store.as_str(),
                 key: &meta.masked,
                 region: meta.region.as_deref(),
                 expires_at: meta.expires.map(time::rfc3339),
             });
         }
+        let expiry = match meta.expires {
+            Some(at) => format!(
+                "; it expires {} ({})",
+                time::relative(at, time::now()),
+                time::rfc3339(at)
+            ),
+            None => String::new(),
+        };
         ctx.out.note(format_args!(
-            "stored {} key '{}' ({}) in the {} store{}",
-            kind.as_str(),
+            "stored {} key '{}' ({}) in the {} store{expiry}",
+            meta.kind.as_str(),
             self.name,
             meta.masked,
             meta.store.as_str(),
-            match meta.expires {
-                Some(at) => format!(
-                    "; it expires {} ({})",
-                    time::relative(at, now),
-                    time::rfc3339(at)
-                ),
-                None => String::new(),
-            }
         ));
         Ok(())
+    }
+}
+
+impl Run for Import {
+    fn run(&self, ctx: &Context) -> Result<()> {
+        let expires = self.check_flags()?;
+        let config = ctx.config()?;
+        keys::ensure_free(&config, &self.name)?;
+        let region = ctx
+            .global
+            .region
+            .as_deref()
+            .map(aws::checked_region)
+            .transpose()?;
+        let key = prompt::read_secret("Paste the Bedrock API key (input is hidden): ")?;
+        let found = classify(&key, expires, region)?;
+        let backend = ctx.new_key_store(&config)?;
+        backend.ready()?;
+        let meta = KeyMeta::imported(
+            found.kind,
+            backend.backend(),
+            &key,
+            found.expires,
+            found.region,
+        );
+        keys::add(&config, backend.as_ref(), &self.name, &key, meta.clone())?;
+        ctx.warn_if_volatile(meta.store);
+        self.report(ctx, &meta)
     }
 }

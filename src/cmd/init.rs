@@ -2,14 +2,14 @@
 
 use crate::cli::Init;
 use crate::cmd::{Context, Run};
-use crate::config::check_name;
-use crate::error::Result;
 use crate::output::stdout_line;
-use crate::shell;
+use bedkey::config::check_name;
+use bedkey::error::Result;
+use bedkey::shell;
 
 impl Run for Init {
     fn run(&self, _ctx: &Context) -> Result<()> {
         check_name(&self.name)?;
-        stdout_line(shell::init_script(self.shell, &self.name).trim_end())
+        stdout_line(shell::init_script(self.shell.into(), &self.name).trim_end())
     }
 }

@@ -7,11 +7,11 @@ use serde::Serialize;
 
 use crate::cli::Inspect;
 use crate::cmd::{Context, Run};
-use crate::error::{Error, Result};
 use crate::output::stdout_line;
-use crate::secret::{ExposeSecret, Secret, secret};
-use crate::time;
-use crate::token::{self, Decoded};
+use bedkey::error::{Error, Result};
+use bedkey::secret::{ExposeSecret, Secret, secret};
+use bedkey::time;
+use bedkey::token::{self, Decoded};
 
 pub const ENV_VAR: &str = "AWS_BEARER_TOKEN_BEDROCK";
 

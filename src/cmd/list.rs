@@ -5,12 +5,10 @@ use serde::Serialize;
 
 use crate::cli::List;
 use crate::cmd::{Context, Run};
-use crate::config::{KeyKind, KeyMeta, Origin};
-use crate::error::Result;
-use crate::iam::Iam;
-use crate::keys::WARN_BEFORE;
 use crate::output::stdout_line;
-use crate::time;
+use bedkey::config::{KeyMeta, Origin};
+use bedkey::error::Result;
+use bedkey::time;
 
 #[derive(Serialize)]
 pub struct Row {
@@ -29,19 +27,6 @@ pub struct Row {
     pub credential_id: Option<String>,
 }
 
-pub fn status(meta: &KeyMeta, now: i64) -> &'static str {
-    let expired = meta.expires.is_some_and(|at| at <= now);
-    match (meta.origin, meta.kind) {
-        (Origin::Minted, _) if expired => "stale (refreshes on use)",
-        (Origin::Minted, _) => "fresh",
-        _ if expired => "expired",
-        (_, KeyKind::LongTerm) if meta.expires.is_some_and(|at| at - now < WARN_BEFORE) => {
-            "expires soon"
-        }
-        _ => "ok",
-    }
-}
-
 pub fn row(name: &str, meta: &KeyMeta, now: i64) -> Row {
     Row {
         name: name.to_string(),
@@ -51,7 +36,7 @@ pub fn row(name: &str, meta: &KeyMeta, now: i64) -> Row {
         store: meta.store.as_str(),
         created: time::rfc3339(meta.created),
         expires_at: meta.expires.map(time::rfc3339),
-        status: status(meta, now),
+        status: meta.status(now).as_str(),
         key: meta.masked.clone(),
         user: meta.user.clone(),
         credential_id: meta.credential_id.clone(),
@@ -80,14 +65,14 @@ struct RemoteRow {
 }
 
 /// IAM's view: the Bedrock credentials of every user bedkey made or manages keys for.
-fn remote(ctx: &Context, keys: &crate::config::Keys) -> Result<(Vec<RemoteRow>, Vec<String>)> {
+fn remote(ctx: &Context, keys: &bedkey::config::Keys) -> Result<(Vec<RemoteRow>, Vec<String>)> {
     let local: Vec<(&String, &KeyMeta)> = keys
         .keys
         .iter()
         .filter(|(_, m)| m.origin == Origin::Iam)
         .collect();
     let credentials = ctx.block_on(async {
-        let iam = Iam::connect(ctx, ctx.global.profile.as_deref()).await?;
+        let iam = ctx.iam().await?;
         let mut users = iam.bedkey_users().await?;
         for (_, m) in &local {
             if let Some(u) = &m.user
@@ -101,7 +86,7 @@ fn remote(ctx: &Context, keys: &crate::config::Keys) -> Result<(Vec<RemoteRow>, 
             match iam.credentials(&user).await {
                 Ok(c) => all.extend(c),
                 // A user deleted outside bedkey: its keys are gone too.
-                Err(e) if e.message().contains("NoSuchEntity") => {}
+                Err(e) if e.code() == Some("NoSuchEntity") => {}
                 Err(e) => return Err(e),
             }
         }
@@ -216,7 +201,7 @@ impl Run for List {
     }
 }
 
-fn local_table(rows: &[Row], keys: &crate::config::Keys, now: i64) -> Result<()> {
+fn local_table(rows: &[Row], keys: &bedkey::config::Keys, now: i64) -> Result<()> {
     let mut cells = vec![
         [
             "NAME", "KIND", "REGION", "EXPIRES", "STATUS", "KEY", "STORE",

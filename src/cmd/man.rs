@@ -2,7 +2,7 @@ use clap::CommandFactory;
 
 use crate::cli::Cli;
 use crate::cmd::{Context, Run};
-use crate::error::{Error, Result};
+use bedkey::error::{Error, Result};
 
 pub struct Man;
 

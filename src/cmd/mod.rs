@@ -1,7 +1,7 @@
 //! One module a subcommand. Each implements [`Run`]; `dispatch` picks one.
 
 mod completions;
-mod create;
+pub(crate) mod create;
 mod doctor;
 mod env;
 mod exec;
@@ -13,14 +13,20 @@ mod man;
 mod remove;
 mod revoke;
 mod rotate;
-pub mod token;
+mod token;
 mod verify;
 
+use bedkey::config::Config;
+use bedkey::error::Result;
+use bedkey::iam::Iam;
+use bedkey::keys::{self, AwsMinter, Loaded, Loader};
+use bedkey::store::{self, Access, Backend, SecretStore};
+
 use crate::cli::{Cli, Command, Global};
-use crate::error::{Error, Result};
 use crate::output::Printer;
 
-/// What every command gets: the global flags and a way to speak.
+/// What every command gets: the global flags and a way to speak, and the library's
+/// pieces as a command at a terminal uses them.
 pub struct Context {
     pub global: Global,
     pub out: Printer,
@@ -30,25 +36,90 @@ impl Context {
     /// The metadata file's home: `--config-dir`, `BEDKEY_CONFIG_DIR`, or the platform's,
     /// refused when another user could change it. A writer waits up to a minute for
     /// another bedkey process, saying so after a second.
-    pub fn config(&self) -> Result<crate::config::Config> {
-        let config = crate::config::Config::new(self.global.config_dir.as_deref())?;
+    pub fn config(&self) -> Result<Config> {
+        let config = Config::new(self.global.config_dir.as_deref())?;
         for warning in config.check_ownership()? {
             self.out.warn(warning);
         }
         Ok(config.with_lock_wait(std::time::Duration::from_secs(60), Some(self.out.noter())))
     }
 
-    /// A single-threaded runtime, made only by the commands that talk to AWS, so that
-    /// offline commands never pay for it.
+    /// What opening a store takes here: the passphrase from `BEDKEY_PASSPHRASE` or the
+    /// terminal, and keyring writes that wait for an unlock prompt at a terminal.
+    pub fn access(&self) -> Access {
+        Access::new(
+            std::sync::Arc::new(crate::prompt::TerminalPassphrase),
+            crate::prompt::on_terminal(),
+        )
+    }
+
+    /// The store a key was kept in.
+    pub fn open_store(&self, backend: Backend, config: &Config) -> Result<Box<dyn SecretStore>> {
+        store::open(backend, config.dir(), &self.access())
+    }
+
+    /// The store new keys go to (`--store`).
+    pub fn new_key_store(&self, config: &Config) -> Result<Box<dyn SecretStore>> {
+        store::choose(self.global.store.into(), config.dir(), &self.access())
+    }
+
+    /// Once a key is stored: warn when its store forgets it at reboot.
+    pub fn warn_if_volatile(&self, backend: Backend) {
+        if backend == Backend::Keyutils {
+            self.out.warn(
+                "stored in the kernel keyring: it is lost at reboot (use --store file to keep keys)",
+            );
+        }
+    }
+
+    /// Forget a key (secret, then metadata); with `force`, even when its store cannot
+    /// be reached, saying what may be left there.
+    pub fn forget_key(&self, config: &Config, name: &str, force: bool) -> Result<()> {
+        let access = self.access();
+        let open = |b: Backend| store::open(b, config.dir(), &access);
+        if let Some(left) = keys::forget(config, &open, name, force)? {
+            self.out.warn(left);
+        }
+        Ok(())
+    }
+
+    /// Run AWS work: a runtime is made only by the commands that talk to AWS.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::failure(format!("cannot start the async runtime: {e}")))?;
-        let out = runtime.block_on(future);
-        // Never wait for work left behind (a DNS lookup after a timeout): bedkey is done.
-        runtime.shutdown_background();
-        Ok(out)
+        bedkey::aws::block_on(future)
+    }
+
+    /// An IAM client for `--profile` and `--region`; `-v` says whose credentials.
+    pub async fn iam(&self) -> Result<Iam> {
+        let g = &self.global;
+        let (iam, source) = Iam::connect(g.profile.as_deref(), g.region.as_deref()).await?;
+        self.out.detail(format_args!("IAM with {source}"));
+        Ok(iam)
+    }
+
+    /// Load a key as `env` and `exec` do (refreshed within the shell budget), and
+    /// tell the person what they should know about it.
+    pub fn load_key(&self, name: &str) -> Result<Loaded> {
+        let config = self.config()?;
+        let access = self.access();
+        let open = |b: Backend| store::open(b, config.dir(), &access);
+        let key = Loader {
+            config: &config,
+            open: &open,
+            minter: &AwsMinter,
+            min_ttl: keys::min_ttl()?,
+            budget: keys::SHELL_BUDGET,
+        }
+        .load(name)?;
+        let now = bedkey::time::now();
+        for warning in &key.warnings {
+            let text = warning.message(&key.name, &key.meta, now);
+            if warning.is_note() {
+                self.out.note(text);
+            } else {
+                self.out.warn(text);
+            }
+        }
+        Ok(key)
     }
 }
 

@@ -8,14 +8,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 
-use crate::aws;
 use crate::cli::Verify;
 use crate::cmd::{Context, Run};
-use crate::error::{Error, Kind, Result};
-use crate::keys;
-use crate::secret::ExposeSecret;
-use crate::time;
-use crate::token::{self, Decoded};
+use bedkey::aws;
+use bedkey::error::{Error, Kind, Result};
+use bedkey::secret::ExposeSecret;
+use bedkey::time;
+use bedkey::token::{self, Decoded};
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -163,7 +162,7 @@ async fn call(url: &str, key: &str) -> Result<(u16, String, String)> {
 
 impl Run for Verify {
     fn run(&self, ctx: &Context) -> Result<()> {
-        let key = keys::load(ctx, &self.name)?;
+        let key = ctx.load_key(&self.name)?;
         let decoded = token::decode(key.secret.expose_secret())?;
         // A short-term key names its region; a long-term key uses the recorded one.
         let region = match (&decoded, &ctx.global.region, &key.meta.region) {

@@ -3,13 +3,13 @@
 //! headless machines that must keep keys across reboots. Never plaintext on disk.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use age::secrecy::SecretString as AgeSecret;
 
-use super::{Backend, SecretStore};
+use super::{Backend, Passphrase, SecretStore};
 use crate::error::{Error, Result};
 use crate::secret::{ExposeSecret, Secret, secret};
 
@@ -27,22 +27,24 @@ const WORK_FACTORS: std::ops::RangeInclusive<u8> = WORK_FACTOR..=18;
 pub struct FileStore {
     path: PathBuf,
     lock: PathBuf,
+    source: Arc<dyn Passphrase>,
     /// Asked once a process, so that no prompt waits while a lock is held.
     passphrase: OnceLock<Secret>,
 }
 
 impl FileStore {
-    pub fn new(config_dir: &Path) -> FileStore {
+    pub fn new(config_dir: &Path, source: Arc<dyn Passphrase>) -> FileStore {
         FileStore {
             path: config_dir.join(FILE),
             lock: config_dir.join(LOCK),
+            source,
             passphrase: OnceLock::new(),
         }
     }
 
-    /// Usable when a passphrase can be had without asking, or a terminal can ask.
+    /// Usable when a passphrase can be had.
     pub fn check(&self) -> Result<()> {
-        if crate::process::env_passphrase().is_some() || std::io::stdin().is_terminal() {
+        if self.source.available() {
             Ok(())
         } else {
             Err(Error::store(format!(
@@ -55,35 +57,11 @@ impl FileStore {
         if let Some(known) = self.passphrase.get() {
             return Ok(known.clone());
         }
-        let asked = self.ask_passphrase(creating)?;
-        Ok(self.passphrase.get_or_init(|| asked).clone())
-    }
-
-    fn ask_passphrase(&self, creating: bool) -> Result<Secret> {
-        if let Some(p) = crate::process::env_passphrase() {
-            if p.expose_secret().is_empty() {
-                return Err(Error::store(format!("{PASSPHRASE_VAR} is empty")));
-            }
-            return Ok(p.clone());
+        let given = self.source.passphrase(&self.path, creating)?;
+        if given.expose_secret().is_empty() {
+            return Err(Error::store("an empty passphrase protects nothing"));
         }
-        self.check()?;
-        let ask = |prompt: &str| {
-            crate::prompt::hidden(prompt)
-                .map_err(|e| Error::store(format!("cannot read the passphrase: {e}")))
-        };
-        if creating {
-            let first = ask("New passphrase for bedkey's encrypted file: ")?;
-            let again = ask("Same passphrase again: ")?;
-            if first.expose_secret() != again.expose_secret() {
-                return Err(Error::store("the passphrases differ; nothing was stored"));
-            }
-            if first.expose_secret().is_empty() {
-                return Err(Error::store("an empty passphrase protects nothing"));
-            }
-            Ok(first)
-        } else {
-            ask(&format!("Passphrase for {}: ", self.path.display()))
-        }
+        Ok(self.passphrase.get_or_init(|| given).clone())
     }
 
     fn read(&self, passphrase: &Secret) -> Result<BTreeMap<String, String>> {
@@ -145,7 +123,7 @@ impl FileStore {
             .write_all(plain.expose_secret().as_bytes())
             .and_then(|_| writer.finish().map(|_| ()))
             .map_err(|e| Error::store(format!("cannot encrypt: {e}")))?;
-        crate::config::write_atomically(&self.path, &sealed).map_err(|e| Error::store(e.message()))
+        crate::files::write_atomically(&self.path, &sealed).map_err(|e| Error::store(e.message()))
     }
 
     /// Read-change-write under the file's own lock.
@@ -237,16 +215,19 @@ impl SecretStore for FileStore {
 mod tests {
     use super::*;
 
-    // These tests set BEDKEY_PASSPHRASE for the whole process, so they share one.
-    fn with_passphrase() {
-        crate::process::set_passphrase_for_tests("correct horse battery staple");
+    fn file_store(dir: &Path) -> FileStore {
+        FileStore::new(
+            dir,
+            Arc::new(super::super::FixedPassphrase(secret(
+                "correct horse battery staple",
+            ))),
+        )
     }
 
     #[test]
     fn round_trip_and_nothing_in_plaintext() {
-        with_passphrase();
         let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::new(dir.path());
+        let store = file_store(dir.path());
         assert!(store.get("a").unwrap().is_none());
         store.set("a", &secret("ABSKfirst")).unwrap();
         store.set("b", &secret("ABSKsecond")).unwrap();
@@ -277,9 +258,8 @@ mod tests {
 
     #[test]
     fn a_tampered_scrypt_cost_is_refused_before_any_work() {
-        with_passphrase();
         let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::new(dir.path());
+        let store = file_store(dir.path());
         store.set("a", &secret("ABSKfirst")).unwrap();
         let path = dir.path().join(FILE);
         let sealed = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
@@ -292,7 +272,7 @@ mod tests {
             let tampered_line = format!("{} {cost}", line.rsplit_once(' ').unwrap().0);
             let tampered = sealed.replacen(line, &tampered_line, 1);
             std::fs::write(&path, tampered).unwrap();
-            let e = FileStore::new(dir.path()).get("a").unwrap_err();
+            let e = file_store(dir.path()).get("a").unwrap_err();
             assert_eq!(e.kind(), crate::error::Kind::Store, "{cost}");
             assert!(e.message().contains("damaged"), "{cost}: {}", e.message());
         }
@@ -300,9 +280,8 @@ mod tests {
 
     #[test]
     fn a_wrong_passphrase_is_a_store_error() {
-        with_passphrase();
         let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::new(dir.path());
+        let store = file_store(dir.path());
         store.set("a", &secret("ABSKfirst")).unwrap();
         let e = store.read(&secret("wrong")).unwrap_err();
         assert_eq!(e.kind(), crate::error::Kind::Store);

@@ -17,6 +17,8 @@ type MakeStore = fn() -> keyring_core::Result<Arc<CredentialStore>>;
 
 pub struct Keyring {
     backend: Backend,
+    read_timeout: std::time::Duration,
+    write_timeout: std::time::Duration,
     make: MakeStore,
     /// Longest secret the store takes, in bytes of UTF-8.
     max_len: Option<usize>,
@@ -24,9 +26,11 @@ pub struct Keyring {
 
 impl Keyring {
     #[cfg(target_os = "macos")]
-    pub fn os() -> Keyring {
+    pub fn os(access: &super::Access) -> Keyring {
         Keyring {
             backend: Backend::Keyring,
+            read_timeout: access.read_timeout,
+            write_timeout: access.write_timeout,
             make: || {
                 apple_native_keyring_store::keychain::Store::new()
                     .map(|s| s as Arc<CredentialStore>)
@@ -36,9 +40,11 @@ impl Keyring {
     }
 
     #[cfg(windows)]
-    pub fn os() -> Keyring {
+    pub fn os(access: &super::Access) -> Keyring {
         Keyring {
             backend: Backend::Keyring,
+            read_timeout: access.read_timeout,
+            write_timeout: access.write_timeout,
             make: || windows_native_keyring_store::Store::new().map(|s| s as Arc<CredentialStore>),
             // Credential Manager: 2560 bytes of UTF-16 (keys are ASCII).
             max_len: Some(1280),
@@ -53,12 +59,12 @@ impl Keyring {
     fn call<T: Send + 'static>(
         &self,
         name: &str,
-        patient: bool,
+        timeout: std::time::Duration,
         op: impl FnOnce(&Entry) -> keyring_core::Result<T> + Send + 'static,
     ) -> Result<keyring_core::Result<T>> {
         let make = self.make;
         let user = name.to_string();
-        with_deadline(self.name(), &self.hint(), patient, move || {
+        with_deadline(self.name(), &self.hint(), timeout, move || {
             make()
                 .and_then(|store| store.build(SERVICE, &user, None))
                 .and_then(|entry| op(&entry))
@@ -96,7 +102,7 @@ impl SecretStore for Keyring {
     }
 
     fn get(&self, name: &str) -> Result<Option<Secret>> {
-        match self.call(name, false, |e| e.get_password())? {
+        match self.call(name, self.read_timeout, |e| e.get_password())? {
             Ok(s) => Ok(Some(secret(s))),
             Err(KeyringError::NoEntry) => Ok(None),
             Err(e) => Err(self.error(e)),
@@ -117,16 +123,14 @@ impl SecretStore for Keyring {
             ));
         }
         let value = value.clone();
-        self.call(name, crate::prompt::on_terminal(), move |e| {
+        self.call(name, self.write_timeout, move |e| {
             e.set_password(value.expose_secret())
         })?
         .map_err(|e| self.error(e))
     }
 
     fn delete(&self, name: &str) -> Result<bool> {
-        match self.call(name, crate::prompt::on_terminal(), |e| {
-            e.delete_credential()
-        })? {
+        match self.call(name, self.write_timeout, |e| e.delete_credential())? {
             Ok(()) => Ok(true),
             Err(KeyringError::NoEntry) => Ok(false),
             Err(e) => Err(self.error(e)),

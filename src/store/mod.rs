@@ -20,10 +20,9 @@ mod keyutils;
 mod secret_service;
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -32,7 +31,7 @@ use crate::secret::Secret;
 pub use self::file::PASSPHRASE_VAR;
 
 /// A concrete backend, as recorded with each key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
     Keyring,
@@ -51,12 +50,70 @@ impl Backend {
 }
 
 /// What `--store` / `BEDKEY_STORE` asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Choice {
     Auto,
     Keyring,
     Keyutils,
     File,
+}
+
+/// Where the file store's passphrase comes from. The library never asks anyone:
+/// a program implements this (bedkey's binary reads `BEDKEY_PASSPHRASE`, else asks at
+/// the terminal).
+pub trait Passphrase: Send + Sync {
+    /// The passphrase for the file at `path`; `creating` when the file is new (a
+    /// person is asked twice).
+    fn passphrase(&self, path: &Path, creating: bool) -> Result<Secret>;
+    /// Whether a passphrase can be had at all, without asking now.
+    fn available(&self) -> bool;
+}
+
+/// A passphrase known in advance: for tests and for programs that hold one.
+pub struct FixedPassphrase(pub Secret);
+
+impl Passphrase for FixedPassphrase {
+    fn passphrase(&self, _path: &Path, _creating: bool) -> Result<Secret> {
+        Ok(self.0.clone())
+    }
+    fn available(&self) -> bool {
+        true
+    }
+}
+
+/// No passphrase: the file store cannot be used.
+pub struct NoPassphrase;
+
+impl Passphrase for NoPassphrase {
+    fn passphrase(&self, _path: &Path, _creating: bool) -> Result<Secret> {
+        Err(Error::store(format!(
+            "the file store needs a passphrase: {PASSPHRASE_VAR} is not set"
+        )))
+    }
+    fn available(&self) -> bool {
+        false
+    }
+}
+
+/// What opening a store takes besides the config dir: the file store's passphrase,
+/// and how long a keyring call may wait (writes may wait for a person to unlock it).
+#[derive(Clone)]
+pub struct Access {
+    pub passphrase: Arc<dyn Passphrase>,
+    pub read_timeout: Duration,
+    pub write_timeout: Duration,
+}
+
+impl Access {
+    /// gh's 3 s for every call, or `BEDKEY_KEYRING_TIMEOUT` (seconds); `patient`
+    /// writes wait a minute, for an unlock prompt.
+    pub fn new(passphrase: Arc<dyn Passphrase>, patient: bool) -> Access {
+        Access {
+            passphrase,
+            read_timeout: timeout(false),
+            write_timeout: timeout(patient),
+        }
+    }
 }
 
 pub trait SecretStore {
@@ -79,11 +136,14 @@ pub trait SecretStore {
 }
 
 /// Open the backend a key was stored in.
-pub fn open(backend: Backend, config_dir: &Path) -> Result<Box<dyn SecretStore>> {
+pub fn open(backend: Backend, config_dir: &Path, access: &Access) -> Result<Box<dyn SecretStore>> {
     match backend {
-        Backend::Keyring => os_keyring(),
-        Backend::Keyutils => kernel_keyring(),
-        Backend::File => Ok(Box::new(file::FileStore::new(config_dir))),
+        Backend::Keyring => os_keyring(access),
+        Backend::Keyutils => kernel_keyring(access),
+        Backend::File => Ok(Box::new(file::FileStore::new(
+            config_dir,
+            access.passphrase.clone(),
+        ))),
     }
 }
 
@@ -91,32 +151,32 @@ pub fn open(backend: Backend, config_dir: &Path) -> Result<Box<dyn SecretStore>>
     unix,
     not(any(target_os = "macos", target_os = "ios", target_os = "android"))
 ))]
-fn os_keyring() -> Result<Box<dyn SecretStore>> {
-    Ok(Box::new(secret_service::SecretServiceStore))
+fn os_keyring(access: &Access) -> Result<Box<dyn SecretStore>> {
+    Ok(Box::new(secret_service::SecretServiceStore::new(access)))
 }
 
 #[cfg(any(target_os = "macos", windows))]
-fn os_keyring() -> Result<Box<dyn SecretStore>> {
-    Ok(Box::new(keyring::Keyring::os()))
+fn os_keyring(access: &Access) -> Result<Box<dyn SecretStore>> {
+    Ok(Box::new(keyring::Keyring::os(access)))
 }
 
 #[cfg(not(any(unix, windows)))]
-fn os_keyring() -> Result<Box<dyn SecretStore>> {
+fn os_keyring(_access: &Access) -> Result<Box<dyn SecretStore>> {
     Err(Error::store("this platform has no OS keyring bedkey knows"))
 }
 
 #[cfg(all(unix, any(target_os = "ios", target_os = "android")))]
-fn os_keyring() -> Result<Box<dyn SecretStore>> {
+fn os_keyring(_access: &Access) -> Result<Box<dyn SecretStore>> {
     Err(Error::store("this platform has no OS keyring bedkey knows"))
 }
 
 #[cfg(target_os = "linux")]
-fn kernel_keyring() -> Result<Box<dyn SecretStore>> {
-    Ok(Box::new(keyutils::KeyutilsStore::new()))
+fn kernel_keyring(access: &Access) -> Result<Box<dyn SecretStore>> {
+    Ok(Box::new(keyutils::KeyutilsStore::new(access)))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn kernel_keyring() -> Result<Box<dyn SecretStore>> {
+fn kernel_keyring(_access: &Access) -> Result<Box<dyn SecretStore>> {
     Err(Error::store(
         "the kernel keyring (keyutils) exists only on Linux",
     ))
@@ -148,14 +208,13 @@ fn timeout(patient: bool) -> Duration {
 fn with_deadline<T: Send + 'static>(
     who: &str,
     hint: &str,
-    patient: bool,
+    timeout: Duration,
     call: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(call());
     });
-    let timeout = timeout(patient);
     rx.recv_timeout(timeout).map_err(|_| {
         Error::store(format!(
             "{who} did not answer within {}s",
@@ -172,10 +231,10 @@ pub struct Probe {
 }
 
 /// Try a backend without changing anything: one read of an entry that does not exist.
-pub fn probe(backend: Backend, config_dir: &Path) -> Probe {
-    let outcome = open(backend, config_dir).and_then(|s| match backend {
+pub fn probe(backend: Backend, config_dir: &Path, access: &Access) -> Probe {
+    let outcome = open(backend, config_dir, access).and_then(|s| match backend {
         // The file store needs nothing but a passphrase to be usable.
-        Backend::File => file::FileStore::new(config_dir).check(),
+        Backend::File => file::FileStore::new(config_dir, access.passphrase.clone()).check(),
         _ => s.probe(),
     });
     let (usable, reason) = match outcome {
@@ -197,7 +256,7 @@ fn describe(backend: Backend) -> &'static str {
 
 /// The backend new keys go to. `auto`: the OS keyring, else (Linux) the kernel
 /// keyring with a warning, else an error naming the alternatives.
-pub fn choose(choice: Choice, config_dir: &Path) -> Result<Box<dyn SecretStore>> {
+pub fn choose(choice: Choice, config_dir: &Path, access: &Access) -> Result<Box<dyn SecretStore>> {
     let explicit = match choice {
         Choice::Keyring => Some(Backend::Keyring),
         Choice::Keyutils => Some(Backend::Keyutils),
@@ -205,16 +264,16 @@ pub fn choose(choice: Choice, config_dir: &Path) -> Result<Box<dyn SecretStore>>
         Choice::Auto => None,
     };
     if let Some(backend) = explicit {
-        return open(backend, config_dir);
+        return open(backend, config_dir, access);
     }
-    let keyring = probe(Backend::Keyring, config_dir);
+    let keyring = probe(Backend::Keyring, config_dir, access);
     if keyring.usable {
-        return open(Backend::Keyring, config_dir);
+        return open(Backend::Keyring, config_dir, access);
     }
     if cfg!(target_os = "linux") {
-        let keyutils = probe(Backend::Keyutils, config_dir);
+        let keyutils = probe(Backend::Keyutils, config_dir, access);
         if keyutils.usable {
-            return open(Backend::Keyutils, config_dir);
+            return open(Backend::Keyutils, config_dir, access);
         }
         return Err(Error::store(format!(
             "no secure store: OS keyring: {}; kernel keyring: {}",
@@ -229,13 +288,4 @@ pub fn choose(choice: Choice, config_dir: &Path) -> Result<Box<dyn SecretStore>>
         .with_hint(format!(
             "use --store file (an encrypted file; set {PASSPHRASE_VAR}); `bedkey doctor` explains"
         )))
-}
-
-/// Warn when a key goes somewhere it will not outlive a reboot.
-pub fn warn_if_volatile(backend: Backend, out: &crate::output::Printer) {
-    if backend == Backend::Keyutils {
-        out.warn(
-            "stored in the kernel keyring: it is lost at reboot (use --store file to keep keys)",
-        );
-    }
 }

@@ -20,7 +20,19 @@ const WHO: &str = "the Secret Service";
 const HINT: &str =
     "unlock the keyring, or use --store keyutils or --store file; `bedkey doctor` explains";
 
-pub struct SecretServiceStore;
+pub struct SecretServiceStore {
+    read_timeout: std::time::Duration,
+    write_timeout: std::time::Duration,
+}
+
+impl SecretServiceStore {
+    pub fn new(access: &super::Access) -> SecretServiceStore {
+        SecretServiceStore {
+            read_timeout: access.read_timeout,
+            write_timeout: access.write_timeout,
+        }
+    }
+}
 
 fn attributes(name: &str) -> HashMap<&str, &str> {
     HashMap::from([("service", SERVICE), ("username", name)])
@@ -37,15 +49,20 @@ impl SecretStore for SecretServiceStore {
 
     fn get(&self, name: &str) -> Result<Option<Secret>> {
         let name = name.to_string();
-        let found = with_deadline(WHO, HINT, false, move || -> Result<Option<Vec<u8>>, _> {
-            let ss = connect()?;
-            let items = ss.search_items(attributes(&name))?;
-            let Some(item) = items.unlocked.first().or(items.locked.first()) else {
-                return Ok(None);
-            };
-            item.ensure_unlocked()?;
-            item.get_secret().map(Some)
-        })?
+        let found = with_deadline(
+            WHO,
+            HINT,
+            self.read_timeout,
+            move || -> Result<Option<Vec<u8>>, _> {
+                let ss = connect()?;
+                let items = ss.search_items(attributes(&name))?;
+                let Some(item) = items.unlocked.first().or(items.locked.first()) else {
+                    return Ok(None);
+                };
+                item.ensure_unlocked()?;
+                item.get_secret().map(Some)
+            },
+        )?
         .map_err(failure)?;
         found
             .map(|bytes| {
@@ -61,31 +78,26 @@ impl SecretStore for SecretServiceStore {
     fn set(&self, name: &str, value: &Secret) -> Result<()> {
         let name = name.to_string();
         let value = value.clone();
-        with_deadline(
-            WHO,
-            HINT,
-            crate::prompt::on_terminal(),
-            move || -> Result<(), _> {
-                let ss = connect()?;
-                let collection = ss.get_default_collection()?;
-                collection.ensure_unlocked()?;
-                collection.create_item(
-                    &format!("bedkey: {name}"),
-                    attributes(&name),
-                    value.expose_secret().as_bytes(),
-                    true,
-                    "text/plain",
-                )?;
-                Ok(())
-            },
-        )?
+        with_deadline(WHO, HINT, self.write_timeout, move || -> Result<(), _> {
+            let ss = connect()?;
+            let collection = ss.get_default_collection()?;
+            collection.ensure_unlocked()?;
+            collection.create_item(
+                &format!("bedkey: {name}"),
+                attributes(&name),
+                value.expose_secret().as_bytes(),
+                true,
+                "text/plain",
+            )?;
+            Ok(())
+        })?
         .map_err(failure)
     }
 
     /// Reading an entry works on a locked collection (nothing is found); a write
     /// would need it unlocked. Say locked, absent or unreachable.
     fn probe(&self) -> Result<()> {
-        let locked = with_deadline(WHO, HINT, false, || -> Result<bool, _> {
+        let locked = with_deadline(WHO, HINT, self.read_timeout, || -> Result<bool, _> {
             connect()?.get_default_collection()?.is_locked()
         })?
         .map_err(failure)?;
@@ -100,22 +112,17 @@ impl SecretStore for SecretServiceStore {
 
     fn delete(&self, name: &str) -> Result<bool> {
         let name = name.to_string();
-        with_deadline(
-            WHO,
-            HINT,
-            crate::prompt::on_terminal(),
-            move || -> Result<bool, _> {
-                let ss = connect()?;
-                let items = ss.search_items(attributes(&name))?;
-                let mut deleted = false;
-                for item in items.unlocked.iter().chain(&items.locked) {
-                    item.ensure_unlocked()?;
-                    item.delete()?;
-                    deleted = true;
-                }
-                Ok(deleted)
-            },
-        )?
+        with_deadline(WHO, HINT, self.write_timeout, move || -> Result<bool, _> {
+            let ss = connect()?;
+            let items = ss.search_items(attributes(&name))?;
+            let mut deleted = false;
+            for item in items.unlocked.iter().chain(&items.locked) {
+                item.ensure_unlocked()?;
+                item.delete()?;
+                deleted = true;
+            }
+            Ok(deleted)
+        })?
         .map_err(failure)
     }
 }

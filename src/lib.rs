@@ -1,0 +1,25 @@
+//! bedkey's core: Amazon Bedrock API keys made, stored, refreshed and loaded, with no
+//! terminal in it. Nothing here prints, prompts or parses a command line; what a
+//! person should hear comes back as data (warnings, sources, errors with a kind and
+//! an AWS code), and the `bedkey` binary decides how to show it.
+//!
+//! - [`token`]: minting short-term keys byte for byte as AWS does, reading either kind
+//! - [`keys`]: a stored key in use: load, refresh, add, replace, forget
+//! - [`config`]: key metadata (`keys.json`) and its lock
+//! - [`store`]: the secure stores behind one trait
+//! - [`iam`]: long-term keys through IAM
+//! - [`aws`]: credentials, region, timeouts
+//! - [`policy`], [`shell`], [`time`], [`files`], [`secret`], [`error`]: the pieces
+
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod files;
+pub mod iam;
+pub mod keys;
+pub mod policy;
+pub mod secret;
+pub mod shell;
+pub mod store;
+pub mod time;
+pub mod token;
