@@ -68,6 +68,9 @@ def parse_args():
                     help="timed runs of each (env RUNS; default 15)")
     ap.add_argument("--target", type=float, default=25.0,
                     help="ratio target shown in the last line (default 25)")
+    ap.add_argument("--also-bin", metavar="PATH",
+                    help="another bedkey build (e.g. the previous release) timed in the "
+                         "same alternating loop, for a before/after comparison")
     ap.add_argument("--enforce", action="store_true",
                     help="exit 1 if the ratio is below --target")
     a = ap.parse_args()
@@ -167,18 +170,35 @@ def main():
         print(f"bedkey: {shlex.join(bk_cmd)}")
         verify("python generator", py_cmd, env)
         verify("bedkey", bk_cmd, env, long_term=a.long_term)
+        also_cmd = [a.also_bin] + shlex.split(a.bedkey_args) if a.also_bin else None
+        if also_cmd:
+            print(f"also:   {shlex.join(also_cmd)}")
+            verify("the other bedkey", also_cmd, env, long_term=a.long_term)
         timed(py_cmd, env)  # warm-up (page cache, .pyc files)
         timed(bk_cmd, env)
+        if also_cmd:
+            timed(also_cmd, env)
 
-        py_t, bk_t = [], []
-        for _ in range(a.runs):  # strictly alternating
+        py_t, bk_t, also_t = [], [], []
+        for i in range(a.runs):  # strictly alternating
             py_t.append(timed(py_cmd, env))
-            bk_t.append(timed(bk_cmd, env))
+            if not also_cmd:
+                bk_t.append(timed(bk_cmd, env))
+                continue
+            # The run right after python is measurably slower (caches, clock
+            # speed): the two builds take that place in turn.
+            pair = [(bk_cmd, bk_t), (also_cmd, also_t)]
+            for cmd, times in (pair if i % 2 == 0 else pair[::-1]):
+                times.append(timed(cmd, env))
 
     print(f"runs: {a.runs} each, alternating")
-    for name, t in (("python", py_t), ("bedkey", bk_t)):
+    rows = [("python", py_t), ("bedkey", bk_t)] + ([("also", also_t)] if also_t else [])
+    for name, t in rows:
         print(f"{name}: median {ms(statistics.median(t)):9.3f} ms   "
               f"min {ms(min(t)):9.3f} ms   max {ms(max(t)):9.3f} ms")
+    if also_t:
+        print(f"also_median / bedkey_median = "
+              f"{statistics.median(also_t) / statistics.median(bk_t):.2f}")
     ratio = statistics.median(py_t) / statistics.median(bk_t)
     print(f"python_median / bedkey_median = {ratio:.2f}")
     print(f"ratio: {ratio:.1f}x (target >= {a.target:g}x)")
