@@ -22,6 +22,29 @@ fn scripted_profile(sb: &Sandbox, name: &str, body: &str) -> std::path::PathBuf 
     script
 }
 
+/// The official generator's key from the shared test vector.
+fn vector_key() -> String {
+    let vector = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/short-term-a.txt"
+    ))
+    .unwrap();
+    vector
+        .lines()
+        .find_map(|l| l.strip_prefix("key="))
+        .unwrap()
+        .to_string()
+}
+
+/// A short-term key made from a (doctored) presigned URL.
+fn short_term_key(url: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "bedrock-api-key-{}",
+        base64::engine::general_purpose::STANDARD.encode(url)
+    )
+}
+
 fn credentials_json(expiration: &str) -> String {
     format!(
         "echo '{{\"Version\": 1, \"AccessKeyId\": \"ASIAEXAMPLESESSION1\", \"SecretAccessKey\": \"{SECRET}\", \"SessionToken\": \"tok\", \"Expiration\": \"{expiration}\"}}'"
@@ -285,25 +308,10 @@ fn import_refuses_input_far_longer_than_a_key() {
 
 #[test]
 fn a_key_with_escape_sequences_in_it_is_malformed_and_never_echoed() {
-    use base64::Engine as _;
     let sb = Sandbox::new();
-    let vector = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/vectors/short-term-a.txt"
-    ))
-    .unwrap();
-    let key = vector.lines().find_map(|l| l.strip_prefix("key=")).unwrap();
-    let url = String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(&key[16..])
-            .unwrap(),
-    )
-    .unwrap();
+    let url = key_url(&vector_key());
     let evil_url = url.replace("us-west-2", "%1B%5D52%3Bc%3BZXZpbA%3D%3D%07%24%28id%29");
-    let evil = format!(
-        "bedrock-api-key-{}",
-        base64::engine::general_purpose::STANDARD.encode(evil_url)
-    );
+    let evil = short_term_key(&evil_url);
     for args in [vec!["inspect", "-"], vec!["import", "evil"]] {
         let out = sb
             .bedkey()
@@ -324,27 +332,12 @@ fn a_key_with_escape_sequences_in_it_is_malformed_and_never_echoed() {
 
 #[test]
 fn a_key_signed_in_year_9999_is_called_malformed() {
-    use base64::Engine as _;
     let sb = Sandbox::new();
-    let vector = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/vectors/short-term-a.txt"
-    ))
-    .unwrap();
-    let key = vector.lines().find_map(|l| l.strip_prefix("key=")).unwrap();
-    let url = String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(&key[16..])
-            .unwrap(),
-    )
-    .unwrap();
+    let url = key_url(&vector_key());
     let late = url
         .replace("20250715T050000Z", "99991231T235959Z")
         .replace("%2F20250715%2F", "%2F99991231%2F");
-    let late = format!(
-        "bedrock-api-key-{}",
-        base64::engine::general_purpose::STANDARD.encode(late)
-    );
+    let late = short_term_key(&late);
     let out = sb
         .bedkey()
         .args(["inspect", "-"])

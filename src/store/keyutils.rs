@@ -89,13 +89,7 @@ impl SecretStore for KeyutilsStore {
         })?
         .map_err(failure)?;
         found
-            .map(|bytes| {
-                String::from_utf8(bytes).map(secret).map_err(|_| {
-                    Error::store(format!(
-                        "{WHO} holds a secret for this key that is not text"
-                    ))
-                })
-            })
+            .map(|bytes| super::text_secret(bytes, WHO))
             .transpose()
     }
 

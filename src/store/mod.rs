@@ -224,6 +224,17 @@ fn with_deadline<T: Send + 'static>(
     })
 }
 
+/// A secret as a store handed it back: text, or a store error naming `who`.
+fn text_secret(bytes: Vec<u8>, who: &str) -> Result<Secret> {
+    String::from_utf8(bytes)
+        .map(crate::secret::secret)
+        .map_err(|_| {
+            Error::store(format!(
+                "{who} holds a secret for this key that is not text"
+            ))
+        })
+}
+
 /// Why a backend can or cannot be used here, for `auto` and `doctor`.
 pub struct Probe {
     pub usable: bool,

@@ -13,7 +13,7 @@ use secret_service::blocking::SecretService;
 
 use super::{Backend, SecretStore, with_deadline};
 use crate::error::{Error, Result};
-use crate::secret::{ExposeSecret, Secret, secret};
+use crate::secret::{ExposeSecret, Secret};
 
 const SERVICE: &str = "bedkey";
 const WHO: &str = "the Secret Service";
@@ -65,13 +65,7 @@ impl SecretStore for SecretServiceStore {
         )?
         .map_err(failure)?;
         found
-            .map(|bytes| {
-                String::from_utf8(bytes).map(secret).map_err(|_| {
-                    Error::store(format!(
-                        "{WHO} holds a secret for this key that is not text"
-                    ))
-                })
-            })
+            .map(|bytes| super::text_secret(bytes, WHO))
             .transpose()
     }
 
