@@ -228,35 +228,11 @@ impl Scope {
             statement
         };
 
-        let region = region.unwrap_or("*");
-        let mut direct = Vec::new();
-        let mut profiles = Vec::new();
-        let mut behind_profiles = Vec::new();
-        for m in &models {
-            match m {
-                Model::Foundation { id, region: r } => direct.push(format!(
-                    "arn:aws:bedrock:{}::foundation-model/{id}",
-                    r.as_deref().unwrap_or(region)
-                )),
-                Model::Profile {
-                    id,
-                    foundation,
-                    arn,
-                } => {
-                    profiles.push(arn.clone().unwrap_or_else(|| {
-                        format!("arn:aws:bedrock:*:{account}:inference-profile/{id}")
-                    }));
-                    behind_profiles
-                        .push(format!("arn:aws:bedrock:*::foundation-model/{foundation}"));
-                }
-                Model::Application { arn } => {
-                    profiles.push(arn.clone());
-                    behind_profiles.push("arn:aws:bedrock:*::foundation-model/*".to_string());
-                }
-            }
-        }
-        dedup(&mut direct);
-        dedup(&mut behind_profiles);
+        let Resources {
+            direct,
+            profiles,
+            behind_profiles,
+        } = resources(&models, account, region.unwrap_or("*"));
 
         let mut statements = vec![with(
             json!({"Sid": "UseBearerToken", "Effect": "Allow",
@@ -291,6 +267,49 @@ impl Scope {
         }
         Ok(document)
     }
+}
+
+/// The ARNs a scoped policy names: models invoked directly, inference profiles, and
+/// the foundation models behind those profiles.
+struct Resources {
+    direct: Vec<String>,
+    profiles: Vec<String>,
+    behind_profiles: Vec<String>,
+}
+
+fn resources(models: &[Model], account: &str, region: &str) -> Resources {
+    let mut r = Resources {
+        direct: Vec::new(),
+        profiles: Vec::new(),
+        behind_profiles: Vec::new(),
+    };
+    for m in models {
+        match m {
+            Model::Foundation { id, region: at } => r.direct.push(format!(
+                "arn:aws:bedrock:{}::foundation-model/{id}",
+                at.as_deref().unwrap_or(region)
+            )),
+            Model::Profile {
+                id,
+                foundation,
+                arn,
+            } => {
+                r.profiles.push(arn.clone().unwrap_or_else(|| {
+                    format!("arn:aws:bedrock:*:{account}:inference-profile/{id}")
+                }));
+                r.behind_profiles
+                    .push(format!("arn:aws:bedrock:*::foundation-model/{foundation}"));
+            }
+            Model::Application { arn } => {
+                r.profiles.push(arn.clone());
+                r.behind_profiles
+                    .push("arn:aws:bedrock:*::foundation-model/*".to_string());
+            }
+        }
+    }
+    dedup(&mut r.direct);
+    dedup(&mut r.behind_profiles);
+    r
 }
 
 fn dedup(v: &mut Vec<String>) {

@@ -222,6 +222,35 @@ fn malformed(why: impl std::fmt::Display) -> Error {
     Error::usage(format!("not a valid Bedrock API key: {why}"))
 }
 
+/// A presigned URL's query, parameter by parameter, percent-decoded.
+struct Query<'a>(Vec<(&'a str, String)>);
+
+impl<'a> Query<'a> {
+    fn parse(query: &'a str) -> Result<Query<'a>> {
+        let mut params = Vec::new();
+        for pair in query.split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_decode_str(value)
+                .decode_utf8()
+                .map_err(|_| malformed(format!("parameter {name} is not valid text")))?;
+            params.push((name, value.into_owned()));
+        }
+        Ok(Query(params))
+    }
+
+    fn get(&self, name: &str) -> Result<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| malformed(format!("it has no {name} (truncated?)")))
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, _)| *n == name)
+    }
+}
+
 fn decode_short_term(body: &str) -> Result<ShortTerm> {
     let bytes = STANDARD
         .decode(body)
@@ -230,41 +259,48 @@ fn decode_short_term(body: &str) -> Result<ShortTerm> {
     let query = url
         .strip_prefix(&format!("{HOST}/?"))
         .ok_or_else(|| malformed(format!("it does not decode to a {HOST} request")))?;
-
-    let mut params = Vec::new();
-    for pair in query.split('&') {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_decode_str(value)
-            .decode_utf8()
-            .map_err(|_| malformed(format!("parameter {name} is not valid text")))?;
-        params.push((name, value.into_owned()));
-    }
-    let get = |name: &str| -> Result<&str> {
-        params
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-            .ok_or_else(|| malformed(format!("it has no {name} (truncated?)")))
-    };
-
-    if get("Action")? != "CallWithBearerToken" {
+    let q = Query::parse(query)?;
+    if q.get("Action")? != "CallWithBearerToken" {
         return Err(malformed("its Action is not CallWithBearerToken"));
     }
-    if get("X-Amz-Algorithm")? != "AWS4-HMAC-SHA256" {
+    if q.get("X-Amz-Algorithm")? != "AWS4-HMAC-SHA256" {
         return Err(malformed("its X-Amz-Algorithm is not AWS4-HMAC-SHA256"));
     }
-    let signature = get("X-Amz-Signature")?;
+    let signature = q.get("X-Amz-Signature")?;
     if signature.len() != 64 || !signature.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(malformed(
             "its X-Amz-Signature is not 64 hex digits (truncated?)",
         ));
     }
-    if get("Version")? != "1" {
+    if q.get("Version")? != "1" {
         return Err(malformed("its Version is not 1"));
     }
-    // AKID/20250715/us-west-2/bedrock/aws4_request. Every field is checked as strictly
-    // as the same value given as a flag: a key is input, and its region reaches shells.
-    let credential: Vec<&str> = get("X-Amz-Credential")?.split('/').collect();
+    let (access_key_id, region) = credential_scope(&q)?;
+    let signed_at = crate::time::parse_amz_date(q.get("X-Amz-Date")?)
+        .ok_or_else(|| malformed("its X-Amz-Date is not a date"))?;
+    let lifetime: i64 = q
+        .get("X-Amz-Expires")?
+        .parse()
+        .ok()
+        .filter(|s| (1..=MAX_LIFETIME.as_secs() as i64).contains(s))
+        .ok_or_else(|| malformed("its X-Amz-Expires is not 1 to 43200 seconds"))?;
+    if crate::time::parse_instant(&crate::time::rfc3339(signed_at + lifetime)).is_err() {
+        return Err(malformed("its X-Amz-Date is out of range"));
+    }
+    Ok(ShortTerm {
+        region,
+        signed_at,
+        lifetime,
+        access_key_id: mask(access_key_id),
+        session_token: q.has("X-Amz-Security-Token"),
+    })
+}
+
+/// `AKID/20250715/us-west-2/bedrock/aws4_request`: the access key id and the region.
+/// Every field is checked as strictly as the same value given as a flag: a key is
+/// input, and its region reaches shells.
+fn credential_scope<'q>(q: &'q Query) -> Result<(&'q str, String)> {
+    let credential: Vec<&str> = q.get("X-Amz-Credential")?.split('/').collect();
     let [access_key_id, date, region, "bedrock", "aws4_request"] = credential[..] else {
         return Err(malformed(
             "its X-Amz-Credential is not KEY/DATE/REGION/bedrock/aws4_request",
@@ -284,28 +320,12 @@ fn decode_short_term(body: &str) -> Result<ShortTerm> {
             "its X-Amz-Credential does not start with an access key id",
         ));
     }
-    let signed_at = crate::time::parse_amz_date(get("X-Amz-Date")?)
-        .ok_or_else(|| malformed("its X-Amz-Date is not a date"))?;
-    if date.len() != 8 || !get("X-Amz-Date")?.starts_with(date) {
+    if date.len() != 8 || !q.get("X-Amz-Date")?.starts_with(date) {
         return Err(malformed(
             "the date in its X-Amz-Credential is not its X-Amz-Date's",
         ));
     }
-    let lifetime: i64 = get("X-Amz-Expires")?
-        .parse()
-        .ok()
-        .filter(|s| (1..=MAX_LIFETIME.as_secs() as i64).contains(s))
-        .ok_or_else(|| malformed("its X-Amz-Expires is not 1 to 43200 seconds"))?;
-    if crate::time::parse_instant(&crate::time::rfc3339(signed_at + lifetime)).is_err() {
-        return Err(malformed("its X-Amz-Date is out of range"));
-    }
-    Ok(ShortTerm {
-        region: region.to_string(),
-        signed_at,
-        lifetime,
-        access_key_id: mask(access_key_id),
-        session_token: params.iter().any(|(n, _)| *n == "X-Amz-Security-Token"),
-    })
+    Ok((access_key_id, region.to_string()))
 }
 
 fn decode_long_term(body: &str) -> Result<LongTerm> {

@@ -64,75 +64,84 @@ struct Json {
 impl Run for Inspect {
     fn run(&self, ctx: &Context) -> Result<()> {
         let key = read_key(self.key.as_deref())?;
-        let decoded = token::decode(key.expose_secret())?;
-        let now = time::now();
-        let json = match decoded {
-            Decoded::ShortTerm(st) => Json {
-                kind: "short-term",
-                region: Some(st.region.clone()),
-                signed_at: Some(time::rfc3339(st.signed_at)),
-                expires_at: Some(time::rfc3339(st.expires_at())),
-                seconds_left: Some((st.expires_at() - now).max(0)),
-                expired: Some(st.expires_at() <= now),
-                access_key_id: Some(st.access_key_id.clone()),
-                session_token: Some(st.session_token),
-                alias: None,
-                account: None,
-            },
-            Decoded::LongTerm(lt) => Json {
-                kind: "long-term",
-                account: lt.account().map(str::to_string),
-                alias: Some(lt.alias),
-                region: None,
-                signed_at: None,
-                expires_at: None,
-                seconds_left: None,
-                expired: None,
-                access_key_id: None,
-                session_token: None,
-            },
-        };
+        let json = facts(token::decode(key.expose_secret())?, time::now());
         if ctx.out.json() {
             return ctx.out.print_json(&json);
         }
-        let mut rows: Vec<(&str, String)> = vec![("kind", json.kind.to_string())];
-        if let (Some(signed), Some(expires), Some(left)) =
-            (&json.signed_at, &json.expires_at, json.seconds_left)
-        {
-            let at = time::parse_instant(expires)?;
-            rows.push(("region", json.region.clone().unwrap_or_default()));
-            rows.push(("signed at", signed.clone()));
-            rows.push(("expires at", expires.clone()));
-            let status = if left > 0 {
-                format!("{} left", time::human(left))
-            } else {
-                format!("expired {}", time::relative(at, now))
-            };
-            rows.push(("status", status));
-            rows.push((
-                "access key id",
-                json.access_key_id.clone().unwrap_or_default(),
-            ));
-            let token = if json.session_token == Some(true) {
-                "yes (temporary credentials)"
-            } else {
-                "no (long-lived access key)"
-            };
-            rows.push(("session token", token.to_string()));
-        } else {
-            rows.push(("alias", json.alias.clone().unwrap_or_default()));
-            if let Some(account) = &json.account {
-                rows.push(("account", account.clone()));
-            }
-            rows.push((
-                "expires",
-                "not recorded in the key (`bedkey list` shows what bedkey knows)".to_string(),
-            ));
-        }
+        let rows = rows(&json, time::now())?;
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         for (k, v) in rows {
             stdout_line(&format!("{k:width$}  {v}"))?;
         }
         Ok(())
     }
+}
+
+/// What a key says about itself, as of `now`.
+fn facts(decoded: Decoded, now: i64) -> Json {
+    match decoded {
+        Decoded::ShortTerm(st) => Json {
+            kind: "short-term",
+            region: Some(st.region.clone()),
+            signed_at: Some(time::rfc3339(st.signed_at)),
+            expires_at: Some(time::rfc3339(st.expires_at())),
+            seconds_left: Some((st.expires_at() - now).max(0)),
+            expired: Some(st.expires_at() <= now),
+            access_key_id: Some(st.access_key_id.clone()),
+            session_token: Some(st.session_token),
+            alias: None,
+            account: None,
+        },
+        Decoded::LongTerm(lt) => Json {
+            kind: "long-term",
+            account: lt.account().map(str::to_string),
+            alias: Some(lt.alias),
+            region: None,
+            signed_at: None,
+            expires_at: None,
+            seconds_left: None,
+            expired: None,
+            access_key_id: None,
+            session_token: None,
+        },
+    }
+}
+
+/// The facts as labelled lines for a person.
+fn rows(json: &Json, now: i64) -> Result<Vec<(&'static str, String)>> {
+    let mut rows: Vec<(&str, String)> = vec![("kind", json.kind.to_string())];
+    if let (Some(signed), Some(expires), Some(left)) =
+        (&json.signed_at, &json.expires_at, json.seconds_left)
+    {
+        let at = time::parse_instant(expires)?;
+        rows.push(("region", json.region.clone().unwrap_or_default()));
+        rows.push(("signed at", signed.clone()));
+        rows.push(("expires at", expires.clone()));
+        let status = if left > 0 {
+            format!("{} left", time::human(left))
+        } else {
+            format!("expired {}", time::relative(at, now))
+        };
+        rows.push(("status", status));
+        rows.push((
+            "access key id",
+            json.access_key_id.clone().unwrap_or_default(),
+        ));
+        let token = if json.session_token == Some(true) {
+            "yes (temporary credentials)"
+        } else {
+            "no (long-lived access key)"
+        };
+        rows.push(("session token", token.to_string()));
+    } else {
+        rows.push(("alias", json.alias.clone().unwrap_or_default()));
+        if let Some(account) = &json.account {
+            rows.push(("account", account.clone()));
+        }
+        rows.push((
+            "expires",
+            "not recorded in the key (`bedkey list` shows what bedkey knows)".to_string(),
+        ));
+    }
+    Ok(rows)
 }

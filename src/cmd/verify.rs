@@ -163,17 +163,7 @@ async fn call(url: &str, key: &str) -> Result<(u16, String, String)> {
 impl Run for Verify {
     fn run(&self, ctx: &Context) -> Result<()> {
         let key = ctx.load_key(&self.name)?;
-        let decoded = token::decode(key.secret.expose_secret())?;
-        // A short-term key names its region; a long-term key uses the recorded one.
-        let region = match (&decoded, &ctx.global.region, &key.meta.region) {
-            (Decoded::ShortTerm(st), _, _) => st.region.clone(),
-            (_, Some(r), _) => aws::checked_region(r)?,
-            (_, None, Some(r)) => r.clone(),
-            _ => {
-                ctx.block_on(aws::region(None, ctx.global.profile.as_deref()))??
-                    .0
-            }
-        };
+        let region = key_region(ctx, &key)?;
         let url = endpoint(&region)?;
         let now = time::now();
         let (verdict, status, message) = match key.expires_at() {
@@ -209,27 +199,47 @@ impl Run for Verify {
                 explain(verdict)
             ))?;
         }
-        match verdict {
-            Verdict::Accepted | Verdict::AcceptedScoped => Ok(()),
-            v => {
-                let detail = if message.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({message})")
-                };
-                let e = Error::new(
-                    Kind::Credentials,
-                    format!("key '{}' in {region}: {}{detail}", self.name, explain(v)),
-                );
-                Err(match v {
-                    Verdict::Expired => e.with_hint(format!("`bedkey rotate {}` makes a new one", self.name)),
-                    Verdict::Denied => e.with_hint("attach AmazonBedrockLimitedAccess or a policy allowing bedrock:CallWithBearerToken"),
-                    Verdict::WrongRegion => e.with_hint("pass the key's own region with --region"),
-                    _ => e,
-                })
-            }
-        }
+        refusal(&self.name, &region, verdict, &message)
     }
+}
+
+/// The region to ask: a short-term key names its own; a long-term key uses
+/// `--region`, the recorded one, or the environment's.
+fn key_region(ctx: &Context, key: &bedkey::keys::Loaded) -> Result<String> {
+    let decoded = token::decode(key.secret.expose_secret())?;
+    Ok(match (&decoded, &ctx.global.region, &key.meta.region) {
+        (Decoded::ShortTerm(st), _, _) => st.region.clone(),
+        (_, Some(r), _) => aws::checked_region(r)?,
+        (_, None, Some(r)) => r.clone(),
+        _ => {
+            ctx.block_on(aws::region(None, ctx.global.profile.as_deref()))??
+                .0
+        }
+    })
+}
+
+/// Ok for an accepted key; otherwise the verdict as an error (exit 4) with a remedy.
+fn refusal(name: &str, region: &str, verdict: Verdict, message: &str) -> Result<()> {
+    if matches!(verdict, Verdict::Accepted | Verdict::AcceptedScoped) {
+        return Ok(());
+    }
+    let detail = if message.is_empty() {
+        String::new()
+    } else {
+        format!(" ({message})")
+    };
+    let e = Error::new(
+        Kind::Credentials,
+        format!("key '{name}' in {region}: {}{detail}", explain(verdict)),
+    );
+    Err(match verdict {
+        Verdict::Expired => e.with_hint(format!("`bedkey rotate {name}` makes a new one")),
+        Verdict::Denied => e.with_hint(
+            "attach AmazonBedrockLimitedAccess or a policy allowing bedrock:CallWithBearerToken",
+        ),
+        Verdict::WrongRegion => e.with_hint("pass the key's own region with --region"),
+        _ => e,
+    })
 }
 
 #[cfg(test)]
