@@ -181,6 +181,12 @@ pub enum Command {
     /// One live, read-only call to Bedrock with the key: is it accepted, and if not why
     Verify(Verify),
 
+    /// Every Bedrock API key in the AWS account, with findings (never expires, old, console-made)
+    #[command(after_help = "Examples:\n  \
+        bedkey audit\n  \
+        bedkey audit --max-age 30 --strict --output json   (in a scheduled CI job)")]
+    Audit(Audit),
+
     /// Shell code that keeps AWS_BEARER_TOKEN_BEDROCK fresh in long-lived shells
     #[command(after_help = "Add to your profile:\n  \
         bash:  eval \"$(bedkey init bash)\"      (~/.bashrc)\n  \
@@ -313,6 +319,17 @@ pub struct Verify {
     /// Key name
     #[arg(default_value = "default")]
     pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Audit {
+    /// Report keys older than this many days
+    #[arg(long, value_name = "DAYS", default_value_t = 90, value_parser = clap::value_parser!(i64).range(1..=36600))]
+    pub max_age: i64,
+
+    /// Exit 1 when a key never expires, is older than --max-age, or was made in the console
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]

@@ -178,6 +178,31 @@ impl Iam {
         }
     }
 
+    /// Every Bedrock API key in the account: one paginated listing with `AllUsers`.
+    /// `progress` hears the count so far after each page.
+    pub async fn all_credentials(&self, mut progress: impl FnMut(usize)) -> Result<Vec<Remote>> {
+        let mut all = Vec::new();
+        let mut marker = None;
+        loop {
+            let out = self
+                .client
+                .list_service_specific_credentials()
+                .all_users(true)
+                .service_name(BEDROCK)
+                .max_items(1000)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| error("ListServiceSpecificCredentials", e))?;
+            all.extend(out.service_specific_credentials().iter().map(remote));
+            progress(all.len());
+            if !out.is_truncated() {
+                return Ok(all);
+            }
+            marker = out.marker().map(str::to_string);
+        }
+    }
+
     /// The user's Bedrock API keys.
     pub async fn credentials(&self, user: &str) -> Result<Vec<Remote>> {
         let mut all = Vec::new();
@@ -192,14 +217,7 @@ impl Iam {
                 .send()
                 .await
                 .map_err(|e| error("ListServiceSpecificCredentials", e))?;
-            all.extend(out.service_specific_credentials().iter().map(|c| Remote {
-                id: c.service_specific_credential_id().to_string(),
-                user: c.user_name().to_string(),
-                status: c.status().as_str().to_string(),
-                created: c.create_date().secs(),
-                expires: c.expiration_date().map(|d| d.secs()),
-                alias: c.service_credential_alias().map(str::to_string),
-            }));
+            all.extend(out.service_specific_credentials().iter().map(remote));
             if !out.is_truncated() {
                 return Ok(all);
             }
@@ -334,6 +352,18 @@ fn unreadable(why: &str) -> Error {
     Error::failure(format!(
         "IAM answered CreateServiceSpecificCredential with a reply bedkey could not read: {why}"
     ))
+}
+
+/// A credential as a listing describes it.
+fn remote(c: &aws_sdk_iam::types::ServiceSpecificCredentialMetadata) -> Remote {
+    Remote {
+        id: c.service_specific_credential_id().to_string(),
+        user: c.user_name().to_string(),
+        status: c.status().as_str().to_string(),
+        created: c.create_date().secs(),
+        expires: c.expiration_date().map(|d| d.secs()),
+        alias: c.service_credential_alias().map(str::to_string),
+    }
 }
 
 /// One line for an IAM failure, with the exit code of what the caller can do.

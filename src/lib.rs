@@ -9,8 +9,10 @@
 //! - [`store`]: the secure stores behind one trait
 //! - [`iam`]: long-term keys through IAM
 //! - [`aws`]: credentials, region, timeouts
+//! - [`audit`]: an account's Bedrock API keys judged
 //! - [`policy`], [`shell`], [`time`], [`files`], [`secret`], [`error`]: the pieces
 
+pub mod audit;
 pub mod aws;
 pub mod config;
 pub mod error;

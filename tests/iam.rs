@@ -1133,3 +1133,103 @@ fn when_iam_cannot_be_listed_after_a_lost_create_the_commands_to_finish_are_prin
     // The orphan is really there, and the printed commands name its user.
     assert_eq!(credentials_of(url, &user).len(), 1);
 }
+
+#[test]
+fn audit_lists_every_key_in_the_account_with_its_findings() {
+    let Some((url, _turn)) = server() else { return };
+    control(url, "POST", "/_control/reset", r#"{"credentials": true}"#);
+    let sb = Sandbox::new();
+    let name = sb.name("audited");
+    ok(&bedkey(&sb, url)
+        .args(["create", &name, "--days", "30"])
+        .output()
+        .unwrap());
+    let mine = sb.keys_json()["keys"][&name]["credential_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A console-made key that never expires, and 1,200 keys of others: two pages
+    // (bedkey asks for pages of 1,000, IAM's most).
+    control(
+        url,
+        "POST",
+        "/_control/seed",
+        r#"{"users": 1, "per_user": 1, "prefix": "BedrockAPIKey-console"}"#,
+    );
+    control(
+        url,
+        "POST",
+        "/_control/seed",
+        r#"{"users": 600, "per_user": 2, "prefix": "team", "age_days": 365}"#,
+    );
+    let console = credentials_of(url, "BedrockAPIKey-console-0")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    control(
+        url,
+        "PATCH",
+        &format!("/_control/credentials/{console}"),
+        &format!(r#"{{"created": "{}"}}"#, rfc3339_from_now(-200 * 86_400)),
+    );
+
+    let out = bedkey(&sb, url)
+        .args(["audit", "--output", "json"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let creds = json["credentials"].as_array().unwrap();
+    assert_eq!(creds.len(), 1202);
+    let find = |id: &str| creds.iter().find(|c| c["credential_id"] == id).unwrap();
+    let m = find(&mine);
+    assert_eq!(m["managed_here"], true);
+    assert_eq!(m["findings"], serde_json::json!([]));
+    assert_eq!(m["status"], "Active");
+    let c = find(&console);
+    assert_eq!(
+        c["findings"],
+        serde_json::json!([
+            "never-expires",
+            "older-than-90",
+            "console-made",
+            "not-managed-here"
+        ])
+    );
+    assert_eq!(c["age_days"], 200);
+    assert_eq!(json["summary"]["credentials"], 1202);
+    assert_eq!(json["summary"]["users"], 602);
+    let pages = actions(url)
+        .iter()
+        .filter(|a| *a == "ListServiceSpecificCredentials")
+        .count();
+    assert_eq!(pages, 2);
+    assert_eq!(json["summary"]["strict_failures"], 1);
+    // Listed in one paginated call with AllUsers, no per-user listing.
+    assert!(actions(url).iter().all(|a| a != "ListUsers"));
+
+    let strict = bedkey(&sb, url)
+        .args(["audit", "--strict"])
+        .output()
+        .unwrap();
+    assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
+    assert!(stderr(&strict).contains("1 of 1202"), "{}", stderr(&strict));
+    let text = stdout(&strict);
+    assert!(
+        text.contains("never-expires, older-than-90, console-made"),
+        "{text}"
+    );
+    assert!(text.starts_with("USER"), "{text}");
+
+    let lenient = bedkey(&sb, url)
+        .args(["audit", "--strict", "--max-age", "36600"])
+        .output()
+        .unwrap();
+    assert_eq!(lenient.status.code(), Some(1), "never-expires still fails");
+    let bad = bedkey(&sb, url)
+        .args(["audit", "--max-age", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    control(url, "POST", "/_control/reset", r#"{"credentials": true}"#);
+}

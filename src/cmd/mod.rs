@@ -1,5 +1,6 @@
 //! One module a subcommand. Each implements [`Run`]; `dispatch` picks one.
 
+mod audit;
 mod completions;
 pub(crate) mod create;
 mod doctor;
@@ -8,7 +9,7 @@ mod exec;
 mod import;
 mod init;
 mod inspect;
-mod list;
+pub(crate) mod list;
 mod man;
 mod remove;
 mod revoke;
@@ -145,6 +146,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Revoke(c) => revoke::Revoke(c).run(&ctx),
         Command::Rotate(c) => c.run(&ctx),
         Command::Verify(c) => c.run(&ctx),
+        Command::Audit(c) => c.run(&ctx),
         Command::Init(c) => c.run(&ctx),
         Command::Doctor => doctor::Doctor.run(&ctx),
         Command::Completions(c) => c.run(&ctx),

@@ -21,6 +21,8 @@ Control API (plain JSON over HTTP, never used by the SDK):
     GET    /_control/credentials   stored credentials, without secrets
     DELETE /_control/credentials/<id>   out-of-band delete (console simulation)
     PATCH  /_control/credentials/<id>   {"created", "expires", "status"} e.g. to force expiry
+    POST   /_control/seed          {"users", "per_user", "prefix", "age_days"}: Bedrock
+                                   credentials for users PREFIX-0.. (no moto user needed)
     GET    /_control/requests      every API action received, in order
     GET    /_control/health
 "action" may be "*" to match every API action.  "times": -1 means forever.
@@ -664,6 +666,21 @@ class Handler(BaseHTTPRequestHandler):
                 if req.get("credentials"):
                     STATE.creds.clear()
             return self.send_json(200, {"ok": True})
+        if path == "/_control/seed" and m == "POST":
+            # Bedrock credentials for users that need not exist in moto: for
+            # account-wide listings (audit) at scale, without thousands of calls.
+            users = int(req.get("users", 1))
+            per_user = int(req.get("per_user", 1))
+            prefix = req.get("prefix", "seeded")
+            days = req.get("age_days")
+            made = []
+            with STATE.lock:
+                for u in range(users):
+                    for _ in range(min(per_user, MAX_PER_USER_PER_SERVICE)):
+                        c = Credential(f"{prefix}-{u}", "bedrock.amazonaws.com", days)
+                        STATE.creds[c.id] = c
+                        made.append(c.id)
+            return self.send_json(200, {"created": len(made)})
         if path == "/_control/requests" and m == "GET":
             with STATE.lock:
                 return self.send_json(200, list(STATE.requests))

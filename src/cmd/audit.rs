@@ -1,0 +1,128 @@
+//! `bedkey audit`: every Bedrock API key in the account, from one paginated
+//! `ListServiceSpecificCredentials` with `AllUsers`, and what is wrong with each.
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+
+use serde::Serialize;
+
+use bedkey::audit::{self, Audited, Summary};
+use bedkey::error::{Error, Result};
+use bedkey::time;
+
+use crate::cli::Audit;
+use crate::cmd::list::table;
+use crate::cmd::{Context, Run};
+use crate::output::{stderr_line, stdout_line};
+
+#[derive(Serialize)]
+struct Json<'a> {
+    credentials: &'a [Audited],
+    summary: &'a Summary,
+}
+
+impl Run for Audit {
+    fn run(&self, ctx: &Context) -> Result<()> {
+        // Credentials a local key holds: not secret, straight from the metadata.
+        let managed: HashSet<String> = ctx
+            .config()?
+            .load()?
+            .keys
+            .into_values()
+            .filter_map(|m| m.credential_id)
+            .collect();
+        let show_progress = std::io::stderr().is_terminal() && !ctx.out.json();
+        let listed = ctx.block_on(async {
+            ctx.iam()
+                .await?
+                .all_credentials(|n| {
+                    if show_progress {
+                        let _ = std::io::Write::write_all(
+                            &mut std::io::stderr(),
+                            format!("\rbedkey: listed {n} credentials…").as_bytes(),
+                        );
+                    }
+                })
+                .await
+        })??;
+        if show_progress {
+            stderr_line("");
+        }
+        let now = time::now();
+        let audited: Vec<Audited> = listed
+            .iter()
+            .map(|c| audit::assess(c, now, self.max_age, managed.contains(&c.id)))
+            .collect();
+        let summary = audit::summarize(&audited);
+        if ctx.out.json() {
+            ctx.out.print_json(&Json {
+                credentials: &audited,
+                summary: &summary,
+            })?;
+        } else {
+            render(ctx, &audited, &summary)?;
+        }
+        if self.strict && summary.strict_failures > 0 {
+            return Err(Error::failure(format!(
+                "{} of {} Bedrock API keys never expire, are older than {} days, or were made in the console",
+                summary.strict_failures, summary.credentials, self.max_age
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn render(ctx: &Context, audited: &[Audited], summary: &Summary) -> Result<()> {
+    if audited.is_empty() {
+        ctx.out.note("no Bedrock API keys in this account");
+        return Ok(());
+    }
+    let mut rows = vec![
+        [
+            "USER",
+            "CREDENTIAL",
+            "STATUS",
+            "CREATED",
+            "EXPIRES",
+            "AGE",
+            "FINDINGS",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for a in audited {
+        rows.push(vec![
+            a.user.clone(),
+            a.credential_id.clone(),
+            a.status.clone(),
+            time::prefix(&a.created, 10).to_string(),
+            a.expires
+                .as_deref()
+                .map_or("never".to_string(), |e| time::prefix(e, 10).to_string()),
+            format!("{}d", a.age_days),
+            if a.findings.is_empty() {
+                "-".to_string()
+            } else {
+                a.findings.join(", ")
+            },
+        ]);
+    }
+    table(&rows)?;
+    let counts: Vec<String> = summary
+        .findings
+        .iter()
+        .map(|(f, n)| format!("{n} {f}"))
+        .collect();
+    stdout_line(&format!(
+        "{} keys of {} users, {} active, {} managed here{}",
+        summary.credentials,
+        summary.users,
+        summary.active,
+        summary.managed_here,
+        if counts.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", counts.join(", "))
+        }
+    ))
+}
