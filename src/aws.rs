@@ -201,6 +201,20 @@ pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 pub const TIMEOUT_VAR: &str = "BEDKEY_AWS_TIMEOUT";
 
+/// Refuse a `BEDKEY_AWS_TIMEOUT` that is not a duration above zero (exit 2), rather
+/// than ignore it.
+pub fn check_timeout_var() -> Result<()> {
+    match std::env::var(TIMEOUT_VAR) {
+        Ok(v) if !v.is_empty() => match crate::time::parse_duration(&v) {
+            Ok(d) if !d.is_zero() => Ok(()),
+            _ => Err(Error::usage(format!(
+                "{TIMEOUT_VAR}={v} is not a duration above zero (30, 30s, 1m)"
+            ))),
+        },
+        _ => Ok(()),
+    }
+}
+
 /// The operation timeout: `BEDKEY_AWS_TIMEOUT` may shorten it, never lengthen it.
 pub fn operation_timeout() -> std::time::Duration {
     std::env::var(TIMEOUT_VAR)

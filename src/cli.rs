@@ -225,7 +225,7 @@ pub struct Create {
     pub name: String,
 
     /// A short-term key entry instead: mint now, cache, refresh on use
-    #[arg(long, conflicts_with_all = ["days", "no_expiry", "user", "policies", "allow_models", "dry_run"])]
+    #[arg(long, conflicts_with_all = ["days", "no_expiry", "user", "policies", "allow_models", "dry_run", "policy_file", "tags"])]
     pub short_term: bool,
 
     /// With --short-term: lifetime of each minted key: 900, 900s, 15m, 2h; 1s to 12h [default: 12h]
@@ -251,6 +251,18 @@ pub struct Create {
     /// Least privilege: allow only this model or inference profile, id or ARN (repeatable)
     #[arg(long = "allow-model", value_name = "ID")]
     pub allow_models: Vec<String>,
+
+    /// A custom policy from a JSON file, made a customer-managed policy and attached instead of AmazonBedrockLimitedAccess
+    #[arg(long, value_name = "FILE", conflicts_with = "allow_models")]
+    pub policy_file: Option<PathBuf>,
+
+    /// With --policy-file: the managed policy's name [default: bedkey-NAME]
+    #[arg(long, value_name = "NAME", requires = "policy_file")]
+    pub policy_name: Option<String>,
+
+    /// Tag the IAM user (repeatable)
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
 
     /// With --allow-model: allow calls only from this address range (repeatable)
     #[arg(long = "source-ip", value_name = "CIDR", requires = "allow_models")]

@@ -17,6 +17,7 @@ use crate::store::Backend;
 
 const FILE: &str = "keys.json";
 const LOCK: &str = "keys.lock";
+const IAM_LOCK: &str = "iam.lock";
 const VERSION: u32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -400,6 +401,14 @@ impl Config {
             config: self,
             _file: file,
         })
+    }
+
+    /// Held by whatever changes IAM for this config's keys (create, rotate, revoke)
+    /// for the whole change, so that two runs never race to make or retire the same
+    /// credentials. Separate from the key list's lock: `env` never waits for IAM.
+    pub fn iam_lock(&self) -> Result<File> {
+        self.ensure_dir()?;
+        files::lock_file(&self.dir.join(IAM_LOCK), self.wait, self.on_wait.as_deref())
     }
 
     /// Change the keys under the lock and save them: every writer goes through here.

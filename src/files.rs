@@ -84,7 +84,7 @@ pub fn lock_file(path: &Path, wait: Duration, on_wait: Option<&dyn Fn(&str)>) ->
                 "{} is held by {} for more than {}s",
                 path.display(),
                 holder(&mut file),
-                wait.as_secs_f64()
+                wait.as_secs_f64().ceil()
             ))
             .with_hint("wait for it to finish, or stop it; bedkey changed nothing"));
         }
@@ -114,10 +114,22 @@ fn holder(file: &mut File) -> String {
     let _ = file
         .rewind()
         .and_then(|_| file.take(32).read_to_string(&mut text));
+    // The id is the last bedkey holder's; another program may hold it now.
     match text.trim().parse::<u32>() {
-        Ok(pid) => format!("bedkey process {pid}"),
-        Err(_) => "another bedkey process".to_string(),
+        Ok(pid) if alive(pid) => format!("bedkey process {pid}"),
+        _ => "another process".to_string(),
     }
+}
+
+#[cfg(unix)]
+fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    pid == std::process::id() || (pid != 0 && unsafe { libc::kill(pid as libc::pid_t, 0) } == 0)
+}
+
+#[cfg(not(unix))]
+fn alive(_pid: u32) -> bool {
+    true
 }
 
 /// Refuse `path` (exit 5) when another user owns it or anyone may write it; a

@@ -14,6 +14,15 @@ use crate::error::{Error, Kind, Result};
 use crate::secret::{Secret, secret};
 
 pub const BEDROCK: &str = "bedrock.amazonaws.com";
+/// The code an [`Error`] carries when AWS did not answer in time: the call may still
+/// take effect.
+pub const TIMED_OUT: &str = "bedkey:TimedOut";
+
+/// The tag bedkey puts on what it makes for a key, naming the key.
+pub const NAME_TAG: &str = "bedkey:name";
+/// IAM keeps at most five versions of a managed policy.
+const MAX_POLICY_VERSIONS: usize = 5;
+
 /// IAM allows a user two service-specific credentials per service.
 pub const MAX_KEYS_PER_USER: usize = 2;
 /// Users bedkey creates live under this path, so `list --remote` can find them.
@@ -51,6 +60,9 @@ pub enum Sweep {
     },
     /// IAM could not be listed: what it holds is unknown.
     Unknown(Error),
+    /// Several credentials appeared since: one may be another run's, so none was
+    /// deleted.
+    Ambiguous(Vec<String>),
 }
 
 /// A credential just created: the only moment AWS shows its secret.
@@ -101,6 +113,122 @@ impl Iam {
         out.account().map(str::to_string).ok_or_else(|| {
             Error::failure("STS did not say which account the credentials belong to")
         })
+    }
+
+    /// The account and partition (`aws`, `aws-cn`, `aws-us-gov`) of the credentials.
+    pub async fn identity(&self) -> Result<(String, String)> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| error("GetCallerIdentity", e))?;
+        let account = out.account().unwrap_or_default().to_string();
+        let partition = out
+            .arn()
+            .and_then(|a| a.split(':').nth(1))
+            .filter(|p| !p.is_empty())
+            .unwrap_or("aws")
+            .to_string();
+        if account.is_empty() {
+            return Err(Error::failure(
+                "STS did not say which account the credentials belong to",
+            ));
+        }
+        Ok((account, partition))
+    }
+
+    /// Create customer-managed policy `name` under bedkey's path, tagged as bedkey's
+    /// for key `key`, or give an existing one a new default version (deleting the
+    /// oldest non-default version at IAM's limit of five). A policy of that name that
+    /// bedkey did not make is refused. Returns its ARN and whether it was new.
+    pub async fn ensure_policy(
+        &self,
+        arn: &str,
+        name: &str,
+        document: &str,
+        key: &str,
+    ) -> Result<(String, bool)> {
+        match self.client.get_policy().policy_arn(arn).send().await {
+            Err(e) if e.code() == Some("NoSuchEntity") => {
+                let out = self
+                    .client
+                    .create_policy()
+                    .policy_name(name)
+                    .path(USER_PATH)
+                    .policy_document(document)
+                    .tags(tag(NAME_TAG, key)?)
+                    .send()
+                    .await
+                    .map_err(|e| error("CreatePolicy", e))?;
+                let made = out.policy().and_then(|p| p.arn()).unwrap_or(arn);
+                Ok((made.to_string(), true))
+            }
+            Err(e) => Err(error("GetPolicy", e)),
+            Ok(out) => {
+                let ours = out
+                    .policy()
+                    .is_some_and(|p| p.tags().iter().any(|t| t.key() == NAME_TAG));
+                if !ours {
+                    return Err(Error::failure(format!(
+                        "IAM policy {arn} exists and bedkey did not make it (it has no {NAME_TAG} tag); nothing was changed"
+                    ))
+                    .with_hint("pick another name with --policy-name"));
+                }
+                self.new_default_version(arn, document).await?;
+                Ok((arn.to_string(), false))
+            }
+        }
+    }
+
+    async fn new_default_version(&self, arn: &str, document: &str) -> Result<()> {
+        let versions = self
+            .client
+            .list_policy_versions()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| error("ListPolicyVersions", e))?;
+        let mut old: Vec<_> = versions
+            .versions()
+            .iter()
+            .filter(|v| !v.is_default_version())
+            .filter_map(|v| Some((v.create_date()?.secs(), v.version_id()?.to_string())))
+            .collect();
+        if versions.versions().len() >= MAX_POLICY_VERSIONS {
+            old.sort();
+            if let Some((_, oldest)) = old.first() {
+                self.client
+                    .delete_policy_version()
+                    .policy_arn(arn)
+                    .version_id(oldest)
+                    .send()
+                    .await
+                    .map_err(|e| error("DeletePolicyVersion", e))?;
+            }
+        }
+        self.client
+            .create_policy_version()
+            .policy_arn(arn)
+            .policy_document(document)
+            .set_as_default(true)
+            .send()
+            .await
+            .map_err(|e| error("CreatePolicyVersion", e))?;
+        Ok(())
+    }
+
+    /// Add tags to a user (existing ones of the same key are replaced).
+    pub async fn tag_user(&self, user: &str, tags: &[(String, String)]) -> Result<()> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        let mut call = self.client.tag_user().user_name(user);
+        for (k, v) in tags {
+            call = call.tags(tag(k, v)?);
+        }
+        call.send().await.map_err(|e| error("TagUser", e))?;
+        Ok(())
     }
 
     pub async fn user_exists(&self, user: &str) -> Result<bool> {
@@ -312,6 +440,12 @@ impl Iam {
                 Err(e) => return Sweep::Unknown(e),
             }
         }
+        // One create makes one credential. More means another run (another machine,
+        // the console) made one for this user meanwhile: which is whose cannot be told,
+        // so none is deleted.
+        if found.len() > 1 {
+            return Sweep::Ambiguous(found.into_iter().map(|c| c.id).collect());
+        }
         let mut deleted = Vec::new();
         for c in found {
             let gone = match self.deactivate(user, &c.id).await {
@@ -352,6 +486,19 @@ fn unreadable(why: &str) -> Error {
     Error::failure(format!(
         "IAM answered CreateServiceSpecificCredential with a reply bedkey could not read: {why}"
     ))
+}
+
+fn tag(key: &str, value: &str) -> Result<aws_sdk_iam::types::Tag> {
+    aws_sdk_iam::types::Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .map_err(|e| Error::usage(format!("tag {key}: {e}")))
+}
+
+/// The ARN of bedkey's managed policy `name` in `account` of `partition`.
+pub fn policy_arn(partition: &str, account: &str, name: &str) -> String {
+    format!("arn:{partition}:iam::{account}:policy{USER_PATH}{name}")
 }
 
 /// A credential as a listing describes it.
@@ -398,17 +545,20 @@ where
         _ => None,
     };
     let text = match &err {
+        SdkError::ServiceError(_) if code.is_empty() => format!(
+            "IAM answered {operation} with a reply bedkey could not read (no error code in it)"
+        ),
         SdkError::ServiceError(_) if message.is_empty() => {
             format!("IAM {operation} failed: {code}")
         }
         SdkError::ServiceError(_) => format!("IAM {operation} failed: {code}: {message}"),
         SdkError::TimeoutError(_) => format!(
-            "IAM did not answer {operation} within {}s",
-            aws::operation_timeout().as_secs_f64()
+            "IAM did not answer {operation} within {}",
+            crate::time::human(aws::operation_timeout().as_secs() as i64)
         ),
         SdkError::DispatchFailure(d) if d.is_timeout() => format!(
-            "IAM did not answer {operation} within {}s",
-            aws::operation_timeout().as_secs_f64()
+            "IAM did not answer {operation} within {}",
+            crate::time::human(aws::operation_timeout().as_secs() as i64)
         ),
         SdkError::DispatchFailure(_) => {
             format!("cannot reach IAM for {operation}: {}", aws::reason(&err))
@@ -419,8 +569,12 @@ where
         ),
         _ => format!("IAM {operation} failed: {}", aws::reason(&err)),
     };
+    let timed_out = matches!(&err, SdkError::TimeoutError(_))
+        || matches!(&err, SdkError::DispatchFailure(d) if d.is_timeout());
     let mut e = Error::new(kind, text);
-    if !code.is_empty() {
+    if timed_out {
+        e = e.with_code(TIMED_OUT);
+    } else if !code.is_empty() {
         e = e.with_code(code);
     }
     match hint {

@@ -166,12 +166,14 @@ pub fn min_ttl() -> Result<i64> {
 /// Refresh when less than this remains: `min_ttl`, but never more than half the key's
 /// lifetime, or a short-lived key would be minted again on every use.
 pub fn refresh_margin(min_ttl: i64, lifetime: Option<u64>, cached: Option<&Secret>) -> i64 {
-    let lifetime = lifetime.map(|l| l as i64).or_else(|| {
-        cached.and_then(|s| match token::decode(s.expose_secret()) {
-            Ok(Decoded::ShortTerm(st)) => Some(st.lifetime),
-            _ => None,
-        })
-    });
+    let lifetime = lifetime
+        .map(|l| l.min(token::MAX_LIFETIME.as_secs()) as i64)
+        .or_else(|| {
+            cached.and_then(|s| match token::decode(s.expose_secret()) {
+                Ok(Decoded::ShortTerm(st)) => Some(st.lifetime),
+                _ => None,
+            })
+        });
     match lifetime {
         Some(l) => min_ttl.min(l / 2),
         None => min_ttl,
@@ -244,6 +246,11 @@ impl Loader<'_> {
         let started = Instant::now();
         check_name(name)?;
         let meta = self.config.load()?.get(name)?.clone();
+        // Its region goes into shells: keys.json is checked like a flag.
+        if let Some(region) = &meta.region {
+            crate::aws::checked_region(region)
+                .map_err(|e| e.context(format!("key '{name}' in keys.json")))?;
+        }
         let backend = (self.open)(meta.store)?;
         let cached = backend.get(name)?;
         let mut key = if meta.origin == Origin::Minted {
@@ -306,8 +313,12 @@ impl Loader<'_> {
             {
                 return Ok(Loaded::new(name, meta, secret));
             }
-            let lifetime =
-                Duration::from_secs(meta.lifetime.unwrap_or(token::MAX_LIFETIME.as_secs()));
+            // keys.json is not trusted to hold a lifetime in range.
+            let lifetime = Duration::from_secs(
+                meta.lifetime
+                    .unwrap_or(u64::MAX)
+                    .clamp(1, token::MAX_LIFETIME.as_secs()),
+            );
             let minted = self.minter.mint(
                 meta.profile.as_deref(),
                 meta.region.as_deref(),

@@ -93,16 +93,25 @@ impl Printer {
     /// stderr. The caller still fails, with the command that stores it later.
     pub fn hand_over(&self, key: &Secret, what: &str, mut details: serde_json::Value) {
         self.mask_in_ci(key);
+        let warning = self.paint("warning", "33");
         stderr_line(&format!(
-            "bedkey: {}: {what}, but storing it failed; AWS never shows it again, so it is printed on stdout. Keep it safe.",
-            self.paint("warning", "33")
+            "bedkey: {warning}: {what}, but storing it failed; AWS never shows it again, so it is printed on stdout. Keep it safe."
         ));
-        if self.json() {
+        let printed = if self.json() {
             details["stored"] = serde_json::Value::Bool(false);
             details["key"] = serde_json::Value::String(key.expose_secret().to_string());
-            let _ = self.print_json(&details);
+            serde_json::to_string_pretty(&details)
+                .map_err(|e| Error::failure(e.to_string()))
+                .and_then(|text| write_stdout_strictly(&text))
         } else {
-            let _ = stdout_line(key.expose_secret());
+            write_stdout_strictly(key.expose_secret())
+        };
+        if printed.is_err() {
+            // stdout is gone (`>/dev/full`, closed): the terminal is the last place.
+            stderr_line(&format!(
+                "bedkey: {warning}: stdout could not be written; the key is: {}",
+                key.expose_secret()
+            ));
         }
     }
 
@@ -152,6 +161,23 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 pub fn stderr_line(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{text}").and_then(|_| err.flush());
+}
+
+/// A line on stdout where a closed pipe is a failure too: for a key that must arrive.
+fn write_stdout_strictly(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::failure(format!("cannot write to stdout: {e}")))
+}
+
+/// Write bytes on stdout; a closed pipe (`bedkey man | head`) is not an error.
+pub fn stdout_bytes(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| Error::failure(format!("cannot write to stdout: {e}"))),
+    }
 }
 
 /// Print a line on stdout; a closed pipe (`bedkey list | head -1`) is not an error.

@@ -32,6 +32,77 @@ pub fn check_days(days: i64) -> Result<i64> {
     }
 }
 
+/// IAM's limit for a customer-managed policy document, whitespace not counted.
+pub const MANAGED_POLICY_MAX: usize = 6144;
+
+/// A policy document from a file, checked as IAM would before any call: JSON, an
+/// object with `Version` and `Statement`, at most 6,144 characters besides
+/// whitespace. Returns it compacted, as it will be sent.
+pub fn check_document(text: &str, file: &str) -> Result<String> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| Error::usage(format!("{file} is not JSON: {e}")))?;
+    let Some(object) = value.as_object() else {
+        return Err(Error::usage(format!(
+            "{file} is not a policy document: not a JSON object"
+        )));
+    };
+    if !object.get("Version").is_some_and(Value::is_string) {
+        return Err(Error::usage(format!(
+            "{file} is not a policy document: it has no \"Version\" (use \"2012-10-17\")"
+        )));
+    }
+    if !object
+        .get("Statement")
+        .is_some_and(|s| s.is_array() || s.is_object())
+    {
+        return Err(Error::usage(format!(
+            "{file} is not a policy document: it has no \"Statement\""
+        )));
+    }
+    let compact = value.to_string();
+    let counted = compact.chars().filter(|c| !c.is_whitespace()).count();
+    if counted > MANAGED_POLICY_MAX {
+        return Err(Error::usage(format!(
+            "{file} is {counted} characters without whitespace; IAM takes {MANAGED_POLICY_MAX} for a managed policy"
+        )));
+    }
+    Ok(compact)
+}
+
+/// Managed policy names: `[\w+=,.@-]{1,128}`.
+pub fn check_policy_name(name: &str) -> Result<()> {
+    let ok = (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"_+=,.@-".contains(&c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "'{name}' is not an IAM policy name: 1 to 128 letters, digits or _+=,.@-"
+        )))
+    }
+}
+
+/// `KEY=VALUE` for an IAM tag: a key of 1 to 128 characters not starting with
+/// `aws:`, a value of at most 256.
+pub fn parse_tag(text: &str) -> Result<(String, String)> {
+    let Some((key, value)) = text.split_once('=') else {
+        return Err(Error::usage(format!("--tag {text}: use KEY=VALUE")));
+    };
+    if key.is_empty() || key.chars().count() > 128 || key.to_ascii_lowercase().starts_with("aws:") {
+        return Err(Error::usage(format!(
+            "--tag {text}: a tag key is 1 to 128 characters and does not start with aws:"
+        )));
+    }
+    if value.chars().count() > 256 {
+        return Err(Error::usage(format!(
+            "--tag {key}=…: a tag value is at most 256 characters"
+        )));
+    }
+    Ok((key.to_string(), value.to_string()))
+}
+
 /// IAM user names: `[\w+=,.@-]{1,64}`.
 pub fn check_user(user: &str) -> Result<()> {
     let ok = (1..=64).contains(&user.len())
@@ -320,6 +391,54 @@ fn dedup(v: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policy_files_are_checked_as_iam_would() {
+        let ok = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "bedrock:*", "Resource": "*"}]}"#;
+        assert!(
+            check_document(ok, "p.json")
+                .unwrap()
+                .starts_with("{\"Statement\"")
+        );
+        for bad in [
+            "not json",
+            "[]",
+            r#"{"Statement": []}"#,
+            r#"{"Version": "2012-10-17"}"#,
+        ] {
+            assert_eq!(
+                check_document(bad, "p.json").unwrap_err().kind(),
+                crate::error::Kind::Usage,
+                "{bad}"
+            );
+        }
+        // Whitespace does not count; characters do.
+        let padded = format!(
+            r#"{{"Version": "2012-10-17", "Statement": [], "Sid": "{}"}}"#,
+            " ".repeat(7000)
+        );
+        assert!(check_document(&padded, "p.json").is_ok());
+        let long = format!(
+            r#"{{"Version": "2012-10-17", "Statement": [], "Sid": "{}"}}"#,
+            "x".repeat(6200)
+        );
+        assert!(
+            check_document(&long, "p.json")
+                .unwrap_err()
+                .message()
+                .contains("6144")
+        );
+    }
+
+    #[test]
+    fn tags_are_key_equals_value() {
+        assert_eq!(parse_tag("team=ml").unwrap(), ("team".into(), "ml".into()));
+        assert_eq!(parse_tag("empty=").unwrap(), ("empty".into(), "".into()));
+        assert_eq!(parse_tag("a=b=c").unwrap(), ("a".into(), "b=c".into()));
+        for bad in ["noequals", "=v", "aws:x=y"] {
+            assert!(parse_tag(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn user_names_follow_iam() {

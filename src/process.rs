@@ -20,11 +20,42 @@ pub fn harden() {
     let taken = std::env::var(bedkey::store::PASSPHRASE_VAR)
         .ok()
         .map(secret);
+    scrub(bedkey::store::PASSPHRASE_VAR);
     // SAFETY: no other thread exists yet (the runtime and keyring workers start
     // later), so nothing can read the environment while it changes.
     unsafe { std::env::remove_var(bedkey::store::PASSPHRASE_VAR) };
     let _ = PASSPHRASE.set(taken);
 }
+
+/// Overwrite the value of `name` where the kernel put the environment, so that it is
+/// gone from `/proc/PID/environ` and from memory, not only from `std::env`.
+#[cfg(target_os = "linux")]
+fn scrub(name: &str) {
+    unsafe extern "C" {
+        static mut environ: *mut *mut libc::c_char;
+    }
+    let prefix = format!("{name}=");
+    // SAFETY: single-threaded start; `environ` is a NULL-terminated array of
+    // NUL-terminated strings that this process may write.
+    unsafe {
+        let mut entry = environ;
+        if entry.is_null() {
+            return;
+        }
+        while !(*entry).is_null() {
+            let text = std::ffi::CStr::from_ptr(*entry).to_bytes();
+            if text.starts_with(prefix.as_bytes()) {
+                for i in prefix.len()..text.len() {
+                    *(*entry).add(i) = 0;
+                }
+            }
+            entry = entry.add(1);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn scrub(_name: &str) {}
 
 /// The passphrase from the environment at start, if there was one.
 pub fn env_passphrase() -> Option<&'static Secret> {
@@ -64,6 +95,42 @@ pub fn restore_core_limit() {
     if let Some(limit) = CORE_LIMIT.get() {
         // SAFETY: a valid rlimit for this process.
         unsafe { libc::setrlimit(libc::RLIMIT_CORE, limit) };
+    }
+}
+
+/// While it lives, SIGINT, SIGTERM and SIGHUP wait: from the moment AWS may make a
+/// key until it is stored or handed over, a signal must not lose it. They take effect
+/// when the guard drops.
+pub struct SignalsHeld {
+    #[cfg(unix)]
+    previous: libc::sigset_t,
+}
+
+pub fn hold_signals() -> SignalsHeld {
+    #[cfg(unix)]
+    // SAFETY: valid sigset_t values for this thread's mask; threads started while it
+    // is held (the runtime's, the keyring's) inherit it.
+    unsafe {
+        let mut held: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut held);
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut held, sig);
+        }
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &held, &mut previous);
+        SignalsHeld { previous }
+    }
+    #[cfg(not(unix))]
+    SignalsHeld {}
+}
+
+impl Drop for SignalsHeld {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        // SAFETY: restoring the mask saved above.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, std::ptr::null_mut());
+        }
     }
 }
 

@@ -284,7 +284,11 @@ fn decode_short_term(body: &str) -> Result<ShortTerm> {
         .ok()
         .filter(|s| (1..=MAX_LIFETIME.as_secs() as i64).contains(s))
         .ok_or_else(|| malformed("its X-Amz-Expires is not 1 to 43200 seconds"))?;
-    if crate::time::parse_instant(&crate::time::rfc3339(signed_at + lifetime)).is_err() {
+    // Signed more than a day ahead of this clock (skew aside), or so late that its
+    // expiry cannot be written: not a key AWS made.
+    if signed_at > crate::time::now() + 86_400
+        || crate::time::parse_instant(&crate::time::rfc3339(signed_at + lifetime)).is_err()
+    {
         return Err(malformed("its X-Amz-Date is out of range"));
     }
     Ok(ShortTerm {
@@ -576,6 +580,16 @@ mod tests {
         let alias = "BedrockAPIKey-\u{1b}]52;c;ZXZpbA==\u{7}-at-123456789012";
         let key = format!("ABSK{}", STANDARD.encode(format!("{alias}:c2VjcmV0")));
         assert!(reason(&key).contains("alias"));
+    }
+
+    #[test]
+    fn a_key_signed_in_the_future_is_malformed() {
+        let v = Vector::load(include_str!("../tests/vectors/short-term-a.txt"));
+        let url = String::from_utf8(STANDARD.decode(&v.get("key")[16..]).unwrap()).unwrap();
+        let ahead = url
+            .replace("20250715T050000Z", "99991231T000000Z")
+            .replace("%2F20250715%2F", "%2F99991231%2F");
+        assert!(reason(&short(&ahead)).contains("out of range"));
     }
 
     #[test]

@@ -682,3 +682,106 @@ fn exec_gives_the_program_its_own_core_limit_back() {
     ok(&out);
     assert_eq!(stdout(&out).trim(), "unlimited");
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_passphrase_is_gone_from_the_process_environment() {
+    let sb = Sandbox::new();
+    // import waits for its key on stdin, which this test holds open.
+    let mut child = sb
+        .command(bedkey_bin())
+        .args(["--store", "file", "import", &sb.name("environ")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let environ = format!("/proc/{}/environ", child.id());
+    // Wait until bedkey runs (not the exec in between): its environment loses a
+    // variable once `harden` has run.
+    let mut seen = String::new();
+    for _ in 0..200 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        seen = String::from_utf8_lossy(&std::fs::read(&environ).unwrap_or_default()).into_owned();
+        if seen.contains("BEDKEY_CONFIG_DIR") && !seen.contains(PASSPHRASE) {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.contains("BEDKEY_CONFIG_DIR"),
+        "never read the environment"
+    );
+    assert!(
+        !seen.contains(PASSPHRASE),
+        "the passphrase is readable in {environ}"
+    );
+}
+
+#[test]
+fn man_and_completions_into_a_closed_or_full_stdout_never_panic() {
+    let sb = Sandbox::new();
+    let out = sb
+        .command("bash")
+        .args([
+            "-c",
+            &format!(
+                "set -o pipefail; '{b}' man | head -1 >/dev/null && '{b}' completions bash | head -1 >/dev/null",
+                b = bedkey_bin().display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    #[cfg(unix)]
+    {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = sb
+            .command(bedkey_bin())
+            .args(["completions", "bash"])
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("internal error"), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_tampered_key_list_is_an_error_not_a_panic() {
+    let sb = Sandbox::new();
+    let name = sb.name("tampered");
+    ok(&sb.import(&name, &long_term_key("BedrockAPIKey-z-at-123456789012"), &["--region", "us-east-1"]));
+    let path = sb.path().join("bedkey/keys.json");
+    let mut json = sb.keys_json();
+    json["keys"][&name]["expires"] = serde_json::json!(i64::MIN);
+    json["keys"][&name]["created"] = serde_json::json!(i64::MIN);
+    std::fs::write(&path, json.to_string()).unwrap();
+    for args in [vec!["list"], vec!["doctor"], vec!["env", name.as_str()]] {
+        let out = sb.bedkey().args(&args).output().unwrap();
+        assert!(!stderr(&out).contains("internal error"), "{args:?}: {}", stderr(&out));
+    }
+    // A region that would run code in a shell that sources the output.
+    json["keys"][&name]["region"] = serde_json::json!("us-east-1$(touch pwned)");
+    std::fs::write(&path, json.to_string()).unwrap();
+    let out = sb.bedkey().args(["env", &name, "--shell", "dotenv"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("keys.json"), "{}", stderr(&out));
+}
+
+#[test]
+fn timeouts_in_the_environment_are_checked_like_flags() {
+    let sb = Sandbox::new();
+    for (var, value) in [
+        ("BEDKEY_AWS_TIMEOUT", "abc"),
+        ("BEDKEY_AWS_TIMEOUT", "0"),
+        ("BEDKEY_KEYRING_TIMEOUT", "abc"),
+        ("BEDKEY_KEYRING_TIMEOUT", "0"),
+    ] {
+        let out = sb.bedkey().env(var, value).args(["list"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+        assert!(stderr(&out).contains(var), "{}", stderr(&out));
+    }
+}

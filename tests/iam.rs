@@ -1064,7 +1064,7 @@ fn a_lost_reply_to_create_leaves_no_orphaned_credential_and_a_rerun_works() {
 }
 
 #[test]
-fn a_create_with_no_answer_times_out_and_says_iam_made_nothing() {
+fn a_create_with_no_answer_times_out_and_says_iam_may_still_make_the_key() {
     let Some((url, _turn)) = server() else { return };
     let sb = Sandbox::new();
     let name = sb.name("hung");
@@ -1087,9 +1087,20 @@ fn a_create_with_no_answer_times_out_and_says_iam_made_nothing() {
         "{err}"
     );
     assert!(
-        err.contains(&format!("IAM now has user {user} (new)")),
+        err.contains("IAM has made no key so far, but may still"),
         "{err}"
     );
+    assert!(
+        err.contains(&format!("IAM also has user {user} (new)")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "aws iam list-service-specific-credentials --user-name {user}"
+        )),
+        "{err}"
+    );
+    assert!(err.lines().count() <= 3, "{err}");
     assert_no_debug_text(&err);
     assert!(credentials_of(url, &user).is_empty());
 }
@@ -1232,4 +1243,70 @@ fn audit_lists_every_key_in_the_account_with_its_findings() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     control(url, "POST", "/_control/reset", r#"{"credentials": true}"#);
+}
+
+#[test]
+fn a_lost_reply_during_rotate_leaves_no_orphan_and_the_old_key_works() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("rotlost");
+    let user = format!("bedkey-{name}");
+    ok(&bedkey(&sb, url).args(["create", &name]).output().unwrap());
+    let old = sb.loaded_key(&name);
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "CreateServiceSpecificCredential", "mode": "drop_after", "times": 1}"#,
+    );
+    let out = bedkey(&sb, url).args(["rotate", &name]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("bedkey deleted it"), "{}", stderr(&out));
+    assert_eq!(credentials_of(url, &user).len(), 1, "an orphan is left");
+    assert_eq!(sb.loaded_key(&name), old);
+    // Nothing is in the way of the next rotation.
+    ok(&bedkey(&sb, url).args(["rotate", &name]).output().unwrap());
+    assert_ne!(sb.loaded_key(&name), old);
+}
+
+#[test]
+fn a_sweep_deletes_nothing_when_another_run_made_a_key_meanwhile() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("race");
+    let user = format!("bedkey-{name}");
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "CreateServiceSpecificCredential", "mode": "drop_after", "delay_ms": 2000, "times": 1}"#,
+    );
+    let child = sb
+        .command(bedkey_bin())
+        .env("AWS_ACCESS_KEY_ID", AKID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_ENDPOINT_URL_IAM", url)
+        .env("AWS_ENDPOINT_URL_STS", url)
+        .args(["create", &name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While the create hangs, another run (another machine) makes a key for the user.
+    let started = std::time::Instant::now();
+    while !actions(url).iter().any(|a| a == "CreateServiceSpecificCredential") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    control(
+        url,
+        "POST",
+        "/_control/seed",
+        &format!(r#"{{"user": "{user}", "per_user": 1, "age_days": 30}}"#),
+    );
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("bedkey deleted none"), "{err}");
+    assert_eq!(credentials_of(url, &user).len(), 2, "nothing deleted");
 }

@@ -7,7 +7,9 @@ use bedkey::error::Result;
 impl Run for Completions {
     fn run(&self, _ctx: &Context) -> Result<()> {
         let mut cmd = Cli::command();
-        clap_complete::generate(self.shell, &mut cmd, "bedkey", &mut std::io::stdout());
-        Ok(())
+        // Rendered first: clap_complete panics on a failed write.
+        let mut text = Vec::new();
+        clap_complete::generate(self.shell, &mut cmd, "bedkey", &mut text);
+        crate::output::stdout_bytes(&text)
     }
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use bedkey::aws;
 use bedkey::config::{KeyMeta, policy_name};
 use bedkey::error::{Error, Result};
-use bedkey::iam::{BEDROCK, MAX_KEYS_PER_USER, Remote, Sweep, USER_PATH};
+use bedkey::iam::{BEDROCK, Iam, MAX_KEYS_PER_USER, Remote, Sweep, TIMED_OUT, USER_PATH};
 use bedkey::keys;
 use bedkey::policy::{self, LIMITED_ACCESS, Scope};
 use bedkey::time;
@@ -34,6 +34,10 @@ struct Plan {
     managed: Vec<String>,
     scope: Option<Scope>,
     region: Option<String>,
+    /// `--policy-file`: the managed policy's name and its (checked) document.
+    custom: Option<(String, String)>,
+    /// `--tag`s for the user.
+    tags: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -79,6 +83,23 @@ struct DryRunJson<'a> {
 }
 
 impl Create {
+    /// `--policy-file`, read and checked as IAM would, with its policy's name.
+    fn custom_policy(&self) -> Result<Option<(String, String)>> {
+        let Some(file) = &self.policy_file else {
+            return Ok(None);
+        };
+        let shown = file.display().to_string();
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Error::usage(format!("cannot read {shown}: {e}")))?;
+        let document = policy::check_document(&text, &shown)?;
+        let name = self
+            .policy_name
+            .clone()
+            .unwrap_or_else(|| policy_name(&self.name));
+        policy::check_policy_name(&name)?;
+        Ok(Some((name, document)))
+    }
+
     fn plan(&self, ctx: &Context) -> Result<Plan> {
         let user = self
             .user
@@ -100,7 +121,13 @@ impl Create {
         if let Some(s) = &scope {
             s.check()?;
         }
-        let managed = if self.policies.is_empty() {
+        let custom = self.custom_policy()?;
+        let tags = self
+            .tags
+            .iter()
+            .map(|t| policy::parse_tag(t))
+            .collect::<Result<Vec<_>>>()?;
+        let managed = if self.policies.is_empty() && custom.is_none() {
             vec![LIMITED_ACCESS.to_string()]
         } else {
             self.policies.clone()
@@ -121,6 +148,8 @@ impl Create {
             managed,
             scope,
             region,
+            custom,
+            tags,
         };
         // Build the policy once now, with an account id of the real length, so that
         // one too large for IAM is refused before any call.
@@ -139,6 +168,12 @@ impl Create {
         // it (passphrase asked, keyring unlocked) before IAM makes anything.
         let backend = ctx.new_key_store(&config)?;
         backend.ready()?;
+        // One IAM change at a time for this config: a second `create` of the name
+        // waits, then finds it taken before any call.
+        let _iam = config.iam_lock()?;
+        keys::ensure_free(&config, &self.name)?;
+        // From here until the key is stored or handed over, signals wait.
+        let _held = crate::process::hold_signals();
         let created = ctx.block_on(self.make(ctx, &plan))??;
 
         let meta = KeyMeta::iam(
@@ -189,17 +224,35 @@ impl Create {
         Ok(())
     }
 
-    /// The IAM calls. Nothing changes when the user is at the two-key limit; after
-    /// a failure midway, the error says what IAM holds now.
+    /// The IAM calls. Nothing changes when the user is at the two-key limit;
+    /// after a failure midway, the error says what IAM holds now.
     async fn make(&self, ctx: &Context, plan: &Plan) -> Result<bedkey::iam::Created> {
         let iam = ctx.iam().await?;
-        let account = match plan.scope {
-            Some(_) => iam.account().await?,
-            None => String::new(),
-        };
-        let user = &plan.user;
         let mut done = Vec::new();
-        // The user's credentials before: after a failed create, any others are ours.
+        let before = self.ensure_user(ctx, &iam, plan, &mut done).await?;
+        let user = &plan.user;
+        self.apply_policies(ctx, &iam, plan, &mut done)
+            .await
+            .map_err(|e| midway(e, user, &done))?;
+        match iam.create_credential(user, plan.days).await {
+            Ok(created) => Ok(created),
+            Err(e) => {
+                let sweep = iam.sweep_after_failed_create(user, &before).await;
+                Err(lost_create(e, sweep, user, &done))
+            }
+        }
+    }
+
+    /// Make the user, or find it with room for a key; tag it. Returns its
+    /// credentials before: after a failed create, any others are ours.
+    async fn ensure_user(
+        &self,
+        ctx: &Context,
+        iam: &Iam,
+        plan: &Plan,
+        done: &mut Vec<Done>,
+    ) -> Result<Vec<Remote>> {
+        let user = &plan.user;
         let before = if iam.user_exists(user).await? {
             let existing = iam.credentials(user).await?;
             if existing.len() >= MAX_KEYS_PER_USER {
@@ -213,41 +266,58 @@ impl Create {
             done.push(Done::User(user.clone()));
             Vec::new()
         };
-        let policy_name = policy_name(&self.name);
-        match plan.document(&account, time::now())? {
-            Some(doc) => {
-                let wider = iam.attached_policies(user).await?;
-                if !wider.is_empty() {
-                    ctx.out.warn(format_args!(
-                        "IAM user {user} also has {}: this key can do what those allow too, not only --allow-model; detach them or use a new --user",
-                        wider.join(", ")
-                    ));
-                }
-                iam.put_inline_policy(user, &policy_name, &doc.to_string())
-                    .await
-                    .map_err(|e| midway(e, user, &done))?;
-                done.push(Done::Inline(policy_name));
+        iam.tag_user(user, &plan.tags)
+            .await
+            .map_err(|e| midway(e, user, done))?;
+        Ok(before)
+    }
+
+    /// The scoped inline policy, or the custom managed policy and the `--policy` ARNs
+    /// (by default AmazonBedrockLimitedAccess), attached where not yet.
+    async fn apply_policies(
+        &self,
+        ctx: &Context,
+        iam: &Iam,
+        plan: &Plan,
+        done: &mut Vec<Done>,
+    ) -> Result<()> {
+        let user = &plan.user;
+        if plan.scope.is_some() {
+            let account = iam.account().await?;
+            let doc = plan.document(&account, time::now())?.unwrap_or_default();
+            let wider = iam.attached_policies(user).await?;
+            if !wider.is_empty() {
+                ctx.out.warn(format_args!(
+                    "IAM user {user} also has {}: this key can do what those allow too, not only --allow-model; detach them or use a new --user",
+                    wider.join(", ")
+                ));
             }
-            None => {
-                let attached = iam
-                    .attached_policies(user)
-                    .await
-                    .map_err(|e| midway(e, user, &done))?;
-                for arn in plan.managed.iter().filter(|a| !attached.contains(a)) {
-                    iam.attach_policy(user, arn)
-                        .await
-                        .map_err(|e| midway(e, user, &done))?;
-                    done.push(Done::Managed(arn.clone()));
-                }
+            let name = policy_name(&self.name);
+            if let Err(e) = iam.put_inline_policy(user, &name, &doc.to_string()).await {
+                // A lost reply may hide a policy that was put all the same.
+                done.push(Done::MaybeInline(name));
+                return Err(e);
             }
+            done.push(Done::Inline(name));
+            return Ok(());
         }
-        match iam.create_credential(user, plan.days).await {
-            Ok(created) => Ok(created),
-            Err(e) => {
-                let sweep = iam.sweep_after_failed_create(user, &before).await;
-                Err(lost_create(e, sweep, user, &done))
-            }
+        let mut wanted = plan.managed.clone();
+        if let Some((name, document)) = &plan.custom {
+            let (account, partition) = iam.identity().await?;
+            let arn = bedkey::iam::policy_arn(&partition, &account, name);
+            let (arn, new) = iam.ensure_policy(&arn, name, document, &self.name).await?;
+            done.push(Done::Policy(arn.clone(), new));
+            wanted.push(arn);
         }
+        let attached = iam.attached_policies(user).await?;
+        for arn in wanted.iter().filter(|a| !attached.contains(a)) {
+            if let Err(e) = iam.attach_policy(user, arn).await {
+                done.push(Done::MaybeManaged(arn.clone()));
+                return Err(e);
+            }
+            done.push(Done::Managed(arn.clone()));
+        }
+        Ok(())
     }
 
     fn print_plan(&self, ctx: &Context, plan: &Plan) -> Result<()> {
@@ -373,6 +443,11 @@ pub(crate) enum Done {
     User(String),
     Inline(String),
     Managed(String),
+    /// A customer-managed policy: its ARN, and whether it is new (else a new version).
+    Policy(String, bool),
+    /// A call that failed, whose reply may have been lost after IAM acted.
+    MaybeInline(String),
+    MaybeManaged(String),
 }
 
 /// The create call failed: say what the sweep for a credential IAM made anyway found,
@@ -390,6 +465,20 @@ pub(crate) fn lost_create(err: Error, sweep: Sweep, user: &str, done: &[Done]) -
         .map(|h| format!("; IAM also has {h}"))
         .unwrap_or_default();
     match sweep {
+        // No answer: IAM may still act after the sweep looked.
+        Sweep::Clean { deleted } if deleted.is_empty() && err.code() == Some(TIMED_OUT) => {
+            Error::new(
+                err.kind(),
+                format!(
+                    "{}; IAM has made no key so far, but may still{held}",
+                    err.message()
+                ),
+            )
+            .with_hint(format!(
+                "in a minute, check with `{list}` and delete any credential whose key you do not hold with `{}`; then run the same command again",
+                delete("ID")
+            ))
+        }
         Sweep::Clean { deleted } if deleted.is_empty() => midway(err, user, done),
         Sweep::Clean { deleted } => {
             let e = Error::new(
@@ -412,6 +501,18 @@ pub(crate) fn lost_create(err: Error, sweep: Sweep, user: &str, done: &[Done]) -
             ),
         )
         .with_hint(format!("delete it with `{}`, then run the same command again", delete(&left))),
+        Sweep::Ambiguous(ids) => Error::new(
+            err.kind(),
+            format!(
+                "{}; IAM now has new keys {} for {user}, one of them perhaps another run's, so bedkey deleted none{held}",
+                err.message(),
+                ids.join(", ")
+            ),
+        )
+        .with_hint(format!(
+            "delete the one whose key nobody holds with `{}`; then run the same command again",
+            delete("ID")
+        )),
         Sweep::Unknown(list_error) => Error::new(
             err.kind(),
             format!(
@@ -435,6 +536,10 @@ fn holdings(user: &str, done: &[Done]) -> Option<String> {
             Done::User(u) => format!("user {u} (new)"),
             Done::Inline(p) => format!("inline policy {p} on {user}"),
             Done::Managed(a) => format!("{a} attached to {user}"),
+            Done::Policy(a, true) => format!("policy {a} (new)"),
+            Done::Policy(a, false) => format!("a new default version of policy {a}"),
+            Done::MaybeInline(p) => format!("perhaps inline policy {p} on {user}"),
+            Done::MaybeManaged(a) => format!("perhaps {a} attached to {user}"),
         })
         .collect();
     (!has.is_empty()).then(|| has.join(", "))
@@ -450,12 +555,14 @@ fn midway(err: Error, user: &str, done: &[Done]) -> Error {
     for d in done {
         match d {
             Done::User(_) => {}
-            Done::Inline(p) => undo.push(format!(
+            Done::Inline(p) | Done::MaybeInline(p) => undo.push(format!(
                 "aws iam delete-user-policy --user-name {user} --policy-name {p}"
             )),
-            Done::Managed(a) => undo.push(format!(
+            Done::Managed(a) | Done::MaybeManaged(a) => undo.push(format!(
                 "aws iam detach-user-policy --user-name {user} --policy-arn {a}"
             )),
+            Done::Policy(a, true) => undo.push(format!("aws iam delete-policy --policy-arn {a}")),
+            Done::Policy(_, false) => {}
         }
     }
     if done.iter().any(|d| matches!(d, Done::User(_))) {

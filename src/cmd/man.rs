@@ -9,7 +9,9 @@ pub struct Man;
 impl Run for Man {
     fn run(&self, _ctx: &Context) -> Result<()> {
         let page = clap_mangen::Man::new(Cli::command());
-        page.render(&mut std::io::stdout())
-            .map_err(|e| Error::failure(format!("cannot write the man page: {e}")))
+        let mut text = Vec::new();
+        page.render(&mut text)
+            .map_err(|e| Error::failure(format!("cannot render the man page: {e}")))?;
+        crate::output::stdout_bytes(&text)
     }
 }

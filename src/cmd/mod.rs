@@ -129,6 +129,9 @@ pub trait Run {
 }
 
 pub fn dispatch(cli: Cli) -> Result<()> {
+    // Settings from the environment are checked like flags: wrong is exit 2, not ignored.
+    bedkey::aws::check_timeout_var()?;
+    store::check_timeout_var()?;
     let out = Printer::new(cli.global.output, cli.global.quiet, cli.global.verbose);
     let ctx = Context {
         global: cli.global,

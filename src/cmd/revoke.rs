@@ -25,6 +25,7 @@ impl Run for Revoke<'_> {
         let name = &self.0.name;
         check_name(name)?;
         let config = ctx.config()?;
+        let _iam = config.iam_lock()?;
         let meta = config.load()?.get(name)?.clone();
         let (user, id) = meta.iam_identity(name, "revoke")?;
         prompt::confirmed(
@@ -38,11 +39,22 @@ impl Run for Revoke<'_> {
             let deleted = iam.delete_credential(user, id).await?;
             if meta.scope.is_some() {
                 // The key's own least-privilege policy goes with it.
-                iam.delete_inline_policy(user, &policy_name(name)).await?;
+                iam.delete_inline_policy(user, &policy_name(name))
+                    .await
+                    .map_err(|e| {
+                        e.context(format!(
+                            "IAM credential {id} is deleted, but its inline policy is not"
+                        ))
+                        .with_hint(format!("run `bedkey revoke {name}` again to finish"))
+                    })?;
             }
             Ok::<_, Error>(deleted)
         })??;
-        ctx.forget_key(&config, name, self.0.force)?;
+        ctx.forget_key(&config, name, self.0.force).map_err(|e| {
+            e.context(format!(
+                "IAM credential {id} is deleted, but key '{name}' could not be forgotten"
+            ))
+        })?;
         if ctx.out.json() {
             return ctx.out.print_json(&Json {
                 name,

@@ -39,6 +39,8 @@ impl Run for Rotate {
     fn run(&self, ctx: &Context) -> Result<()> {
         check_name(&self.name)?;
         let config = ctx.config()?;
+        // One IAM change at a time: a second rotate waits, then sees this one's result.
+        let _iam = config.iam_lock()?;
         let meta = config.load()?.get(&self.name)?.clone();
         let (user, old_id) = meta.iam_identity(&self.name, "rotate")?;
         let target = Target {
@@ -46,7 +48,7 @@ impl Run for Rotate {
             user: user.to_string(),
             old_id: old_id.to_string(),
             days: meta.expires.map(|at| {
-                ((at - meta.created) as f64 / 86_400.0)
+                (at.saturating_sub(meta.created) as f64 / 86_400.0)
                     .round()
                     .clamp(1.0, 36_600.0) as i64
             }),
@@ -55,8 +57,10 @@ impl Run for Rotate {
         // The new key must have somewhere to go before IAM makes it.
         let backend = ctx.open_store(target.meta.store, &config)?;
         backend.ready()?;
+        let held = crate::process::hold_signals();
         let (iam, created) = ctx.block_on(make_new(ctx, &target))??;
         let updated = store_new(ctx, &config, backend.as_ref(), &target, &created)?;
+        drop(held);
         ctx.block_on(retire_old(&iam, &target))??;
         report(ctx, &target, &created, &updated)
     }

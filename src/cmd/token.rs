@@ -26,11 +26,17 @@ impl Run for Token {
     fn run(&self, ctx: &Context) -> Result<()> {
         let wanted = token::lifetime(&self.expires)?;
         let g = &ctx.global;
-        let minted = ctx.block_on(token::mint_from_aws(
-            g.profile.as_deref(),
-            g.region.as_deref(),
-            wanted,
-        ))??;
+        // A credential helper that never answers gets the AWS operation timeout.
+        let minting = token::mint_from_aws(g.profile.as_deref(), g.region.as_deref(), wanted);
+        let limit = bedkey::aws::operation_timeout();
+        let minted = ctx
+            .block_on(async { tokio::time::timeout(limit, minting).await })?
+            .map_err(|_| {
+                bedkey::error::Error::credentials(format!(
+                    "no AWS credentials within {}s: the credential source did not answer",
+                    limit.as_secs()
+                ))
+            })??;
         ctx.out.detail(&minted.source);
         if minted.capped_by_credentials {
             ctx.out.note(format_args!(

@@ -94,7 +94,12 @@ fn endpoint(region: &str) -> Result<String> {
 /// The key goes in a header: over plain HTTP anyone on the path reads it. Only a
 /// loopback address (a local test server) may be plain.
 fn check_scheme(url: &str) -> Result<()> {
-    let Some(rest) = url.strip_prefix("http://") else {
+    // Schemes are case-insensitive: `HTTP://` is as plain as `http://`.
+    let Some(rest) = url
+        .get(..7)
+        .filter(|s| s.eq_ignore_ascii_case("http://"))
+        .map(|_| &url[7..])
+    else {
         return Ok(());
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
@@ -262,6 +267,8 @@ mod tests {
             "http://10.0.0.1:80",
             "http://127.0.0.1.evil.example",
             "http://localhost.evil.example/",
+            "Http://192.0.2.2:18080",
+            "HTTP://bedrock.example.com",
         ] {
             assert_eq!(check_scheme(bad).unwrap_err().kind(), Kind::Usage, "{bad}");
         }

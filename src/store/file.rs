@@ -152,10 +152,19 @@ fn check_work_factor(sealed: &[u8]) -> std::result::Result<(), String> {
         .windows(4)
         .position(|w| w == b"\n---")
         .unwrap_or(sealed.len().min(4096));
+    // bedkey writes a header of one scrypt stanza, about 150 bytes. Anything larger
+    // is refused here, before age's parser spends time on it.
+    if header_end > 1024 {
+        return Err("is damaged: its header is not one bedkey writes".to_string());
+    }
     let header = String::from_utf8_lossy(&sealed[..header_end]);
-    let Some(stanza) = header.lines().find(|l| l.starts_with("-> scrypt ")) else {
-        return Err("is damaged: it is not sealed with a passphrase".to_string());
+    let stanzas: Vec<&str> = header.lines().filter(|l| l.starts_with("-> ")).collect();
+    let [stanza] = stanzas[..] else {
+        return Err("is damaged: its header is not one bedkey writes".to_string());
     };
+    if !stanza.starts_with("-> scrypt ") {
+        return Err("is damaged: it is not sealed with a passphrase".to_string());
+    }
     let cost = stanza
         .split(' ')
         .nth(3)
@@ -276,6 +285,16 @@ mod tests {
             assert_eq!(e.kind(), crate::error::Kind::Store, "{cost}");
             assert!(e.message().contains("damaged"), "{cost}: {}", e.message());
         }
+    }
+
+    #[test]
+    fn a_header_bedkey_never_writes_is_refused_before_age_parses_it() {
+        let many = format!("age-encryption.org/v1\n{}--- x\n", "-> x\n".repeat(8000));
+        assert!(check_work_factor(many.as_bytes()).unwrap_err().contains("header"));
+        let two = "age-encryption.org/v1\n-> scrypt c2FsdA 16\nAAAA\n-> scrypt c2FsdA 16\nAAAA\n--- x\n";
+        assert!(check_work_factor(two.as_bytes()).is_err());
+        let one = "age-encryption.org/v1\n-> scrypt c2FsdA 16\nAAAA\n--- x\n";
+        assert!(check_work_factor(one.as_bytes()).is_ok());
     }
 
     #[test]

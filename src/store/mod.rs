@@ -201,6 +201,19 @@ fn timeout(patient: bool) -> Duration {
         })
 }
 
+/// Refuse a `BEDKEY_KEYRING_TIMEOUT` that is not seconds above zero and under an hour.
+pub fn check_timeout_var() -> Result<()> {
+    match std::env::var("BEDKEY_KEYRING_TIMEOUT") {
+        Ok(v) if !v.is_empty() => match v.parse::<f64>() {
+            Ok(s) if s > 0.0 && s < 3600.0 => Ok(()),
+            _ => Err(Error::usage(format!(
+                "BEDKEY_KEYRING_TIMEOUT={v} is not a number of seconds above 0 and under 3600"
+            ))),
+        },
+        _ => Ok(()),
+    }
+}
+
 /// Run a keyring call on a worker thread with a deadline: a locked, absent or hung
 /// keyring (zbus has no connect timeout of its own) must fail fast, never hang a
 /// shell start. A worker that misses the deadline is left behind; the process exits

@@ -21,8 +21,9 @@ Control API (plain JSON over HTTP, never used by the SDK):
     GET    /_control/credentials   stored credentials, without secrets
     DELETE /_control/credentials/<id>   out-of-band delete (console simulation)
     PATCH  /_control/credentials/<id>   {"created", "expires", "status"} e.g. to force expiry
-    POST   /_control/seed          {"users", "per_user", "prefix", "age_days"}: Bedrock
-                                   credentials for users PREFIX-0.. (no moto user needed)
+    POST   /_control/seed          {"users", "per_user", "prefix", "age_days", "user"}:
+                                   Bedrock credentials for users PREFIX-0.. (or for
+                                   "user" alone; no moto user needed)
     GET    /_control/requests      every API action received, in order
     GET    /_control/health
 "action" may be "*" to match every API action.  "times": -1 means forever.
@@ -677,7 +678,8 @@ class Handler(BaseHTTPRequestHandler):
             with STATE.lock:
                 for u in range(users):
                     for _ in range(min(per_user, MAX_PER_USER_PER_SERVICE)):
-                        c = Credential(f"{prefix}-{u}", "bedrock.amazonaws.com", days)
+                        owner = req.get("user") or f"{prefix}-{u}"
+                        c = Credential(owner, "bedrock.amazonaws.com", days)
                         STATE.creds[c.id] = c
                         made.append(c.id)
             return self.send_json(200, {"created": len(made)})
