@@ -149,34 +149,42 @@ impl Iam {
         document: &str,
         key: &str,
     ) -> Result<(String, bool)> {
+        if self.policy_exists(arn).await? {
+            self.new_default_version(arn, document).await?;
+            return Ok((arn.to_string(), false));
+        }
+        let out = self
+            .client
+            .create_policy()
+            .policy_name(name)
+            .path(USER_PATH)
+            .policy_document(document)
+            .tags(tag(NAME_TAG, key)?)
+            .send()
+            .await
+            .map_err(|e| error("CreatePolicy", e))?;
+        let made = out.policy().and_then(|p| p.arn()).unwrap_or(arn);
+        Ok((made.to_string(), true))
+    }
+
+    /// Whether managed policy `arn` exists; one that exists without bedkey's tag is
+    /// refused: bedkey changes only what it made.
+    pub async fn policy_exists(&self, arn: &str) -> Result<bool> {
         match self.client.get_policy().policy_arn(arn).send().await {
-            Err(e) if e.code() == Some("NoSuchEntity") => {
-                let out = self
-                    .client
-                    .create_policy()
-                    .policy_name(name)
-                    .path(USER_PATH)
-                    .policy_document(document)
-                    .tags(tag(NAME_TAG, key)?)
-                    .send()
-                    .await
-                    .map_err(|e| error("CreatePolicy", e))?;
-                let made = out.policy().and_then(|p| p.arn()).unwrap_or(arn);
-                Ok((made.to_string(), true))
-            }
+            Err(e) if e.code() == Some("NoSuchEntity") => Ok(false),
             Err(e) => Err(error("GetPolicy", e)),
             Ok(out) => {
                 let ours = out
                     .policy()
                     .is_some_and(|p| p.tags().iter().any(|t| t.key() == NAME_TAG));
-                if !ours {
-                    return Err(Error::failure(format!(
+                if ours {
+                    Ok(true)
+                } else {
+                    Err(Error::failure(format!(
                         "IAM policy {arn} exists and bedkey did not make it (it has no {NAME_TAG} tag); nothing was changed"
                     ))
-                    .with_hint("pick another name with --policy-name"));
+                    .with_hint("pick another name with --policy-name"))
                 }
-                self.new_default_version(arn, document).await?;
-                Ok((arn.to_string(), false))
             }
         }
     }

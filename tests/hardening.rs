@@ -736,7 +736,10 @@ fn man_and_completions_into_a_closed_or_full_stdout_never_panic() {
     ok(&out);
     #[cfg(unix)]
     {
-        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
         let out = sb
             .command(bedkey_bin())
             .args(["completions", "bash"])
@@ -752,7 +755,11 @@ fn man_and_completions_into_a_closed_or_full_stdout_never_panic() {
 fn a_tampered_key_list_is_an_error_not_a_panic() {
     let sb = Sandbox::new();
     let name = sb.name("tampered");
-    ok(&sb.import(&name, &long_term_key("BedrockAPIKey-z-at-123456789012"), &["--region", "us-east-1"]));
+    ok(&sb.import(
+        &name,
+        &long_term_key("BedrockAPIKey-z-at-123456789012"),
+        &["--region", "us-east-1"],
+    ));
     let path = sb.path().join("bedkey/keys.json");
     let mut json = sb.keys_json();
     json["keys"][&name]["expires"] = serde_json::json!(i64::MIN);
@@ -760,12 +767,20 @@ fn a_tampered_key_list_is_an_error_not_a_panic() {
     std::fs::write(&path, json.to_string()).unwrap();
     for args in [vec!["list"], vec!["doctor"], vec!["env", name.as_str()]] {
         let out = sb.bedkey().args(&args).output().unwrap();
-        assert!(!stderr(&out).contains("internal error"), "{args:?}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("internal error"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
     }
     // A region that would run code in a shell that sources the output.
     json["keys"][&name]["region"] = serde_json::json!("us-east-1$(touch pwned)");
     std::fs::write(&path, json.to_string()).unwrap();
-    let out = sb.bedkey().args(["env", &name, "--shell", "dotenv"]).output().unwrap();
+    let out = sb
+        .bedkey()
+        .args(["env", &name, "--shell", "dotenv"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
     assert!(stderr(&out).contains("keys.json"), "{}", stderr(&out));

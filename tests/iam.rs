@@ -1261,7 +1261,11 @@ fn a_lost_reply_during_rotate_leaves_no_orphan_and_the_old_key_works() {
     );
     let out = bedkey(&sb, url).args(["rotate", &name]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("bedkey deleted it"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bedkey deleted it"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(credentials_of(url, &user).len(), 1, "an orphan is left");
     assert_eq!(sb.loaded_key(&name), old);
     // Nothing is in the way of the next rotation.
@@ -1294,7 +1298,10 @@ fn a_sweep_deletes_nothing_when_another_run_made_a_key_meanwhile() {
         .unwrap();
     // While the create hangs, another run (another machine) makes a key for the user.
     let started = std::time::Instant::now();
-    while !actions(url).iter().any(|a| a == "CreateServiceSpecificCredential") {
+    while !actions(url)
+        .iter()
+        .any(|a| a == "CreateServiceSpecificCredential")
+    {
         assert!(started.elapsed() < std::time::Duration::from_secs(60));
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -1309,4 +1316,168 @@ fn a_sweep_deletes_nothing_when_another_run_made_a_key_meanwhile() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("bedkey deleted none"), "{err}");
     assert_eq!(credentials_of(url, &user).len(), 2, "nothing deleted");
+}
+
+const CUSTOM_POLICY: &str = r#"{"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "bedrock:CallWithBearerToken", "Resource": "*"},
+    {"Effect": "Allow", "Action": "bedrock:InvokeModel", "Resource": "arn:aws:bedrock:*::foundation-model/anthropic.*"}]}"#;
+
+#[test]
+fn a_policy_file_becomes_a_tagged_managed_policy_and_tags_go_on_the_user() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("custom");
+    let user = format!("bedkey-{name}");
+    let file = sb.path().join("policy.json");
+    std::fs::write(&file, CUSTOM_POLICY).unwrap();
+    let out = bedkey(&sb, url)
+        .args(["create", &name, "--policy-file", file.to_str().unwrap()])
+        .args(["--tag", "team=ml", "--tag", "cost-center=42"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let arn = format!("arn:aws:iam::123456789012:policy/bedkey/bedkey-{name}");
+    let attached = iam_query(
+        url,
+        &format!("Action=ListAttachedUserPolicies&UserName={user}"),
+    );
+    assert!(attached.contains(&arn), "{attached}");
+    assert!(
+        !attached.contains("AmazonBedrockLimitedAccess"),
+        "{attached}"
+    );
+    let policy = iam_query(url, &format!("Action=GetPolicy&PolicyArn={arn}"));
+    assert!(policy.contains("<Path>/bedkey/</Path>"), "{policy}");
+    let tags = iam_query(url, &format!("Action=ListPolicyTags&PolicyArn={arn}"));
+    assert!(
+        tags.contains("bedkey:name") && tags.contains(&name),
+        "{tags}"
+    );
+    let user_tags = iam_query(url, &format!("Action=ListUserTags&UserName={user}"));
+    assert!(
+        user_tags.contains("team") && user_tags.contains("ml"),
+        "{user_tags}"
+    );
+    assert!(user_tags.contains("cost-center"), "{user_tags}");
+
+    // The same policy name again: a new default version, pruned at five.
+    for i in 0..5 {
+        let other = sb.name(&format!("again{i}"));
+        ok(&bedkey(&sb, url)
+            .args(["create", &other, "--policy-file", file.to_str().unwrap()])
+            .args(["--policy-name", &format!("bedkey-{name}")])
+            .output()
+            .unwrap());
+    }
+    let versions = iam_query(url, &format!("Action=ListPolicyVersions&PolicyArn={arn}"));
+    assert_eq!(versions.matches("<VersionId>").count(), 5, "{versions}");
+}
+
+#[test]
+fn a_policy_of_that_name_made_elsewhere_is_not_touched() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("foreign");
+    let file = sb.path().join("policy.json");
+    std::fs::write(&file, CUSTOM_POLICY).unwrap();
+    let foreign = format!("hand-made-{name}");
+    iam_query(
+        url,
+        &format!(
+            "Action=CreatePolicy&PolicyName={foreign}&Path=%2Fbedkey%2F&PolicyDocument={}",
+            percent(CUSTOM_POLICY)
+        ),
+    );
+    let out = bedkey(&sb, url)
+        .args(["create", &name, "--policy-file", file.to_str().unwrap()])
+        .args(["--policy-name", &foreign])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bedkey did not make it"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("--policy-name"), "{}", stderr(&out));
+    assert!(!actions(url).iter().any(|a| a == "CreatePolicyVersion"));
+}
+
+#[test]
+fn a_bad_policy_file_or_tag_changes_nothing_in_iam() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("badpolicy");
+    let file = sb.path().join("policy.json");
+    let long = format!(
+        r#"{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "bedrock:*", "Resource": "{}"}}]}}"#,
+        "x".repeat(7000)
+    );
+    for (text, tag) in [
+        ("not json", "a=b"),
+        (r#"{"Statement": []}"#, "a=b"),
+        (long.as_str(), "a=b"),
+        (CUSTOM_POLICY, "no-equals-sign"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let out = bedkey(&sb, url)
+            .args([
+                "create",
+                &name,
+                "--policy-file",
+                file.to_str().unwrap(),
+                "--tag",
+                tag,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{tag}: {}", stderr(&out));
+        assert!(stderr(&out).lines().count() <= 3);
+    }
+    let out = bedkey(&sb, url)
+        .args(["create", &name, "--policy-file", file.to_str().unwrap()])
+        .args(["--allow-model", "anthropic.claude-3-haiku-20240307-v1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(actions(url).is_empty(), "{:?}", actions(url));
+}
+
+#[test]
+fn dry_run_shows_the_policy_file_calls_and_document() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("drycustom");
+    let file = sb.path().join("policy.json");
+    std::fs::write(&file, CUSTOM_POLICY).unwrap();
+    let out = bedkey(&sb, url)
+        .args([
+            "create",
+            &name,
+            "--policy-file",
+            file.to_str().unwrap(),
+            "--tag",
+            "team=ml",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    let text = stdout(&out);
+    assert!(text.contains("CreatePolicy bedkey-"), "{text}");
+    assert!(text.contains("TagUser"), "{text}");
+    assert!(text.contains("foundation-model/anthropic.*"), "{text}");
+    assert!(actions(url).is_empty());
+}
+
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

@@ -228,10 +228,20 @@ impl Create {
     /// after a failure midway, the error says what IAM holds now.
     async fn make(&self, ctx: &Context, plan: &Plan) -> Result<bedkey::iam::Created> {
         let iam = ctx.iam().await?;
+        // A custom policy's name is checked before anything changes.
+        let custom_arn = match &plan.custom {
+            Some((name, _)) => {
+                let (account, partition) = iam.identity().await?;
+                let arn = bedkey::iam::policy_arn(&partition, &account, name);
+                iam.policy_exists(&arn).await?;
+                Some(arn)
+            }
+            None => None,
+        };
         let mut done = Vec::new();
         let before = self.ensure_user(ctx, &iam, plan, &mut done).await?;
         let user = &plan.user;
-        self.apply_policies(ctx, &iam, plan, &mut done)
+        self.apply_policies(ctx, &iam, plan, custom_arn.as_deref(), &mut done)
             .await
             .map_err(|e| midway(e, user, &done))?;
         match iam.create_credential(user, plan.days).await {
@@ -279,6 +289,7 @@ impl Create {
         ctx: &Context,
         iam: &Iam,
         plan: &Plan,
+        custom_arn: Option<&str>,
         done: &mut Vec<Done>,
     ) -> Result<()> {
         let user = &plan.user;
@@ -302,10 +313,8 @@ impl Create {
             return Ok(());
         }
         let mut wanted = plan.managed.clone();
-        if let Some((name, document)) = &plan.custom {
-            let (account, partition) = iam.identity().await?;
-            let arn = bedkey::iam::policy_arn(&partition, &account, name);
-            let (arn, new) = iam.ensure_policy(&arn, name, document, &self.name).await?;
+        if let (Some((name, document)), Some(arn)) = (&plan.custom, custom_arn) {
+            let (arn, new) = iam.ensure_policy(arn, name, document, &self.name).await?;
             done.push(Done::Policy(arn.clone(), new));
             wanted.push(arn);
         }
@@ -334,18 +343,14 @@ impl Create {
             None => String::new(),
         };
         let user = &plan.user;
-        let mut calls = vec![
-            format!("GetUser {user}; if missing, CreateUser {user} --path {USER_PATH}"),
-            format!("ListServiceSpecificCredentials {user} {BEDROCK} (stop if it has 2 already)"),
-        ];
         let document = plan.document(&account, time::now())?;
-        if document.is_some() {
-            calls.push(format!("PutUserPolicy {user} {}", policy_name(&self.name)));
-        } else {
-            for arn in &plan.managed {
-                calls.push(format!("AttachUserPolicy {user} {arn} (if not attached)"));
-            }
-        }
+        let mut calls = self.planned_calls(plan, document.is_some());
+        // The scoped inline policy, or the custom one from --policy-file.
+        let document = document.or_else(|| {
+            plan.custom
+                .as_ref()
+                .and_then(|(_, doc)| serde_json::from_str(doc).ok())
+        });
         calls.push(format!(
             "CreateServiceSpecificCredential {user} {BEDROCK} {}",
             match plan.days {
@@ -371,10 +376,44 @@ impl Create {
             stdout_line(&format!("  {}. {call}", i + 1))?;
         }
         if let Some(doc) = document {
-            stdout_line(&format!("policy {}:", policy_name(&self.name)))?;
+            let name = plan
+                .custom
+                .as_ref()
+                .map_or_else(|| policy_name(&self.name), |(n, _)| n.clone());
+            stdout_line(&format!("policy {name}:"))?;
             stdout_line(&serde_json::to_string_pretty(&doc).unwrap_or_default())?;
         }
         Ok(())
+    }
+
+    /// The IAM calls before the key's own, in words, for `--dry-run`.
+    fn planned_calls(&self, plan: &Plan, inline: bool) -> Vec<String> {
+        let user = &plan.user;
+        let mut calls = vec![
+            format!("GetUser {user}; if missing, CreateUser {user} --path {USER_PATH}"),
+            format!("ListServiceSpecificCredentials {user} {BEDROCK} (stop if it has 2 already)"),
+        ];
+        if !plan.tags.is_empty() {
+            let tags: Vec<String> = plan.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            calls.push(format!("TagUser {user} {}", tags.join(" ")));
+        }
+        if inline {
+            calls.push(format!("PutUserPolicy {user} {}", policy_name(&self.name)));
+            return calls;
+        }
+        if let Some((name, _)) = &plan.custom {
+            calls.push("GetCallerIdentity (the account and partition)".to_string());
+            calls.push(format!(
+                "CreatePolicy {name} --path {USER_PATH} --tags {}={} (if it exists and carries that tag: CreatePolicyVersion --set-as-default, deleting the oldest non-default version at five)",
+                bedkey::iam::NAME_TAG,
+                self.name
+            ));
+            calls.push(format!("AttachUserPolicy {user} {name} (if not attached)"));
+        }
+        for arn in &plan.managed {
+            calls.push(format!("AttachUserPolicy {user} {arn} (if not attached)"));
+        }
+        calls
     }
 
     fn short_term(&self, ctx: &Context) -> Result<()> {

@@ -290,8 +290,13 @@ mod tests {
     #[test]
     fn a_header_bedkey_never_writes_is_refused_before_age_parses_it() {
         let many = format!("age-encryption.org/v1\n{}--- x\n", "-> x\n".repeat(8000));
-        assert!(check_work_factor(many.as_bytes()).unwrap_err().contains("header"));
-        let two = "age-encryption.org/v1\n-> scrypt c2FsdA 16\nAAAA\n-> scrypt c2FsdA 16\nAAAA\n--- x\n";
+        assert!(
+            check_work_factor(many.as_bytes())
+                .unwrap_err()
+                .contains("header")
+        );
+        let two =
+            "age-encryption.org/v1\n-> scrypt c2FsdA 16\nAAAA\n-> scrypt c2FsdA 16\nAAAA\n--- x\n";
         assert!(check_work_factor(two.as_bytes()).is_err());
         let one = "age-encryption.org/v1\n-> scrypt c2FsdA 16\nAAAA\n--- x\n";
         assert!(check_work_factor(one.as_bytes()).is_ok());
