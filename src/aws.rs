@@ -13,7 +13,11 @@ use aws_config::profile::{ProfileFileCredentialsProvider, ProfileFileRegionProvi
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::timeout::TimeoutConfig;
+
+use crate::error::Kind;
 
 use crate::error::{Error, Result};
 
@@ -267,6 +271,80 @@ pub fn checked_region(r: &str) -> Result<String> {
         Err(Error::usage(format!(
             "'{r}' is not an AWS region name (e.g. us-east-1)"
         )))
+    }
+}
+
+/// One line for a failed AWS call of `service` (IAM, Secrets Manager), with the exit
+/// code of what the caller can do, the AWS error code attached (or [`crate::iam::TIMED_OUT`]).
+pub fn service_error<E, R>(service: &str, operation: &str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let code = err.code().unwrap_or("").to_string();
+    let message = err.message().unwrap_or("").to_string();
+    let kind = match code.as_str() {
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "InvalidClientTokenId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "UnrecognizedClientException" => Kind::Credentials,
+        "ValidationError" => Kind::Usage,
+        _ => Kind::Failure,
+    };
+    let hint = match code.as_str() {
+        "AccessDenied" | "AccessDeniedException" if service == "IAM" => Some(
+            "the AWS identity bedkey uses needs IAM rights on users and service-specific credentials; see docs/iam.md",
+        ),
+        "AccessDenied" | "AccessDeniedException" => {
+            Some("the AWS identity bedkey uses needs rights on that secret; see docs/team.md")
+        }
+        "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken" => {
+            Some("refresh your AWS credentials (for SSO: `aws sso login`)")
+        }
+        "Throttling" | "ThrottlingException" => {
+            Some("AWS kept throttling after retries; try again in a minute")
+        }
+        "LimitExceeded" => Some("`bedkey list --remote` shows the user's credentials"),
+        _ => None,
+    };
+    let text = match &err {
+        SdkError::ServiceError(_) if code.is_empty() => format!(
+            "{service} answered {operation} with a reply bedkey could not read (no error code in it)"
+        ),
+        SdkError::ServiceError(_) if message.is_empty() => {
+            format!("{service} {operation} failed: {code}")
+        }
+        SdkError::ServiceError(_) => format!("{service} {operation} failed: {code}: {message}"),
+        SdkError::TimeoutError(_) => format!(
+            "{service} did not answer {operation} within {}",
+            crate::time::human(operation_timeout().as_secs() as i64)
+        ),
+        SdkError::DispatchFailure(d) if d.is_timeout() => format!(
+            "{service} did not answer {operation} within {}",
+            crate::time::human(operation_timeout().as_secs() as i64)
+        ),
+        SdkError::DispatchFailure(_) => {
+            format!("cannot reach {service} for {operation}: {}", reason(&err))
+        }
+        SdkError::ResponseError(_) => format!(
+            "{service} answered {operation} with a reply bedkey could not read ({})",
+            reason(&err)
+        ),
+        _ => format!("{service} {operation} failed: {}", reason(&err)),
+    };
+    let timed_out = matches!(&err, SdkError::TimeoutError(_))
+        || matches!(&err, SdkError::DispatchFailure(d) if d.is_timeout());
+    let mut e = Error::new(kind, text);
+    if timed_out {
+        e = e.with_code(crate::iam::TIMED_OUT);
+    } else if !code.is_empty() {
+        e = e.with_code(code);
+    }
+    match hint {
+        Some(h) => e.with_hint(h),
+        None => e,
     }
 }
 

@@ -181,6 +181,18 @@ pub enum Command {
     /// One live, read-only call to Bedrock with the key: is it accepted, and if not why
     Verify(Verify),
 
+    /// Share a long-term key through AWS Secrets Manager: write it to a secret
+    #[command(after_help = "Examples:\n  \
+        bedkey publish team --secret-id bedrock/team\n  \
+        bedkey publish team --secret-id bedrock/team --secret-profile govcloud --secret-region us-gov-west-1")]
+    Publish(Publish),
+
+    /// Use a key shared through AWS Secrets Manager: read it now, and again when stale
+    #[command(after_help = "Examples:\n  \
+        bedkey pull team --secret-id bedrock/team\n  \
+        bedkey pull team                      (read it again now)")]
+    Pull(Pull),
+
     /// Every Bedrock API key in the AWS account, with findings (never expires, old, console-made)
     #[command(after_help = "Examples:\n  \
         bedkey audit\n  \
@@ -323,7 +335,24 @@ pub struct List {
 #[derive(Debug, Args)]
 pub struct Rotate {
     /// Key name
-    pub name: String,
+    #[arg(required_unless_present = "secret_id")]
+    pub name: Option<String>,
+
+    /// How long the old credential stays active after a published key is rotated,
+    /// so that copies of it keep working [default: 2h for a published key, else 0]
+    #[arg(long, value_name = "DUR")]
+    pub grace: Option<String>,
+
+    /// Only retire an old credential whose grace period is over
+    #[arg(long, conflicts_with = "grace")]
+    pub finish: bool,
+
+    /// Rotate the key a secret holds, from the secret alone (no local bedkey state)
+    #[arg(long, value_name = "ID", conflicts_with_all = ["name", "finish"])]
+    pub secret_id: Option<String>,
+
+    #[command(flatten)]
+    pub secret: SecretFlags,
 }
 
 #[derive(Debug, Args)]
@@ -331,6 +360,52 @@ pub struct Verify {
     /// Key name
     #[arg(default_value = "default")]
     pub name: String,
+}
+
+/// Where a secret is, for publish and pull.
+#[derive(Debug, Args)]
+pub struct SecretFlags {
+    /// Region of the secret [default: an ARN's own, else the key's, else the AWS region in effect]
+    #[arg(long, value_name = "REGION")]
+    pub secret_region: Option<String>,
+
+    /// AWS profile for Secrets Manager [default: --profile]; another account or partition
+    #[arg(long, value_name = "PROFILE")]
+    pub secret_profile: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Publish {
+    /// Key name
+    pub name: String,
+
+    /// The secret: a name (made if missing) or an ARN
+    #[arg(long, value_name = "ID")]
+    pub secret_id: String,
+
+    #[command(flatten)]
+    pub secret: SecretFlags,
+
+    /// KMS key for a secret bedkey makes
+    #[arg(long, value_name = "KEY")]
+    pub kms_key_id: Option<String>,
+
+    /// Store the bare key, not bedkey's JSON object
+    #[arg(long)]
+    pub raw: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Pull {
+    /// Key name for the shared entry
+    pub name: String,
+
+    /// The secret to read [default: the entry's own: read it again now]
+    #[arg(long, value_name = "ID")]
+    pub secret_id: Option<String>,
+
+    #[command(flatten)]
+    pub secret: SecretFlags,
 }
 
 #[derive(Debug, Args)]

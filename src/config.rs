@@ -46,6 +46,47 @@ pub enum Origin {
     Imported,
     /// A short-term recipe: minted from AWS credentials, refreshed on use.
     Minted,
+    /// Pulled from a secret in AWS Secrets Manager, read again on use.
+    Shared,
+}
+
+/// A secret a key was published to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publication {
+    /// The secret's ARN.
+    pub secret: String,
+    pub region: String,
+    /// The profile it was written with (`--secret-profile`), if not the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Written as the bare key rather than bedkey's JSON.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub raw: bool,
+    pub at: i64,
+    /// The credential whose key the secret holds: behind the key's own after a
+    /// rotation whose publishing failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
+}
+
+/// Where a shared key is read from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedFrom {
+    /// The secret's ARN (or name, as given).
+    pub secret: String,
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// When the cached copy was last read.
+    pub read_at: i64,
+}
+
+/// An old credential kept active after a rotation, so that copies of the old key
+/// keep working, until `due`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retirement {
+    pub credential_id: String,
+    pub due: i64,
 }
 
 /// One key's metadata. Times are seconds since the epoch.
@@ -80,6 +121,15 @@ pub struct KeyMeta {
     /// IAM, `--allow-model`: what the inline policy allows, so `rotate` can renew it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<crate::policy::Scope>,
+    /// The secrets this key was published to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<Publication>,
+    /// A shared key: the secret it comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<SharedFrom>,
+    /// An old credential waiting to be retired after a rotation's grace period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retiring: Option<Retirement>,
 }
 
 /// Long-term keys closer than this to expiry are "expiring soon".
@@ -205,6 +255,32 @@ impl KeyMeta {
             credential_id: None,
             alias: None,
             scope: None,
+            published: Vec::new(),
+            shared: None,
+            retiring: None,
+        }
+    }
+
+    /// A key pulled from a secret.
+    pub fn shared(
+        kind: KeyKind,
+        store: Backend,
+        secret: &Secret,
+        expires: Option<i64>,
+        region: Option<String>,
+        from: SharedFrom,
+    ) -> KeyMeta {
+        KeyMeta {
+            shared: Some(from),
+            ..KeyMeta::blank(
+                kind,
+                Origin::Shared,
+                store,
+                secret,
+                crate::time::now(),
+                expires,
+                region,
+            )
         }
     }
 
@@ -232,6 +308,7 @@ impl KeyMeta {
                     Origin::Imported => "imported",
                     Origin::Minted => "minted from AWS credentials (short-term)",
                     Origin::Iam => "made through IAM but its record is incomplete",
+                    Origin::Shared => "pulled from a secret (its owner rotates it)",
                 }
             ))
             .with_hint(format!("`bedkey remove {name}` forgets it locally"))),
@@ -491,6 +568,9 @@ mod tests {
             credential_id: None,
             alias: None,
             scope: None,
+            published: Vec::new(),
+            shared: None,
+            retiring: None,
         }
     }
 

@@ -10,7 +10,7 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::StatusType;
 
 use crate::aws;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 use crate::secret::{Secret, secret};
 
 pub const BEDROCK: &str = "bedrock.amazonaws.com";
@@ -527,66 +527,5 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
 {
-    let code = err.code().unwrap_or("").to_string();
-    let message = err.message().unwrap_or("").to_string();
-    let kind = match code.as_str() {
-        "AccessDenied"
-        | "AccessDeniedException"
-        | "InvalidClientTokenId"
-        | "SignatureDoesNotMatch"
-        | "ExpiredToken"
-        | "UnrecognizedClientException" => Kind::Credentials,
-        "ValidationError" => Kind::Usage,
-        _ => Kind::Failure,
-    };
-    let hint = match code.as_str() {
-        "AccessDenied" | "AccessDeniedException" => Some(
-            "the AWS identity bedkey uses needs IAM rights on users and service-specific credentials; see docs/iam.md",
-        ),
-        "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken" => {
-            Some("refresh your AWS credentials (for SSO: `aws sso login`)")
-        }
-        "Throttling" | "ThrottlingException" => {
-            Some("IAM kept throttling after retries; try again in a minute")
-        }
-        "LimitExceeded" => Some("`bedkey list --remote` shows the user's credentials"),
-        _ => None,
-    };
-    let text = match &err {
-        SdkError::ServiceError(_) if code.is_empty() => format!(
-            "IAM answered {operation} with a reply bedkey could not read (no error code in it)"
-        ),
-        SdkError::ServiceError(_) if message.is_empty() => {
-            format!("IAM {operation} failed: {code}")
-        }
-        SdkError::ServiceError(_) => format!("IAM {operation} failed: {code}: {message}"),
-        SdkError::TimeoutError(_) => format!(
-            "IAM did not answer {operation} within {}",
-            crate::time::human(aws::operation_timeout().as_secs() as i64)
-        ),
-        SdkError::DispatchFailure(d) if d.is_timeout() => format!(
-            "IAM did not answer {operation} within {}",
-            crate::time::human(aws::operation_timeout().as_secs() as i64)
-        ),
-        SdkError::DispatchFailure(_) => {
-            format!("cannot reach IAM for {operation}: {}", aws::reason(&err))
-        }
-        SdkError::ResponseError(_) => format!(
-            "IAM answered {operation} with a reply bedkey could not read ({})",
-            aws::reason(&err)
-        ),
-        _ => format!("IAM {operation} failed: {}", aws::reason(&err)),
-    };
-    let timed_out = matches!(&err, SdkError::TimeoutError(_))
-        || matches!(&err, SdkError::DispatchFailure(d) if d.is_timeout());
-    let mut e = Error::new(kind, text);
-    if timed_out {
-        e = e.with_code(TIMED_OUT);
-    } else if !code.is_empty() {
-        e = e.with_code(code);
-    }
-    match hint {
-        Some(h) => e.with_hint(h),
-        None => e,
-    }
+    aws::service_error("IAM", operation, err)
 }

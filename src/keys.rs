@@ -4,9 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, KeyKind, KeyMeta, Keys, Origin, check_name, check_new_name};
+use crate::config::{
+    Config, KeyKind, KeyMeta, Keys, Origin, SharedFrom, check_name, check_new_name,
+};
 use crate::error::{Error, Result};
 use crate::secret::{ExposeSecret, Secret};
+use crate::secrets::{self, About, Secrets};
 use crate::shell::KEY_VAR;
 use crate::store::{Backend, SecretStore};
 use crate::time;
@@ -40,6 +43,12 @@ pub enum Warning {
     },
     /// No region with the key, and none in the environment: SDKs will not start.
     NoRegion,
+    /// A shared key's secret could not be read again; the cached copy, still valid,
+    /// is used.
+    Unshared {
+        why: String,
+        secret: String,
+    },
 }
 
 impl Warning {
@@ -71,6 +80,12 @@ impl Warning {
             Warning::Expired { expires_at } => {
                 format!("key '{name}' expired {}: {remedy}", when(*expires_at))
             }
+            Warning::Unshared { why, secret } => format!(
+                "could not read shared key '{name}' again from {secret} ({why}); using the copy read {}",
+                meta.shared
+                    .as_ref()
+                    .map_or("before".to_string(), |s| time::relative(s.read_at, now))
+            ),
             Warning::NoRegion => format!(
                 "key '{name}' has no region and neither AWS_REGION nor AWS_DEFAULT_REGION is set: boto3, the AWS CLI and the SDKs will refuse to start; set AWS_REGION"
             ),
@@ -133,7 +148,7 @@ impl Loaded {
         if self
             .warnings
             .iter()
-            .any(|w| matches!(w, Warning::Stale { .. }))
+            .any(|w| matches!(w, Warning::Stale { .. } | Warning::Unshared { .. }))
         {
             return;
         }
@@ -223,6 +238,56 @@ impl Minter for AwsMinter {
     }
 }
 
+/// `BEDKEY_SHARED_TTL`: a shared key's secret is read again when the cached copy is
+/// older than this (default 1 h).
+pub const SHARED_TTL_VAR: &str = "BEDKEY_SHARED_TTL";
+const DEFAULT_SHARED_TTL: Duration = Duration::from_secs(3600);
+
+pub fn shared_ttl() -> Result<i64> {
+    match std::env::var(SHARED_TTL_VAR) {
+        Ok(v) if !v.is_empty() => {
+            let d = time::parse_duration(&v).map_err(|e| e.context(SHARED_TTL_VAR))?;
+            if d > Duration::from_secs(30 * 86_400) {
+                return Err(Error::usage(format!(
+                    "{SHARED_TTL_VAR}={v} is out of range: 0s to 30d"
+                )));
+            }
+            Ok(d.as_secs() as i64)
+        }
+        _ => Ok(DEFAULT_SHARED_TTL.as_secs() as i64),
+    }
+}
+
+/// Reads a shared key's secret. [`AwsReader`] asks Secrets Manager; tests give a fake.
+pub trait Reader {
+    fn read(&self, from: &SharedFrom, budget: Duration) -> Result<(Secret, About)>;
+}
+
+pub struct AwsReader;
+
+impl Reader for AwsReader {
+    fn read(&self, from: &SharedFrom, budget: Duration) -> Result<(Secret, About)> {
+        let reading = async {
+            let (client, _) = Secrets::connect(from.profile.as_deref(), &from.region).await?;
+            let read = client.read(&from.secret).await?.ok_or_else(|| {
+                Error::failure(format!(
+                    "secret {} has no current value any more",
+                    from.secret
+                ))
+            })?;
+            secrets::parse(&read.value, &from.secret)
+        };
+        crate::aws::block_on(async { tokio::time::timeout(budget, reading).await })?.map_err(
+            |_| {
+                Error::failure(format!(
+                    "Secrets Manager did not answer within {}s",
+                    budget.as_secs_f64().round()
+                ))
+            },
+        )?
+    }
+}
+
 /// Opens the store a key was kept in.
 pub type OpenStore<'a> = dyn Fn(Backend) -> Result<Box<dyn SecretStore>> + 'a;
 
@@ -231,8 +296,11 @@ pub struct Loader<'a> {
     pub config: &'a Config,
     pub open: &'a OpenStore<'a>,
     pub minter: &'a dyn Minter,
+    pub reader: &'a dyn Reader,
     /// `BEDKEY_MIN_TTL`, in seconds.
     pub min_ttl: i64,
+    /// `BEDKEY_SHARED_TTL`, in seconds.
+    pub shared_ttl: i64,
     /// Time for a refresh, lock and minting included.
     pub budget: Duration,
 }
@@ -253,11 +321,13 @@ impl Loader<'_> {
         }
         let backend = (self.open)(meta.store)?;
         let cached = backend.get(name)?;
-        let mut key = if meta.origin == Origin::Minted {
-            self.short_term(name, meta, backend.as_ref(), cached, started)?
-        } else {
-            let secret = cached.ok_or_else(|| missing_secret(name, &meta))?;
-            Loaded::new(name, meta, secret)
+        let mut key = match meta.origin {
+            Origin::Minted => self.short_term(name, meta, backend.as_ref(), cached, started)?,
+            Origin::Shared => self.shared(name, meta, backend.as_ref(), cached, started)?,
+            _ => {
+                let secret = cached.ok_or_else(|| missing_secret(name, &meta))?;
+                Loaded::new(name, meta, secret)
+            }
         };
         key.check(time::now());
         Ok(key)
@@ -292,6 +362,87 @@ impl Loader<'_> {
                 _ => Err(e),
             },
         }
+    }
+
+    /// A shared key: the cached copy while it is younger than the shared TTL and not
+    /// about to expire; else the secret read again. When that fails, a cached copy
+    /// that still works is used (with a [`Warning::Unshared`]).
+    fn shared(
+        &self,
+        name: &str,
+        meta: KeyMeta,
+        backend: &dyn SecretStore,
+        cached: Option<Secret>,
+        started: Instant,
+    ) -> Result<Loaded> {
+        let now = time::now();
+        let read_at = meta.shared.as_ref().map_or(0, |s| s.read_at);
+        let expiring = meta.expires.is_some_and(|at| at - now <= self.min_ttl);
+        if let Some(secret) = &cached
+            && now - read_at < self.shared_ttl
+            && !expiring
+        {
+            return Ok(Loaded::new(name, meta, secret.clone()));
+        }
+        match self.read_again(name, backend, started) {
+            Ok(fresh) => Ok(fresh),
+            Err(e) => match cached {
+                Some(secret) if meta.expires.is_none_or(|at| at > now) => {
+                    let from = meta
+                        .shared
+                        .as_ref()
+                        .map_or(String::new(), |s| s.secret.clone());
+                    let mut key = Loaded::new(name, meta, secret);
+                    key.warnings.push(Warning::Unshared {
+                        why: e.message().to_string(),
+                        secret: from,
+                    });
+                    Ok(key)
+                }
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// Read a shared key's secret now and cache what it holds (`pull NAME`).
+    pub fn read_again(
+        &self,
+        name: &str,
+        backend: &dyn SecretStore,
+        started: Instant,
+    ) -> Result<Loaded> {
+        let remaining = || self.budget.saturating_sub(started.elapsed());
+        let meta = self.config.load()?.get(name)?.clone();
+        let from = meta.shared.clone().ok_or_else(|| {
+            Error::usage(format!(
+                "key '{name}' is not shared: it was not pulled from a secret"
+            ))
+            .with_hint(format!(
+                "`bedkey pull {name} --secret-id ID` makes a shared entry"
+            ))
+        })?;
+        // The network first, outside the lock.
+        let (key, about) = self.reader.read(&from, remaining())?;
+        let (kind, expires) = kind_and_expiry(&key, &about)?;
+        let config = self.config.waiting_at_most(remaining());
+        config.update(|keys: &mut Keys| {
+            let mut meta = keys.get(name)?.clone();
+            if backend
+                .get(name)?
+                .is_none_or(|old| old.expose_secret() != key.expose_secret())
+            {
+                backend.set(name, &key)?;
+            }
+            meta.kind = kind;
+            meta.expires = expires;
+            meta.region = about.region.clone().or(meta.region);
+            meta.masked = mask(key.expose_secret());
+            if let Some(shared) = &mut meta.shared {
+                shared.read_at = time::now();
+            }
+            keys.keys.insert(name.to_string(), meta.clone());
+            Ok(Loaded::new(name, meta, key))
+        })
     }
 
     /// Mint a new key under the config lock: of several processes refreshing at
@@ -337,6 +488,21 @@ impl Loader<'_> {
             });
             Ok(key)
         })
+    }
+}
+
+/// A key's kind and expiry: a short-term key's own, else what its secret says.
+pub fn kind_and_expiry(key: &Secret, about: &About) -> Result<(KeyKind, Option<i64>)> {
+    match token::decode(key.expose_secret())? {
+        Decoded::ShortTerm(st) => Ok((KeyKind::ShortTerm, Some(st.expires_at()))),
+        Decoded::LongTerm(_) => {
+            let expires = about
+                .expires_at
+                .as_deref()
+                .map(time::parse_instant)
+                .transpose()?;
+            Ok((KeyKind::LongTerm, expires))
+        }
     }
 }
 
@@ -569,7 +735,9 @@ mod tests {
             config,
             open: &open,
             minter,
+            reader: &AwsReader,
             min_ttl,
+            shared_ttl: 3600,
             budget: SHELL_BUDGET,
         }
         .load("k")

@@ -8,6 +8,7 @@
 //! - [`config`]: key metadata (`keys.json`) and its lock
 //! - [`store`]: the secure stores behind one trait
 //! - [`iam`]: long-term keys through IAM
+//! - [`secrets`]: team keys shared through AWS Secrets Manager
 //! - [`aws`]: credentials, region, timeouts
 //! - [`audit`]: an account's Bedrock API keys judged
 //! - [`policy`], [`shell`], [`time`], [`files`], [`secret`], [`error`]: the pieces
@@ -21,6 +22,7 @@ pub mod iam;
 pub mod keys;
 pub mod policy;
 pub mod secret;
+pub mod secrets;
 pub mod shell;
 pub mod store;
 pub mod time;

@@ -120,7 +120,9 @@ pub fn prefix(text: &str, n: usize) -> &str {
 
 /// "in 3h 2m" or "3h 2m ago".
 pub fn relative(at: i64, now: i64) -> String {
-    if at >= now {
+    if at == now {
+        "just now".to_string()
+    } else if at > now {
         format!("in {}", human(at.saturating_sub(now)))
     } else {
         format!("{} ago", human(now.saturating_sub(at)))

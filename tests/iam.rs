@@ -117,7 +117,8 @@ fn iam_query(url: &str, params: &str) -> String {
 fn bedkey(sb: &Sandbox, url: &str) -> assert_cmd::Command {
     let mut cmd = sb.bedkey_with_env_credentials();
     cmd.env("AWS_ENDPOINT_URL_IAM", url)
-        .env("AWS_ENDPOINT_URL_STS", url);
+        .env("AWS_ENDPOINT_URL_STS", url)
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", url);
     cmd
 }
 
@@ -1480,4 +1481,349 @@ fn percent(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A Secrets Manager call straight to the server (moto), JSON protocol.
+fn secrets_call(url: &str, target: &str, body: &str) -> (u16, String) {
+    let auth = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/secretsmanager/aws4_request, \
+                SignedHeaders=host, Signature=0";
+    http(
+        "POST",
+        &format!("{url}/"),
+        &[
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("X-Amz-Target", &format!("secretsmanager.{target}")),
+            ("Authorization", auth),
+        ],
+        body,
+    )
+}
+
+/// The current value of a secret, as JSON when it is.
+fn secret_value(url: &str, id: &str) -> serde_json::Value {
+    let (status, body) = secrets_call(url, "GetSecretValue", &format!(r#"{{"SecretId": "{id}"}}"#));
+    assert_eq!(status, 200, "{body}");
+    let out: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let text = out["SecretString"].as_str().unwrap();
+    serde_json::from_str(text).unwrap_or(serde_json::Value::String(text.to_string()))
+}
+
+fn status_of(url: &str, user: &str, id: &str) -> Option<String> {
+    credentials_of(url, user)
+        .iter()
+        .find(|c| c["id"] == id)
+        .map(|c| c["status"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn a_team_shares_a_key_through_a_secret_and_never_notices_a_rotation() {
+    let Some((url, _turn)) = server() else { return };
+    let admin = Sandbox::new();
+    let mate = Sandbox::new();
+    let name = admin.name("team");
+    let user = format!("bedkey-{name}");
+    let secret = format!("bedrock/{name}");
+    ok(&bedkey(&admin, url)
+        .args(["create", &name, "--region", "us-east-1"])
+        .output()
+        .unwrap());
+    // A secret made by hand first, with a field of its own, as teams have them.
+    let (status, body) = secrets_call(
+        url,
+        "CreateSecret",
+        &format!(r#"{{"Name": "{secret}", "SecretString": "{{\"owner\": \"ml-team\"}}"}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    ok(&bedkey(&admin, url)
+        .args(["publish", &name, "--secret-id", &secret])
+        .output()
+        .unwrap());
+    let value = secret_value(url, &secret);
+    let key = admin.loaded_key(&name);
+    assert_eq!(value["bedrock_api_key"], key.as_str());
+    assert_eq!(value["owner"], "ml-team");
+    assert_eq!(value["region"], "us-east-1");
+    assert_eq!(value["iam_user"], user.as_str());
+    let old_id = value["credential_id"].as_str().unwrap().to_string();
+
+    ok(&bedkey(&mate, url)
+        .args([
+            "pull",
+            "mate",
+            "--secret-id",
+            &secret,
+            "--secret-region",
+            "us-east-1",
+        ])
+        .output()
+        .unwrap());
+    assert_eq!(mate.loaded_key("mate"), key);
+    let listed = stdout(&bedkey(&mate, url).args(["list"]).output().unwrap());
+    assert!(
+        listed.contains("shared from arn:aws:secretsmanager:us-east-1"),
+        "{listed}"
+    );
+
+    // Rotate: the secret gets the new key, the old credential stays active.
+    let out = bedkey(&admin, url)
+        .args(["rotate", &name, "--grace", "2s"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let rotated = secret_value(url, &secret);
+    let new_key = admin.loaded_key(&name);
+    assert_ne!(new_key, key);
+    assert_eq!(rotated["bedrock_api_key"], new_key.as_str());
+    assert_eq!(rotated["owner"], "ml-team");
+    assert_eq!(rotated["retiring"]["credential_id"], old_id.as_str());
+    assert_eq!(status_of(url, &user, &old_id).as_deref(), Some("Active"));
+    // The teammate's cached copy still works, and a re-read brings the new key.
+    assert_eq!(mate.loaded_key("mate"), key);
+    ok(&bedkey(&mate, url).args(["pull", "mate"]).output().unwrap());
+    assert_eq!(mate.loaded_key("mate"), new_key);
+    // And `env` reads it again by itself once the copy is stale.
+    let env = bedkey(&mate, url)
+        .env("BEDKEY_SHARED_TTL", "0s")
+        .args(["env", "mate", "--shell", "json"])
+        .output()
+        .unwrap();
+    ok(&env);
+
+    // Before the grace period ends nothing is retired; after it, --finish does it.
+    let early = bedkey(&admin, url)
+        .args(["rotate", &name])
+        .output()
+        .unwrap();
+    assert_eq!(early.status.code(), Some(1), "{}", stderr(&early));
+    assert!(stderr(&early).contains("--finish"), "{}", stderr(&early));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    ok(&bedkey(&admin, url)
+        .args(["rotate", &name, "--finish"])
+        .output()
+        .unwrap());
+    assert_eq!(
+        status_of(url, &user, &old_id),
+        None,
+        "the old credential is deleted"
+    );
+}
+
+#[test]
+fn a_scheduled_job_rotates_from_the_secret_alone() {
+    let Some((url, _turn)) = server() else { return };
+    let admin = Sandbox::new();
+    let name = admin.name("cirot");
+    let user = format!("bedkey-{name}");
+    let secret = format!("bedrock/{name}");
+    ok(&bedkey(&admin, url)
+        .args(["create", &name, "--region", "us-east-1"])
+        .output()
+        .unwrap());
+    ok(&bedkey(&admin, url)
+        .args(["publish", &name, "--secret-id", &secret])
+        .output()
+        .unwrap());
+    let before = secret_value(url, &secret);
+    let old_id = before["credential_id"].as_str().unwrap().to_string();
+
+    // No bedkey home at all: a fresh sandbox stands for the CI job.
+    let ci = Sandbox::new();
+    let out = bedkey(&ci, url)
+        .args([
+            "rotate",
+            "--secret-id",
+            &secret,
+            "--secret-region",
+            "us-east-1",
+            "--grace",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    let after = secret_value(url, &secret);
+    assert_ne!(after["bedrock_api_key"], before["bedrock_api_key"]);
+    assert_ne!(after["credential_id"], before["credential_id"]);
+    assert_eq!(after["iam_user"], user.as_str());
+    assert_eq!(
+        status_of(url, &user, &old_id),
+        None,
+        "--grace 0 retires at once"
+    );
+    assert!(
+        !ci.path().join("bedkey/keys.json").exists(),
+        "no local state made"
+    );
+
+    // With a grace period, the next run before it ends refuses; the secret says why.
+    ok(&bedkey(&ci, url)
+        .args([
+            "rotate",
+            "--secret-id",
+            &secret,
+            "--secret-region",
+            "us-east-1",
+        ])
+        .output()
+        .unwrap());
+    let graced = secret_value(url, &secret);
+    assert!(graced["retiring"]["after"].is_string(), "{graced}");
+    let again = bedkey(&ci, url)
+        .args([
+            "rotate",
+            "--secret-id",
+            &secret,
+            "--secret-region",
+            "us-east-1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("stays active until"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[test]
+fn team_keys_fail_clearly_and_never_break_a_shell() {
+    let Some((url, _turn)) = server() else { return };
+    let admin = Sandbox::new();
+    let mate = Sandbox::new();
+    let name = admin.name("teamfault");
+    let secret = format!("bedrock/{name}");
+    let dead = "http://127.0.0.1:9";
+    // A secret that holds no key: exit 2, nothing stored.
+    secrets_call(
+        url,
+        "CreateSecret",
+        &format!(r#"{{"Name": "{secret}-junk", "SecretString": "hello"}}"#),
+    );
+    let out = bedkey(&mate, url)
+        .args([
+            "pull",
+            "junk",
+            "--secret-id",
+            &format!("{secret}-junk"),
+            "--secret-region",
+            "us-east-1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(mate.forgot("junk"));
+    // A missing secret: one clear line.
+    let out = bedkey(&mate, url)
+        .args([
+            "pull",
+            "none",
+            "--secret-id",
+            "bedrock/missing",
+            "--secret-region",
+            "us-east-1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no secret bedrock/missing"),
+        "{}",
+        stderr(&out)
+    );
+    // A short-term key cannot be published.
+    let short = admin.name("short");
+    ok(&admin
+        .bedkey_with_env_credentials()
+        .args(["create", &short, "--short-term", "--region", "us-east-1"])
+        .output()
+        .unwrap());
+    let out = bedkey(&admin, url)
+        .args(["publish", &short, "--secret-id", &secret])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    ok(&bedkey(&admin, url)
+        .args(["create", &name, "--region", "us-east-1"])
+        .output()
+        .unwrap());
+    // Secrets Manager unreachable during publish: exit 1, nothing recorded.
+    let out = bedkey(&admin, url)
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", dead)
+        .env("BEDKEY_AWS_TIMEOUT", "3s")
+        .args(["publish", &name, "--secret-id", &secret])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(admin.keys_json()["keys"][&name].get("published").is_none());
+    ok(&bedkey(&admin, url)
+        .args(["publish", &name, "--secret-id", &secret])
+        .output()
+        .unwrap());
+
+    // ... during env of a stale shared copy: the cached key, a warning, exit 0.
+    ok(&bedkey(&mate, url)
+        .args([
+            "pull",
+            "mate",
+            "--secret-id",
+            &secret,
+            "--secret-region",
+            "us-east-1",
+        ])
+        .output()
+        .unwrap());
+    let out = bedkey(&mate, url)
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", dead)
+        .env("BEDKEY_SHARED_TTL", "0s")
+        .args(["env", "mate"])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(
+        stderr(&out).contains("could not read shared key 'mate' again"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("ABSK"));
+
+    // ... during rotate: the old credential stays active; the printed command resumes.
+    let user = format!("bedkey-{name}");
+    let old_id = admin.keys_json()["keys"][&name]["credential_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = bedkey(&admin, url)
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", dead)
+        .env("BEDKEY_AWS_TIMEOUT", "3s")
+        .args(["rotate", &name, "--grace", "1s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(status_of(url, &user, &old_id).as_deref(), Some("Active"));
+    let hint = stderr(&out)
+        .lines()
+        .find(|l| l.starts_with("hint:"))
+        .unwrap()
+        .to_string();
+    let resume = hint.split('`').nth(1).unwrap();
+    let args: Vec<&str> = resume.split_whitespace().skip(1).collect();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // Due, but the secret is behind: --finish refuses until it is written.
+    let early = bedkey(&admin, url)
+        .args(["rotate", &name, "--finish"])
+        .output()
+        .unwrap();
+    assert_eq!(early.status.code(), Some(1), "{}", stderr(&early));
+    ok(&bedkey(&admin, url).args(&args).output().unwrap());
+    assert_eq!(
+        secret_value(url, &secret)["bedrock_api_key"],
+        admin.loaded_key(&name).as_str()
+    );
+    ok(&bedkey(&admin, url)
+        .args(["rotate", &name, "--finish"])
+        .output()
+        .unwrap());
+    assert_eq!(status_of(url, &user, &old_id), None);
 }

@@ -25,6 +25,14 @@ pub struct Row {
     pub user: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential_id: Option<String>,
+    /// A shared key: the secret it is read from, and when it was last read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<String>,
+    /// The secrets this key is published to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub published_to: Vec<String>,
 }
 
 pub fn row(name: &str, meta: &KeyMeta, now: i64) -> Row {
@@ -40,6 +48,9 @@ pub fn row(name: &str, meta: &KeyMeta, now: i64) -> Row {
         key: meta.masked.clone(),
         user: meta.user.clone(),
         credential_id: meta.credential_id.clone(),
+        shared_from: meta.shared.as_ref().map(|s| s.secret.clone()),
+        read_at: meta.shared.as_ref().map(|s| time::rfc3339(s.read_at)),
+        published_to: meta.published.iter().map(|p| p.secret.clone()).collect(),
     }
 }
 
@@ -201,10 +212,26 @@ impl Run for List {
     }
 }
 
+/// "shared from S (read 5m ago)", "published to S, T", or "-".
+fn sharing(meta: &bedkey::config::KeyMeta, now: i64) -> String {
+    if let Some(s) = &meta.shared {
+        return format!(
+            "shared from {} (read {})",
+            s.secret,
+            time::relative(s.read_at, now)
+        );
+    }
+    if meta.published.is_empty() {
+        return "-".to_string();
+    }
+    let to: Vec<&str> = meta.published.iter().map(|p| p.secret.as_str()).collect();
+    format!("published to {}", to.join(", "))
+}
+
 fn local_table(rows: &[Row], keys: &bedkey::config::Keys, now: i64) -> Result<()> {
     let mut cells = vec![
         [
-            "NAME", "KIND", "REGION", "EXPIRES", "STATUS", "KEY", "STORE",
+            "NAME", "KIND", "REGION", "EXPIRES", "STATUS", "KEY", "STORE", "SHARING",
         ]
         .map(String::from)
         .to_vec(),
@@ -226,6 +253,7 @@ fn local_table(rows: &[Row], keys: &bedkey::config::Keys, now: i64) -> Result<()
             r.status.to_string(),
             r.key.clone(),
             r.store.to_string(),
+            sharing(meta, now),
         ]);
     }
     table(&cells)

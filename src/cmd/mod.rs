@@ -11,16 +11,19 @@ mod init;
 mod inspect;
 pub(crate) mod list;
 mod man;
+pub(crate) mod publish;
+mod pull;
 mod remove;
 mod revoke;
-mod rotate;
+pub(crate) mod rotate;
+mod rotate_secret;
 mod token;
 mod verify;
 
 use bedkey::config::Config;
 use bedkey::error::Result;
 use bedkey::iam::Iam;
-use bedkey::keys::{self, AwsMinter, Loaded, Loader};
+use bedkey::keys::{self, AwsMinter, AwsReader, Loaded, Loader};
 use bedkey::store::{self, Access, Backend, SecretStore};
 
 use crate::cli::{Cli, Command, Global};
@@ -97,20 +100,31 @@ impl Context {
         Ok(iam)
     }
 
-    /// Load a key as `env` and `exec` do (refreshed within the shell budget), and
-    /// tell the person what they should know about it.
-    pub fn load_key(&self, name: &str) -> Result<Loaded> {
+    /// A key loader as this command line sets it up, refreshing within `budget`.
+    pub fn with_loader<T>(
+        &self,
+        budget: std::time::Duration,
+        use_it: impl FnOnce(&Loader, &Config) -> Result<T>,
+    ) -> Result<T> {
         let config = self.config()?;
         let access = self.access();
         let open = |b: Backend| store::open(b, config.dir(), &access);
-        let key = Loader {
+        let loader = Loader {
             config: &config,
             open: &open,
             minter: &AwsMinter,
+            reader: &AwsReader,
             min_ttl: keys::min_ttl()?,
-            budget: keys::SHELL_BUDGET,
-        }
-        .load(name)?;
+            shared_ttl: keys::shared_ttl()?,
+            budget,
+        };
+        use_it(&loader, &config)
+    }
+
+    /// Load a key as `env` and `exec` do (refreshed within the shell budget), and
+    /// tell the person what they should know about it.
+    pub fn load_key(&self, name: &str) -> Result<Loaded> {
+        let key = self.with_loader(keys::SHELL_BUDGET, |loader, _| loader.load(name))?;
         let now = bedkey::time::now();
         for warning in &key.warnings {
             let text = warning.message(&key.name, &key.meta, now);
@@ -150,6 +164,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Rotate(c) => c.run(&ctx),
         Command::Verify(c) => c.run(&ctx),
         Command::Audit(c) => c.run(&ctx),
+        Command::Publish(c) => c.run(&ctx),
+        Command::Pull(c) => c.run(&ctx),
         Command::Init(c) => c.run(&ctx),
         Command::Doctor => doctor::Doctor.run(&ctx),
         Command::Completions(c) => c.run(&ctx),

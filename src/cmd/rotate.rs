@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use bedkey::config::{Config, KeyMeta, check_name, policy_name};
+use bedkey::config::{Config, KeyMeta, Publication, Retirement, check_name, policy_name};
 use bedkey::error::{Error, Result};
 use bedkey::iam::{Created, Iam, MAX_KEYS_PER_USER, Remote};
 use bedkey::keys;
@@ -35,18 +35,44 @@ struct Target<'a> {
     days: Option<i64>,
 }
 
+/// The grace period a published key's old credential keeps after a rotation: twice
+/// `BEDKEY_SHARED_TTL`'s default, so every teammate's cached copy is read again first.
+const DEFAULT_GRACE: i64 = 2 * 3600;
+
+impl Rotate {
+    fn grace(&self, published: bool) -> Result<i64> {
+        match &self.grace {
+            Some(text) => Ok(bedkey::time::parse_duration(text)
+                .map_err(|e| e.context("--grace"))?
+                .as_secs() as i64),
+            None if published => Ok(DEFAULT_GRACE),
+            None => Ok(0),
+        }
+    }
+}
+
 impl Run for Rotate {
     fn run(&self, ctx: &Context) -> Result<()> {
-        check_name(&self.name)?;
+        if let Some(id) = &self.secret_id {
+            return crate::cmd::rotate_secret::run(ctx, self, id);
+        }
+        let name = self.name.as_deref().unwrap_or_default();
+        check_name(name)?;
         let config = ctx.config()?;
         // One IAM change at a time: a second rotate waits, then sees this one's result.
         let _iam = config.iam_lock()?;
-        let meta = config.load()?.get(&self.name)?.clone();
-        let (user, old_id) = meta.iam_identity(&self.name, "rotate")?;
+        let meta = config.load()?.get(name)?.clone();
+        let (user, old_id) = meta.iam_identity(name, "rotate")?;
+        let (user, old_id) = (user.to_string(), old_id.to_string());
+        let meta = finish_due(ctx, &config, name, &user, meta, self.finish)?;
+        if self.finish {
+            return Ok(());
+        }
+        let grace = self.grace(!meta.published.is_empty())?;
         let target = Target {
-            name: &self.name,
-            user: user.to_string(),
-            old_id: old_id.to_string(),
+            name,
+            user,
+            old_id,
             days: meta.expires.map(|at| {
                 (at.saturating_sub(meta.created) as f64 / 86_400.0)
                     .round()
@@ -59,11 +85,156 @@ impl Run for Rotate {
         backend.ready()?;
         let held = crate::process::hold_signals();
         let (iam, created) = ctx.block_on(make_new(ctx, &target))??;
-        let updated = store_new(ctx, &config, backend.as_ref(), &target, &created)?;
+        let updated = store_new(ctx, &config, backend.as_ref(), &target, &created, grace)?;
         drop(held);
-        ctx.block_on(retire_old(&iam, &target))??;
-        report(ctx, &target, &created, &updated)
+        publish_all(ctx, &config, &target, &created, &updated)?;
+        if grace == 0 {
+            ctx.block_on(retire_old(&iam, &target.user, &target.old_id))??;
+            clear_retiring(&config, name)?;
+        }
+        report(ctx, &target, &created, &updated, grace)
     }
+}
+
+/// Retire the previous rotation's old credential when its grace period is over and
+/// every secret holds the new key. Before it is due, a rotation cannot go on (IAM's
+/// two-key limit); `--finish` just says when.
+fn finish_due(
+    ctx: &Context,
+    config: &Config,
+    name: &str,
+    user: &str,
+    meta: KeyMeta,
+    finishing: bool,
+) -> Result<KeyMeta> {
+    let Some(retiring) = meta.retiring.clone() else {
+        if finishing {
+            ctx.out.note(format_args!(
+                "key '{name}' has no old credential waiting to be retired"
+            ));
+        }
+        return Ok(meta);
+    };
+    let now = time::now();
+    if retiring.due > now {
+        let when = format!(
+            "{} ({})",
+            time::rfc3339(retiring.due),
+            time::relative(retiring.due, now)
+        );
+        if finishing {
+            ctx.out.note(format_args!(
+                "old credential {} of key '{name}' stays active until {when}",
+                retiring.credential_id
+            ));
+            return Ok(meta);
+        }
+        return Err(Error::failure(format!(
+            "the last rotation's old credential {} stays active until {when}, and IAM allows two keys a user",
+            retiring.credential_id
+        ))
+        .with_hint(format!("run `bedkey rotate {name} --finish` then, and rotate again")));
+    }
+    if let Some(behind) = meta
+        .published
+        .iter()
+        .find(|p| p.credential_id != meta.credential_id)
+    {
+        return Err(Error::failure(format!(
+            "secret {} still holds the old key, so its credential {} stays active",
+            behind.secret, retiring.credential_id
+        ))
+        .with_hint(publish_command(name, behind)));
+    }
+    ctx.block_on(async {
+        let iam = ctx.iam().await?;
+        retire_old(&iam, user, &retiring.credential_id).await
+    })??;
+    ctx.out.note(format_args!(
+        "retired old credential {} of key '{name}'",
+        retiring.credential_id
+    ));
+    clear_retiring(config, name)
+}
+
+fn clear_retiring(config: &Config, name: &str) -> Result<KeyMeta> {
+    config.update(|keys| {
+        let meta = keys
+            .keys
+            .get_mut(name)
+            .ok_or_else(|| Error::no_such_key(name))?;
+        meta.retiring = None;
+        Ok(meta.clone())
+    })
+}
+
+/// The command that writes the current key to a secret again.
+fn publish_command(name: &str, p: &Publication) -> String {
+    let mut command = format!(
+        "`bedkey publish {name} --secret-id {} --secret-region {}",
+        p.secret, p.region
+    );
+    if let Some(profile) = &p.profile {
+        command.push_str(&format!(" --secret-profile {profile}"));
+    }
+    if p.raw {
+        command.push_str(" --raw");
+    }
+    command.push('`');
+    command
+}
+
+/// Write the new key to every secret the key was published to, as the new
+/// `AWSCURRENT`, saying which old credential retires when. A failure leaves the old
+/// credential active and says how to resume.
+fn publish_all(
+    ctx: &Context,
+    config: &Config,
+    t: &Target<'_>,
+    created: &Created,
+    updated: &KeyMeta,
+) -> Result<()> {
+    for p in &updated.published {
+        let target = crate::cmd::publish::Target {
+            id: p.secret.clone(),
+            region: p.region.clone(),
+            profile: p.profile.clone().or_else(|| ctx.global.profile.clone()),
+        };
+        let mut about = crate::cmd::publish::about(t.name, updated);
+        about.retiring = updated.retiring.as_ref().map(|r| {
+            serde_json::json!({"credential_id": r.credential_id, "after": time::rfc3339(r.due)})
+        });
+        let written = ctx.block_on(crate::cmd::publish::write(
+            ctx,
+            &target,
+            &created.secret,
+            &about,
+            p.raw,
+            None,
+        ))?;
+        if let Err(e) = written {
+            return Err(e
+                .context(format!(
+                    "the new key is stored, but writing it to {} failed; the old credential {} stays active",
+                    p.secret, t.old_id
+                ))
+                .with_hint(format!(
+                    "resume with {}; the old credential retires with `bedkey rotate {} --finish`",
+                    publish_command(t.name, p),
+                    t.name
+                )));
+        }
+        crate::cmd::publish::record(
+            config,
+            t.name,
+            Publication {
+                at: time::now(),
+                credential_id: Some(created.remote.id.clone()),
+                ..p.clone()
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// Check IAM still holds the old credential and has room for a new one, renew a
@@ -124,12 +295,19 @@ fn store_new(
     backend: &dyn SecretStore,
     t: &Target<'_>,
     created: &Created,
+    grace: i64,
 ) -> Result<KeyMeta> {
     let stored = keys::replace(config, backend, t.name, &created.secret, |meta| {
         meta.credential_id = Some(created.remote.id.clone());
         meta.alias = created.remote.alias.clone();
         meta.created = created.remote.created;
         meta.expires = created.remote.expires;
+        // Recorded before anything else can fail: the old credential is retired by
+        // this run (no grace) or by a later `rotate --finish`.
+        meta.retiring = Some(Retirement {
+            credential_id: t.old_id.clone(),
+            due: time::now() + grace,
+        });
     });
     stored.map_err(|e| {
         let details = serde_json::json!({
@@ -154,16 +332,20 @@ fn store_new(
     })
 }
 
-/// Deactivate, then delete, the old credential; a failure says how to finish.
-async fn retire_old(iam: &Iam, t: &Target<'_>) -> Result<()> {
-    let (user, old_id) = (&t.user, &t.old_id);
+/// Deactivate, then delete, an old credential (one already gone is fine); a failure
+/// says how to finish.
+pub(crate) async fn retire_old(iam: &Iam, user: &str, old_id: &str) -> Result<()> {
     let finish = format!(
         "finish with: aws iam delete-service-specific-credential --user-name {user} --service-specific-credential-id {old_id}"
     );
-    iam.deactivate(user, old_id).await.map_err(|e| {
-        e.context("the new key is stored, but deactivating the old credential failed")
-            .with_hint(&finish)
-    })?;
+    if let Err(e) = iam.deactivate(user, old_id).await {
+        if e.code() == Some("NoSuchEntity") {
+            return Ok(());
+        }
+        return Err(e
+            .context("the new key is stored, but deactivating the old credential failed")
+            .with_hint(&finish));
+    }
     iam.delete_credential(user, old_id).await.map_err(|e| {
         e.context(
             "the new key is stored and the old credential is inactive, but deleting it failed",
@@ -173,7 +355,13 @@ async fn retire_old(iam: &Iam, t: &Target<'_>) -> Result<()> {
     Ok(())
 }
 
-fn report(ctx: &Context, t: &Target<'_>, created: &Created, updated: &KeyMeta) -> Result<()> {
+fn report(
+    ctx: &Context,
+    t: &Target<'_>,
+    created: &Created,
+    updated: &KeyMeta,
+    grace: i64,
+) -> Result<()> {
     if ctx.out.json() {
         return ctx.out.print_json(&Json {
             name: t.name,
@@ -184,9 +372,24 @@ fn report(ctx: &Context, t: &Target<'_>, created: &Created, updated: &KeyMeta) -
             expires_at: updated.expires.map(time::rfc3339),
         });
     }
+    let old = if grace == 0 {
+        format!("old credential {} deleted", t.old_id)
+    } else {
+        format!(
+            "old credential {} stays active for {} (`bedkey rotate {} --finish` then)",
+            t.old_id,
+            time::human(grace),
+            t.name
+        )
+    };
+    let published = if updated.published.is_empty() {
+        String::new()
+    } else {
+        format!("; written to {} secret(s)", updated.published.len())
+    };
     ctx.out.note(format_args!(
-        "rotated key '{}': new credential {} ({}) stored, old credential {} deleted",
-        t.name, created.remote.id, updated.masked, t.old_id
+        "rotated key '{}': new credential {} ({}) stored{published}, {old}",
+        t.name, created.remote.id, updated.masked
     ));
     Ok(())
 }

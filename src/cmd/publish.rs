@@ -1,0 +1,172 @@
+//! `bedkey publish NAME --secret-id ID`: write a long-term key to a secret in AWS
+//! Secrets Manager (made when missing), as bedkey's JSON or `--raw`, and remember it:
+//! `rotate` writes the next key there too.
+
+use serde::Serialize;
+
+use bedkey::aws;
+use bedkey::config::{Config, KeyKind, KeyMeta, Publication, check_name};
+use bedkey::error::{Error, Result};
+use bedkey::secret::Secret;
+use bedkey::secrets::{self, About, Secrets};
+use bedkey::time;
+
+use crate::cli::{Publish, SecretFlags};
+use crate::cmd::{Context, Run};
+
+#[derive(Serialize)]
+struct Json<'a> {
+    name: &'a str,
+    secret: &'a str,
+    region: &'a str,
+    raw: bool,
+}
+
+/// Where a key's secret lives and whose credentials write it.
+pub struct Target {
+    pub id: String,
+    pub region: String,
+    pub profile: Option<String>,
+}
+
+impl Target {
+    /// The secret's region and profile: see `SecretFlags`.
+    pub fn resolve(
+        ctx: &Context,
+        id: &str,
+        flags: &SecretFlags,
+        key_region: Option<&str>,
+    ) -> Result<Target> {
+        let profile = flags
+            .secret_profile
+            .clone()
+            .or_else(|| ctx.global.profile.clone());
+        let fallback = match key_region {
+            Some(r) => Some(r.to_string()),
+            None => ctx
+                .block_on(aws::region(
+                    ctx.global.region.as_deref(),
+                    profile.as_deref(),
+                ))?
+                .ok()
+                .map(|(r, _)| r),
+        };
+        let region = secrets::region_of(id, flags.secret_region.as_deref(), fallback.as_deref())?;
+        Ok(Target {
+            id: id.to_string(),
+            region,
+            profile,
+        })
+    }
+}
+
+/// What a published value says about key `name`.
+pub fn about(name: &str, meta: &KeyMeta) -> About {
+    About {
+        region: meta.region.clone(),
+        expires_at: meta.expires.map(time::rfc3339),
+        name: Some(name.to_string()),
+        iam_user: meta.user.clone(),
+        credential_id: meta.credential_id.clone(),
+        retiring: None,
+    }
+}
+
+/// Write `key` (with `about`) to the secret: a new `AWSCURRENT`, other fields of an
+/// existing JSON value kept. Returns the secret's ARN.
+pub async fn write(
+    ctx: &Context,
+    target: &Target,
+    key: &Secret,
+    about: &About,
+    raw: bool,
+    kms_key_id: Option<&str>,
+) -> Result<String> {
+    let (client, source) = Secrets::connect(target.profile.as_deref(), &target.region).await?;
+    ctx.out.detail(format_args!(
+        "Secrets Manager in {} with {source}",
+        target.region
+    ));
+    let existing = client.read(&target.id).await?;
+    let value = secrets::value(
+        existing
+            .as_ref()
+            .map(|r| bedkey::secret::ExposeSecret::expose_secret(&r.value)),
+        key,
+        about,
+        raw,
+    );
+    let name = about.name.as_deref().unwrap_or_default();
+    client.write(&target.id, &value, kms_key_id, name).await
+}
+
+/// Remember (or refresh) a publication of key `name`.
+pub fn record(config: &Config, name: &str, publication: Publication) -> Result<()> {
+    config.update(|keys| {
+        let meta = keys
+            .keys
+            .get_mut(name)
+            .ok_or_else(|| Error::no_such_key(name))?;
+        meta.published.retain(|p| p.secret != publication.secret);
+        meta.published.push(publication);
+        Ok(())
+    })
+}
+
+impl Run for Publish {
+    fn run(&self, ctx: &Context) -> Result<()> {
+        check_name(&self.name)?;
+        let config = ctx.config()?;
+        let meta = config.load()?.get(&self.name)?.clone();
+        if meta.kind != KeyKind::LongTerm {
+            return Err(Error::usage(format!(
+                "key '{}' is short-term: it dies within 12 hours, so a copy in a secret would too",
+                self.name
+            ))
+            .with_hint(
+                "share an IAM role the team can assume instead, or publish a long-term key",
+            ));
+        }
+        let target = Target::resolve(ctx, &self.secret_id, &self.secret, meta.region.as_deref())?;
+        let key = ctx
+            .open_store(meta.store, &config)?
+            .get(&self.name)?
+            .ok_or_else(|| {
+                Error::store(format!("key '{}' has no secret in its store", self.name))
+            })?;
+        let about = about(&self.name, &meta);
+        let arn = ctx.block_on(write(
+            ctx,
+            &target,
+            &key,
+            &about,
+            self.raw,
+            self.kms_key_id.as_deref(),
+        ))??;
+        record(
+            &config,
+            &self.name,
+            Publication {
+                secret: arn.clone(),
+                region: target.region.clone(),
+                profile: self.secret.secret_profile.clone(),
+                raw: self.raw,
+                at: time::now(),
+                credential_id: meta.credential_id.clone(),
+            },
+        )?;
+        if ctx.out.json() {
+            return ctx.out.print_json(&Json {
+                name: &self.name,
+                secret: &arn,
+                region: &target.region,
+                raw: self.raw,
+            });
+        }
+        ctx.out.note(format_args!(
+            "published key '{}' to {arn} as its AWSCURRENT value; `bedkey rotate {}` updates it there too",
+            self.name, self.name
+        ));
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! `bedkey pull NAME --secret-id ID`: a shared key entry. The key is read from a
+//! secret in AWS Secrets Manager now and cached in the local store; `env` and `exec`
+//! read it again when the copy is older than `BEDKEY_SHARED_TTL` or about to expire.
+//! `bedkey pull NAME` alone reads it again now.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use bedkey::config::{KeyMeta, SharedFrom, check_name};
+use bedkey::error::{Error, Result};
+use bedkey::keys::{self, Loaded};
+use bedkey::secrets::{self, Secrets};
+use bedkey::time;
+
+use crate::cli::Pull;
+use crate::cmd::publish::Target;
+use crate::cmd::{Context, Run};
+
+#[derive(Serialize)]
+struct Json<'a> {
+    name: &'a str,
+    kind: &'static str,
+    secret: &'a str,
+    region: Option<&'a str>,
+    expires_at: Option<String>,
+    key: &'a str,
+}
+
+impl Run for Pull {
+    fn run(&self, ctx: &Context) -> Result<()> {
+        check_name(&self.name)?;
+        let key = match &self.secret_id {
+            Some(id) => self.first_pull(ctx, id)?,
+            None => ctx.with_loader(bedkey::aws::operation_timeout(), |loader, config| {
+                let meta = config.load()?.get(&self.name)?.clone();
+                let backend = ctx.open_store(meta.store, config)?;
+                loader.read_again(&self.name, backend.as_ref(), Instant::now())
+            })?,
+        };
+        let from = key.meta.shared.as_ref().map_or("", |s| s.secret.as_str());
+        if ctx.out.json() {
+            return ctx.out.print_json(&Json {
+                name: &self.name,
+                kind: key.meta.kind.as_str(),
+                secret: from,
+                region: key.meta.region.as_deref(),
+                expires_at: key.meta.expires.map(time::rfc3339),
+                key: &key.meta.masked,
+            });
+        }
+        ctx.out.note(format_args!(
+            "pulled {} key '{}' ({}) from {from}; `bedkey env {}` loads it and reads the secret again after {}",
+            key.meta.kind.as_str(),
+            self.name,
+            key.meta.masked,
+            self.name,
+            time::human(keys::shared_ttl()?)
+        ));
+        Ok(())
+    }
+}
+
+impl Pull {
+    /// A new shared entry: read the secret, check it holds a key, store it.
+    fn first_pull(&self, ctx: &Context, id: &str) -> Result<Loaded> {
+        let config = ctx.config()?;
+        keys::ensure_free(&config, &self.name)?;
+        let target = Target::resolve(ctx, id, &self.secret, None)?;
+        let read = ctx.block_on(async {
+            let (client, source) =
+                Secrets::connect(target.profile.as_deref(), &target.region).await?;
+            ctx.out.detail(format_args!(
+                "Secrets Manager in {} with {source}",
+                target.region
+            ));
+            client.read(&target.id).await
+        })??;
+        let read = read.ok_or_else(|| {
+            Error::failure(format!(
+                "no secret {id} with a current value in {}",
+                target.region
+            ))
+            .with_hint("check the name, --secret-region and --secret-profile")
+        })?;
+        let (key, about) = secrets::parse(&read.value, id)?;
+        let (kind, expires) = keys::kind_and_expiry(&key, &about)?;
+        let backend = ctx.new_key_store(&config)?;
+        backend.ready()?;
+        let from = SharedFrom {
+            secret: read.arn,
+            region: target.region,
+            profile: self.secret.secret_profile.clone(),
+            read_at: time::now(),
+        };
+        let meta = KeyMeta::shared(kind, backend.backend(), &key, expires, about.region, from);
+        keys::add(&config, backend.as_ref(), &self.name, &key, meta.clone())?;
+        ctx.warn_if_volatile(meta.store);
+        Ok(Loaded {
+            name: self.name.clone(),
+            meta,
+            secret: key,
+            refreshed: true,
+            warnings: Vec::new(),
+        })
+    }
+}
