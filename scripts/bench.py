@@ -71,6 +71,9 @@ def parse_args():
     ap.add_argument("--also-bin", metavar="PATH",
                     help="another bedkey build (e.g. the previous release) timed in the "
                          "same alternating loop, for a before/after comparison")
+    ap.add_argument("--also-args", metavar="ARGS",
+                    help="arguments for the second command (with --also-bin, or the same "
+                         "binary), e.g. another key: a side-by-side of two bedkey commands")
     ap.add_argument("--enforce", action="store_true",
                     help="exit 1 if the ratio is below --target")
     a = ap.parse_args()
@@ -170,7 +173,9 @@ def main():
         print(f"bedkey: {shlex.join(bk_cmd)}")
         verify("python generator", py_cmd, env)
         verify("bedkey", bk_cmd, env, long_term=a.long_term)
-        also_cmd = [a.also_bin] + shlex.split(a.bedkey_args) if a.also_bin else None
+        also_cmd = None
+        if a.also_bin or a.also_args:
+            also_cmd = [a.also_bin or bedkey] + shlex.split(a.also_args or a.bedkey_args)
         if also_cmd:
             print(f"also:   {shlex.join(also_cmd)}")
             verify("the other bedkey", also_cmd, env, long_term=a.long_term)

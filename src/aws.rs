@@ -295,18 +295,20 @@ where
     };
     let hint = match code.as_str() {
         "AccessDenied" | "AccessDeniedException" if service == "IAM" => Some(
-            "the AWS identity bedkey uses needs IAM rights on users and service-specific credentials; see docs/iam.md",
+            "the AWS identity bedkey uses needs IAM rights on users and service-specific credentials; see docs/iam.md".to_string(),
         ),
-        "AccessDenied" | "AccessDeniedException" => {
-            Some("the AWS identity bedkey uses needs rights on that secret; see docs/team.md")
-        }
+        "AccessDenied" | "AccessDeniedException" => Some(
+            "the AWS identity bedkey uses needs rights on that secret; see docs/team.md".to_string(),
+        ),
         "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken" => {
-            Some("refresh your AWS credentials (for SSO: `aws sso login`)")
+            Some("refresh your AWS credentials (for SSO: `aws sso login`)".to_string())
         }
-        "Throttling" | "ThrottlingException" => {
-            Some("AWS kept throttling after retries; try again in a minute")
+        "Throttling" | "ThrottlingException" => Some(format!(
+            "{service} kept throttling after retries; try again in a minute"
+        )),
+        "LimitExceeded" => {
+            Some("`bedkey list --remote` shows the user's credentials".to_string())
         }
-        "LimitExceeded" => Some("`bedkey list --remote` shows the user's credentials"),
         _ => None,
     };
     let text = match &err {

@@ -1827,3 +1827,32 @@ fn team_keys_fail_clearly_and_never_break_a_shell() {
         .unwrap());
     assert_eq!(status_of(url, &user, &old_id), None);
 }
+
+#[test]
+fn revoke_names_the_secrets_that_still_hold_the_key() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("revpub");
+    let secret = format!("bedrock/{name}");
+    ok(&bedkey(&sb, url)
+        .args(["create", &name, "--region", "us-east-1"])
+        .output()
+        .unwrap());
+    ok(&bedkey(&sb, url)
+        .args(["publish", &name, "--secret-id", &secret])
+        .output()
+        .unwrap());
+    let out = bedkey(&sb, url)
+        .args(["revoke", &name, "--yes"])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(
+        stderr(&out).contains("still hold the revoked key"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains(&secret), "{}", stderr(&out));
+    // It deletes none.
+    assert!(secret_value(url, &secret)["bedrock_api_key"].is_string());
+}

@@ -18,6 +18,9 @@ struct Json<'a> {
     credential_id: &'a str,
     deleted_in_iam: bool,
     removed: bool,
+    /// Secrets that still hold the revoked key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    still_in_secrets: Vec<String>,
 }
 
 impl Run for Revoke<'_> {
@@ -61,6 +64,7 @@ impl Run for Revoke<'_> {
                 credential_id: id,
                 deleted_in_iam: deleted,
                 removed: true,
+                still_in_secrets: meta.published.iter().map(|p| p.secret.clone()).collect(),
             });
         }
         if deleted {
@@ -70,6 +74,14 @@ impl Run for Revoke<'_> {
         } else {
             ctx.out.note(format_args!(
                 "IAM credential {id} of {user} was already gone; forgot key '{name}'"
+            ));
+        }
+        // bedkey deletes no secret: others may read it, or it holds more than the key.
+        let holding: Vec<&str> = meta.published.iter().map(|p| p.secret.as_str()).collect();
+        if !holding.is_empty() {
+            ctx.out.warn(format_args!(
+                "these secrets still hold the revoked key: {}; delete or overwrite them",
+                holding.join(", ")
             ));
         }
         Ok(())
