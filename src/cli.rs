@@ -343,8 +343,8 @@ pub struct Rotate {
     #[arg(long, value_name = "DUR")]
     pub grace: Option<String>,
 
-    /// Only retire an old credential whose grace period is over
-    #[arg(long, conflicts_with = "grace")]
+    /// Only retire an old credential whose grace period is over (`--grace 0`: now)
+    #[arg(long)]
     pub finish: bool,
 
     /// Rotate the key a secret holds, from the secret alone (no local bedkey state)

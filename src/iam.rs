@@ -44,6 +44,17 @@ pub struct Remote {
     pub alias: Option<String>,
 }
 
+/// Whether a failed call may have taken effect all the same: no answer, an answer
+/// that could not be read, or a failure on AWS's side. A definite refusal
+/// (`LimitExceeded`, `AccessDenied`, …) changed nothing, and nothing must be swept up
+/// after it: what appeared meanwhile is another run's.
+pub fn may_have_acted(err: &Error) -> bool {
+    matches!(
+        err.code(),
+        None | Some(TIMED_OUT | "ServiceFailure" | "InternalFailure" | "ServiceUnavailable")
+    )
+}
+
 /// How often, and how far apart, a failed create's leftovers are looked for.
 const SWEEP_LISTINGS: usize = 3;
 const SWEEP_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);

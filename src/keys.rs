@@ -62,6 +62,9 @@ impl Warning {
         let when = |at: i64| format!("{} ({})", time::relative(at, now), time::rfc3339(at));
         let remedy = match (meta.kind, meta.origin) {
             (KeyKind::LongTerm, Origin::Iam) => format!("`bedkey rotate {name}` makes a new one"),
+            (_, Origin::Shared) => {
+                format!("its owner rotates it; `bedkey pull {name}` reads the secret again")
+            }
             _ => "make a new one and `bedkey import` it".to_string(),
         };
         match self {
@@ -417,9 +420,7 @@ impl Loader<'_> {
             Error::usage(format!(
                 "key '{name}' is not shared: it was not pulled from a secret"
             ))
-            .with_hint(format!(
-                "`bedkey pull {name} --secret-id ID` makes a shared entry"
-            ))
+            .with_hint("`bedkey pull OTHER-NAME --secret-id ID` makes a shared entry")
         })?;
         // The network first, outside the lock.
         let (key, about) = self.reader.read(&from, remaining())?;

@@ -46,17 +46,28 @@ pub fn check_document(text: &str, file: &str) -> Result<String> {
             "{file} is not a policy document: not a JSON object"
         )));
     };
-    if !object.get("Version").is_some_and(Value::is_string) {
+    if !matches!(
+        object.get("Version").and_then(Value::as_str),
+        Some("2012-10-17" | "2008-10-17")
+    ) {
         return Err(Error::usage(format!(
-            "{file} is not a policy document: it has no \"Version\" (use \"2012-10-17\")"
+            "{file} is not a policy document: its \"Version\" is not \"2012-10-17\""
         )));
     }
-    if !object
-        .get("Statement")
-        .is_some_and(|s| s.is_array() || s.is_object())
-    {
+    let statements: Vec<&Value> = match object.get("Statement") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => Vec::new(),
+    };
+    let effects_ok = statements.iter().all(|s| {
+        matches!(
+            s.get("Effect").and_then(Value::as_str),
+            Some("Allow" | "Deny")
+        )
+    });
+    if statements.is_empty() || !effects_ok {
         return Err(Error::usage(format!(
-            "{file} is not a policy document: it has no \"Statement\""
+            "{file} is not a policy document: it needs a \"Statement\" whose every entry has \"Effect\": \"Allow\" or \"Deny\""
         )));
     }
     let compact = value.to_string();

@@ -78,6 +78,13 @@ pub fn parse(value: &Secret, secret_id: &str) -> Result<(Secret, About)> {
                 .get(KEY_FIELD)
                 .and_then(Value::as_str)
                 .ok_or_else(not_a_key)?;
+            for name in ["region", "expires_at"] {
+                if o.get(name).is_some_and(|v| !v.is_string() && !v.is_null()) {
+                    return Err(Error::usage(format!(
+                        "secret {secret_id} has a \"{name}\" that is not text"
+                    )));
+                }
+            }
             let field = |name: &str| o.get(name).and_then(Value::as_str).map(str::to_string);
             let about = About {
                 region: field("region"),

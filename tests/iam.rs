@@ -1856,3 +1856,232 @@ fn revoke_names_the_secrets_that_still_hold_the_key() {
     // It deletes none.
     assert!(secret_value(url, &secret)["bedrock_api_key"].is_string());
 }
+
+#[test]
+fn a_secret_whose_user_was_changed_cannot_rotate_another_users_key() {
+    let Some((url, _turn)) = server() else { return };
+    let admin = Sandbox::new();
+    let name = admin.name("forged");
+    let victim = admin.name("victim");
+    let secret = format!("bedrock/{name}");
+    ok(&bedkey(&admin, url)
+        .args(["create", &name, "--region", "us-east-1"])
+        .output()
+        .unwrap());
+    ok(&bedkey(&admin, url)
+        .args(["create", &victim, "--region", "us-east-1"])
+        .output()
+        .unwrap());
+    ok(&bedkey(&admin, url)
+        .args(["publish", &name, "--secret-id", &secret])
+        .output()
+        .unwrap());
+    let victim_user = format!("bedkey-{victim}");
+    let victim_id = admin.keys_json()["keys"][&victim]["credential_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut value = secret_value(url, &secret);
+    value["iam_user"] = serde_json::json!(victim_user);
+    value["credential_id"] = serde_json::json!(victim_id);
+    let body = serde_json::json!({"SecretId": secret, "SecretString": value.to_string()});
+    let (status, _) = secrets_call(url, "PutSecretValue", &body.to_string());
+    assert_eq!(status, 200);
+
+    let ci = Sandbox::new();
+    let out = bedkey(&ci, url)
+        .args([
+            "rotate",
+            "--secret-id",
+            &secret,
+            "--secret-region",
+            "us-east-1",
+            "--grace",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("alias differs"), "{}", stderr(&out));
+    assert_eq!(
+        status_of(url, &victim_user, &victim_id).as_deref(),
+        Some("Active")
+    );
+    assert_eq!(
+        credentials_of(url, &victim_user).len(),
+        1,
+        "no key made for the victim"
+    );
+}
+
+#[test]
+fn a_definite_refusal_is_never_swept_up_after() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("refused");
+    let user = format!("bedkey-{name}");
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "CreateServiceSpecificCredential", "code": "LimitExceeded", "status": 409, "delay_ms": 2000, "times": 1}"#,
+    );
+    let child = sb
+        .command(bedkey_bin())
+        .env("AWS_ACCESS_KEY_ID", AKID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_ENDPOINT_URL_IAM", url)
+        .env("AWS_ENDPOINT_URL_STS", url)
+        .args(["create", &name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !actions(url)
+        .iter()
+        .any(|a| a == "CreateServiceSpecificCredential")
+    {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Another run's key appears while the refusal is on its way.
+    control(
+        url,
+        "POST",
+        "/_control/seed",
+        &format!(r#"{{"user": "{user}", "per_user": 1}}"#),
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("LimitExceeded"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("deleted"), "{}", stderr(&out));
+    assert_eq!(
+        credentials_of(url, &user).len(),
+        1,
+        "the other run's key survives"
+    );
+}
+
+#[test]
+fn a_stale_copy_written_back_keeps_the_old_credential_and_a_pulled_key_is_not_published() {
+    let Some((url, _turn)) = server() else { return };
+    let admin = Sandbox::new();
+    let mate = Sandbox::new();
+    let name = admin.name("writeback");
+    let user = format!("bedkey-{name}");
+    let secret = format!("bedrock/{name}");
+    ok(&bedkey(&admin, url)
+        .args(["create", &name, "--region", "us-east-1"])
+        .output()
+        .unwrap());
+    ok(&bedkey(&admin, url)
+        .args(["publish", &name, "--secret-id", &secret])
+        .output()
+        .unwrap());
+    ok(&bedkey(&mate, url)
+        .args([
+            "pull",
+            "mate",
+            "--secret-id",
+            &secret,
+            "--secret-region",
+            "us-east-1",
+        ])
+        .output()
+        .unwrap());
+    let out = bedkey(&mate, url)
+        .args(["publish", "mate", "--secret-id", &secret])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let old_value = secret_value(url, &secret);
+    let old_id = old_value["credential_id"].as_str().unwrap().to_string();
+    ok(&bedkey(&admin, url)
+        .args(["rotate", &name, "--grace", "1s"])
+        .output()
+        .unwrap());
+    // The old value written back by hand: --finish must not delete what it holds.
+    let body = serde_json::json!({"SecretId": secret, "SecretString": old_value.to_string()});
+    assert_eq!(
+        secrets_call(url, "PutSecretValue", &body.to_string()).0,
+        200
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let out = bedkey(&admin, url)
+        .args(["rotate", &name, "--finish"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not hold the current key"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(status_of(url, &user, &old_id).as_deref(), Some("Active"));
+}
+
+#[test]
+fn grace_is_bounded_and_can_be_cut_short() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("grace");
+    let user = format!("bedkey-{name}");
+    let secret = format!("bedrock/{name}");
+    ok(&bedkey(&sb, url)
+        .args(["create", &name, "--region", "us-east-1"])
+        .output()
+        .unwrap());
+    ok(&bedkey(&sb, url)
+        .args(["publish", &name, "--secret-id", &secret])
+        .output()
+        .unwrap());
+    let out = bedkey(&sb, url)
+        .args(["rotate", &name, "--grace", "1000000d"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let old_id = sb.keys_json()["keys"][&name]["credential_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(&bedkey(&sb, url)
+        .args(["rotate", &name, "--grace", "30d"])
+        .output()
+        .unwrap());
+    assert_eq!(status_of(url, &user, &old_id).as_deref(), Some("Active"));
+    ok(&bedkey(&sb, url)
+        .args(["rotate", &name, "--finish", "--grace", "0"])
+        .output()
+        .unwrap());
+    assert_eq!(status_of(url, &user, &old_id), None);
+    // And rotation goes on.
+    ok(&bedkey(&sb, url)
+        .args(["rotate", &name, "--grace", "0"])
+        .output()
+        .unwrap());
+}
+
+#[test]
+fn a_policy_file_that_is_not_a_regular_file_is_refused() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let link = sb.path().join("zero.json");
+    std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+    let out = bedkey(&sb, url)
+        .args([
+            "create",
+            &sb.name("zero"),
+            "--policy-file",
+            link.to_str().unwrap(),
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+}

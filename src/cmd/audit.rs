@@ -29,7 +29,8 @@ impl Run for Audit {
             .load()?
             .keys
             .into_values()
-            .filter_map(|m| m.credential_id)
+            .flat_map(|m| [m.credential_id, m.retiring.map(|r| r.credential_id)])
+            .flatten()
             .collect();
         let show_progress = std::io::stderr().is_terminal() && !ctx.out.json();
         let listed = ctx.block_on(async {

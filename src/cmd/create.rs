@@ -89,8 +89,7 @@ impl Create {
             return Ok(None);
         };
         let shown = file.display().to_string();
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| Error::usage(format!("cannot read {shown}: {e}")))?;
+        let text = read_policy_file(file, &shown)?;
         let document = policy::check_document(&text, &shown)?;
         let name = self
             .policy_name
@@ -246,6 +245,7 @@ impl Create {
             .map_err(|e| midway(e, user, &done))?;
         match iam.create_credential(user, plan.days).await {
             Ok(created) => Ok(created),
+            Err(e) if !bedkey::iam::may_have_acted(&e) => Err(midway(e, user, &done)),
             Err(e) => {
                 let sweep = iam.sweep_after_failed_create(user, &before).await;
                 Err(lost_create(e, sweep, user, &done))
@@ -373,7 +373,7 @@ impl Create {
             self.name
         ))?;
         for (i, call) in calls.iter().enumerate() {
-            stdout_line(&format!("  {}. {call}", i + 1))?;
+            stdout_line(&format!("  {}. {}", i + 1, crate::output::printable(call)))?;
         }
         if let Some(doc) = document {
             let name = plan
@@ -565,6 +565,28 @@ pub(crate) fn lost_create(err: Error, sweep: Sweep, user: &str, done: &[Done]) -
             delete("ID")
         )),
     }
+}
+
+/// A policy file: a regular file (not a FIFO or a device), read up to a bound well
+/// above IAM's 6,144 characters, so that `/dev/zero` cannot eat the memory.
+fn read_policy_file(file: &std::path::Path, shown: &str) -> Result<String> {
+    use std::io::Read;
+    const MAX_BYTES: u64 = 64 * 1024;
+    let bad = |e: &dyn std::fmt::Display| Error::usage(format!("cannot read {shown}: {e}"));
+    let meta = std::fs::metadata(file).map_err(|e| bad(&e))?;
+    if !meta.is_file() {
+        return Err(Error::usage(format!("{shown} is not a regular file")));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| bad(&e))?;
+    if bytes.len() as u64 > MAX_BYTES {
+        return Err(Error::usage(format!(
+            "{shown} is larger than 64 KiB: not a policy IAM would take"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| Error::usage(format!("{shown} is not UTF-8 text")))
 }
 
 /// What a create run has made in IAM so far, in words; None when nothing.

@@ -37,6 +37,9 @@ impl Target {
         flags: &SecretFlags,
         key_region: Option<&str>,
     ) -> Result<Target> {
+        if id.trim().is_empty() || id.len() > 2048 {
+            return Err(Error::usage("--secret-id needs a secret name or ARN"));
+        }
         let profile = flags
             .secret_profile
             .clone()
@@ -88,6 +91,13 @@ pub async fn write(
         target.region
     ));
     let existing = client.read(&target.id).await?;
+    if let Some(read) = &existing {
+        check_overwrite(
+            &read.value,
+            &target.id,
+            about.name.as_deref().unwrap_or_default(),
+        )?;
+    }
     let value = secrets::value(
         existing
             .as_ref()
@@ -98,6 +108,29 @@ pub async fn write(
     );
     let name = about.name.as_deref().unwrap_or_default();
     client.write(&target.id, &value, kms_key_id, name).await
+}
+
+/// A secret that holds something else (a password, another key's JSON) is never
+/// overwritten: only a JSON object for this key (or for none yet), or a bare key.
+fn check_overwrite(value: &Secret, id: &str, name: &str) -> Result<()> {
+    let text = bedkey::secret::ExposeSecret::expose_secret(value).trim();
+    let refuse = |what: &str| {
+        Err(Error::failure(format!(
+            "secret {id} holds {what}; bedkey will not overwrite it"
+        ))
+        .with_hint("pick another --secret-id, or empty that secret first"))
+    };
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(o)) => match o.get("name").and_then(|n| n.as_str()) {
+            Some(other) if other != name && o.contains_key(secrets::KEY_FIELD) => {
+                refuse(&format!("the key '{other}'"))
+            }
+            _ => Ok(()),
+        },
+        Ok(_) => refuse("JSON that is not an object"),
+        Err(_) if bedkey::token::decode(text).is_ok() => Ok(()),
+        Err(_) => refuse("something that is not a Bedrock API key"),
+    }
 }
 
 /// Remember (or refresh) a publication of key `name`.
@@ -118,6 +151,13 @@ impl Run for Publish {
         check_name(&self.name)?;
         let config = ctx.config()?;
         let meta = config.load()?.get(&self.name)?.clone();
+        if meta.origin == bedkey::config::Origin::Shared {
+            return Err(Error::usage(format!(
+                "key '{}' was pulled from a secret: its owner publishes and rotates it",
+                self.name
+            ))
+            .with_hint("a copy written back could undo the owner's next rotation"));
+        }
         if meta.kind != KeyKind::LongTerm {
             return Err(Error::usage(format!(
                 "key '{}' is short-term: it dies within 12 hours, so a copy in a secret would too",
@@ -163,9 +203,14 @@ impl Run for Publish {
                 raw: self.raw,
             });
         }
+        let rotation = if meta.origin == bedkey::config::Origin::Iam {
+            format!("; `bedkey rotate {}` updates it there too", self.name)
+        } else {
+            String::new()
+        };
         ctx.out.note(format_args!(
-            "published key '{}' to {arn} as its AWSCURRENT value; `bedkey rotate {}` updates it there too",
-            self.name, self.name
+            "published key '{}' to {arn} as its AWSCURRENT value{rotation}",
+            self.name
         ));
         Ok(())
     }

@@ -85,6 +85,12 @@ impl Pull {
         })?;
         let (key, about) = secrets::parse(&read.value, id)?;
         let (kind, expires) = keys::kind_and_expiry(&key, &about)?;
+        if let Some(at) = expires.filter(|at| *at <= time::now()) {
+            return Err(Error::usage(format!(
+                "the key in {id} expired at {}; nothing was stored",
+                time::rfc3339(at)
+            )));
+        }
         let backend = ctx.new_key_store(&config)?;
         backend.ready()?;
         let from = SharedFrom {

@@ -9,6 +9,8 @@ use bedkey::config::{Config, KeyMeta, Publication, Retirement, check_name, polic
 use bedkey::error::{Error, Result};
 use bedkey::iam::{Created, Iam, MAX_KEYS_PER_USER, Remote};
 use bedkey::keys;
+use bedkey::secret::ExposeSecret;
+use bedkey::secrets::{self, Secrets};
 use bedkey::store::SecretStore;
 use bedkey::time;
 
@@ -39,16 +41,30 @@ struct Target<'a> {
 /// `BEDKEY_SHARED_TTL`'s default, so every teammate's cached copy is read again first.
 const DEFAULT_GRACE: i64 = 2 * 3600;
 
+/// The longest grace period: a retirement must not block rotation for good.
+const MAX_GRACE: i64 = 30 * 86_400;
+
 impl Rotate {
     fn grace(&self, published: bool) -> Result<i64> {
         match &self.grace {
-            Some(text) => Ok(bedkey::time::parse_duration(text)
-                .map_err(|e| e.context("--grace"))?
-                .as_secs() as i64),
+            Some(text) => parse_grace(text),
             None if published => Ok(DEFAULT_GRACE),
             None => Ok(0),
         }
     }
+}
+
+/// `--grace`: 0 to 30 days.
+pub(crate) fn parse_grace(text: &str) -> Result<i64> {
+    let secs = bedkey::time::parse_duration(text)
+        .map_err(|e| e.context("--grace"))?
+        .as_secs();
+    if secs > MAX_GRACE as u64 {
+        return Err(Error::usage(format!(
+            "--grace {text} is out of range: 0s to 30d"
+        )));
+    }
+    Ok(secs as i64)
 }
 
 impl Run for Rotate {
@@ -64,7 +80,9 @@ impl Run for Rotate {
         let meta = config.load()?.get(name)?.clone();
         let (user, old_id) = meta.iam_identity(name, "rotate")?;
         let (user, old_id) = (user.to_string(), old_id.to_string());
-        let meta = finish_due(ctx, &config, name, &user, meta, self.finish)?;
+        // `--finish --grace 0`: retire now, whatever the grace period said.
+        let now_anyway = self.finish && self.grace.is_some() && self.grace(false)? == 0;
+        let meta = finish_due(ctx, &config, name, &user, meta, self.finish, now_anyway)?;
         if self.finish {
             return Ok(());
         }
@@ -106,6 +124,7 @@ fn finish_due(
     user: &str,
     meta: KeyMeta,
     finishing: bool,
+    now_anyway: bool,
 ) -> Result<KeyMeta> {
     let Some(retiring) = meta.retiring.clone() else {
         if finishing {
@@ -116,7 +135,16 @@ fn finish_due(
         return Ok(meta);
     };
     let now = time::now();
-    if retiring.due > now {
+    if retiring.due > now && !now_anyway {
+        // Deleted meanwhile (by hand, or by another home): nothing left to wait for.
+        let still_there = ctx.block_on(async {
+            let iam = ctx.iam().await?;
+            let listed = iam.credentials(user).await?;
+            Ok::<_, Error>(listed.iter().any(|c| c.id == retiring.credential_id))
+        })??;
+        if !still_there {
+            return clear_retiring(config, name);
+        }
         let when = format!(
             "{} ({})",
             time::rfc3339(retiring.due),
@@ -133,7 +161,9 @@ fn finish_due(
             "the last rotation's old credential {} stays active until {when}, and IAM allows two keys a user",
             retiring.credential_id
         ))
-        .with_hint(format!("run `bedkey rotate {name} --finish` then, and rotate again")));
+        .with_hint(format!(
+            "run `bedkey rotate {name} --finish` then and rotate again, or retire it now with `bedkey rotate {name} --finish --grace 0`"
+        )));
     }
     if let Some(behind) = meta
         .published
@@ -145,6 +175,33 @@ fn finish_due(
             behind.secret, retiring.credential_id
         ))
         .with_hint(publish_command(name, behind)));
+    }
+    // The secrets themselves, not only bedkey's record of them: a copy written back
+    // by hand (or by an old home) would be left holding a deleted key.
+    let current = ctx
+        .open_store(meta.store, config)?
+        .get(name)?
+        .ok_or_else(|| Error::store(format!("key '{name}' has no secret in its store")))?;
+    for p in &meta.published {
+        let holds = ctx.block_on(async {
+            let (client, _) = Secrets::connect(
+                p.profile.as_deref().or(ctx.global.profile.as_deref()),
+                &p.region,
+            )
+            .await?;
+            let read = client.read(&p.secret).await?;
+            Ok::<_, Error>(
+                read.and_then(|r| secrets::parse(&r.value, &p.secret).ok())
+                    .map(|(k, _)| k),
+            )
+        })??;
+        if holds.is_none_or(|k| k.expose_secret() != current.expose_secret()) {
+            return Err(Error::failure(format!(
+                "secret {} does not hold the current key, so the old credential {} stays active",
+                p.secret, retiring.credential_id
+            ))
+            .with_hint(publish_command(name, p)));
+        }
     }
     ctx.block_on(async {
         let iam = ctx.iam().await?;
@@ -264,6 +321,7 @@ async fn make_new(ctx: &Context, t: &Target<'_>) -> Result<(Iam, Created)> {
     }
     match iam.create_credential(user, t.days).await {
         Ok(created) => Ok((iam, created)),
+        Err(e) if !bedkey::iam::may_have_acted(&e) => Err(e),
         Err(e) => {
             let sweep = iam.sweep_after_failed_create(user, &existing).await;
             Err(crate::cmd::create::lost_create(e, sweep, user, &[]))

@@ -8,6 +8,7 @@ use bedkey::iam::{Created, Iam, MAX_KEYS_PER_USER};
 use bedkey::secret::Secret;
 use bedkey::secrets::{self, About, Secrets};
 use bedkey::time;
+use bedkey::token::{self, Decoded};
 
 use crate::cli::Rotate;
 use crate::cmd::Context;
@@ -17,21 +18,29 @@ use crate::cmd::rotate::retire_old;
 pub fn run(ctx: &Context, rotate: &Rotate, id: &str) -> Result<()> {
     let target = Target::resolve(ctx, id, &rotate.secret, None)?;
     let (value, arn) = ctx.block_on(read(&target))??;
-    let (_, about) = secrets::parse(&value, id)?;
+    let (key, about) = secrets::parse(&value, id)?;
     let (Some(user), Some(old_id)) = (about.iam_user.clone(), about.credential_id.clone()) else {
         return Err(Error::usage(format!(
             "secret {id} does not say which IAM user and credential its key is (no iam_user, credential_id)"
         ))
         .with_hint("publish the key with `bedkey publish`, which writes them"));
     };
+    bedkey::policy::check_user(&user)?;
+    // What the secret claims is checked against IAM before anything changes: the
+    // credential must be the one whose key the secret holds (its alias is in the key).
+    let Ok(Decoded::LongTerm(long)) =
+        token::decode(bedkey::secret::ExposeSecret::expose_secret(&key))
+    else {
+        return Err(Error::usage(format!(
+            "secret {id} holds a short-term key: there is nothing to rotate"
+        )));
+    };
     let grace = match &rotate.grace {
-        Some(text) => time::parse_duration(text)
-            .map_err(|e| e.context("--grace"))?
-            .as_secs() as i64,
+        Some(text) => crate::cmd::rotate::parse_grace(text)?,
         None => 2 * 3600,
     };
     let held = crate::process::hold_signals();
-    let (iam, created) = ctx.block_on(make_new(ctx, &user, &old_id, &about))??;
+    let (iam, created) = ctx.block_on(make_new(ctx, &user, &old_id, &long.alias, &about))??;
     let retiring = (grace > 0).then(|| {
         serde_json::json!({"credential_id": old_id, "after": time::rfc3339(time::now() + grace)})
     });
@@ -44,6 +53,18 @@ pub fn run(ctx: &Context, rotate: &Rotate, id: &str) -> Result<()> {
     let written = ctx.block_on(async {
         let (client, _) = Secrets::connect(target.profile.as_deref(), &target.region).await?;
         let current = client.read(&arn).await?;
+        // Another run may have rotated meanwhile (two schedulers, a person): then this
+        // run's credential is surplus, and the secret stays as that run left it.
+        let now_names = current
+            .as_ref()
+            .and_then(|r| secrets::parse(&r.value, id).ok())
+            .and_then(|(_, a)| a.credential_id);
+        if now_names.as_deref() != Some(old_id.as_str()) {
+            return Ok(Err(Error::failure(format!(
+                "another rotation changed {arn} meanwhile; this run's new credential {} was deleted and the secret left as it is",
+                created.remote.id
+            ))));
+        }
         let text =
             current.map(|r| bedkey::secret::ExposeSecret::expose_secret(&r.value).to_string());
         let value = secrets::value(text.as_deref(), &created.secret, &new_about, false);
@@ -55,7 +76,12 @@ pub fn run(ctx: &Context, rotate: &Rotate, id: &str) -> Result<()> {
                 new_about.name.as_deref().unwrap_or_default(),
             )
             .await
+            .map(Ok)
     })?;
+    if let Ok(Err(raced)) = written {
+        ctx.block_on(iam.delete_credential(&user, &created.remote.id))??;
+        return Err(raced);
+    }
     if let Err(e) = written {
         ctx.out.hand_over(
             &created.secret,
@@ -100,9 +126,23 @@ async fn make_new(
     ctx: &Context,
     user: &str,
     old_id: &str,
+    alias: &str,
     about: &About,
 ) -> Result<(Iam, Created)> {
     let iam = ctx.iam().await?;
+    let existing = iam.credentials(user).await?;
+    let Some(old) = existing.iter().find(|c| c.id == old_id) else {
+        return Err(Error::failure(format!(
+            "IAM user {user} has no credential {old_id}, which the secret names; nothing was changed"
+        )));
+    };
+    if old.alias.as_deref() != Some(alias) {
+        return Err(Error::failure(format!(
+            "the key in the secret is not credential {old_id} of {user} (its alias differs): the secret's iam_user or credential_id was changed; nothing was changed"
+        ))
+        .with_hint("publish the key again with `bedkey publish` from the home that made it"));
+    }
+    let old = old.clone();
     if let Some(r) = &about.retiring {
         let id = r
             .get("credential_id")
@@ -124,12 +164,8 @@ async fn make_new(
             retire_old(&iam, user, id).await?;
         }
     }
+    // Listed again: a retirement above may have made room.
     let existing = iam.credentials(user).await?;
-    let Some(old) = existing.iter().find(|c| c.id == old_id) else {
-        return Err(Error::failure(format!(
-            "IAM user {user} no longer has credential {old_id}, which the secret names"
-        )));
-    };
     if existing.len() >= MAX_KEYS_PER_USER {
         let other: Vec<&str> = existing
             .iter()
@@ -148,6 +184,7 @@ async fn make_new(
     });
     match iam.create_credential(user, days).await {
         Ok(created) => Ok((iam, created)),
+        Err(e) if !bedkey::iam::may_have_acted(&e) => Err(e),
         Err(e) => {
             let sweep = iam.sweep_after_failed_create(user, &existing).await;
             Err(crate::cmd::create::lost_create(e, sweep, user, &[]))

@@ -103,6 +103,8 @@ fn check_scheme(url: &str) -> Result<()> {
         return Ok(());
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // `http://user@host`: the host is after the last `@`.
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
     let host = match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
@@ -269,6 +271,8 @@ mod tests {
             "http://localhost.evil.example/",
             "Http://192.0.2.2:18080",
             "HTTP://bedrock.example.com",
+            "http://127.0.0.1:9@192.0.2.2",
+            "http://localhost@evil.example/",
         ] {
             assert_eq!(check_scheme(bad).unwrap_err().kind(), Kind::Usage, "{bad}");
         }
