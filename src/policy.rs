@@ -82,7 +82,12 @@ pub fn check_document(text: &str, file: &str) -> Result<String> {
 
 /// Managed policy names: `[\w+=,.@-]{1,128}`.
 pub fn check_policy_name(name: &str) -> Result<()> {
-    let ok = (1..=128).contains(&name.len())
+    check_iam_name(name, 128, "policy").map_err(|e| e.with_hint("name it with --policy-name"))
+}
+
+/// IAM's names: 1 to `max` letters, digits and `_+=,.@-`.
+fn check_iam_name(name: &str, max: usize, what: &str) -> Result<()> {
+    let ok = (1..=max).contains(&name.len())
         && name
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || b"_+=,.@-".contains(&c));
@@ -90,7 +95,7 @@ pub fn check_policy_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::usage(format!(
-            "'{name}' is not an IAM policy name: 1 to 128 letters, digits or _+=,.@-"
+            "'{name}' is not an IAM {what} name: 1 to {max} of letters, digits and _+=,.@-"
         )))
     }
 }
@@ -116,18 +121,7 @@ pub fn parse_tag(text: &str) -> Result<(String, String)> {
 
 /// IAM user names: `[\w+=,.@-]{1,64}`.
 pub fn check_user(user: &str) -> Result<()> {
-    let ok = (1..=64).contains(&user.len())
-        && user
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"_+=,.@-".contains(&c));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::usage(format!(
-            "'{user}' is not an IAM user name: 1 to 64 of letters, digits and _+=,.@-"
-        ))
-        .with_hint("name the user with --user"))
-    }
+    check_iam_name(user, 64, "user").map_err(|e| e.with_hint("name the user with --user"))
 }
 
 /// A managed policy ARN: `arn:PARTITION:iam::aws|ACCOUNT:policy/PATH/NAME`.
@@ -425,12 +419,12 @@ mod tests {
         }
         // Whitespace does not count; characters do.
         let padded = format!(
-            r#"{{"Version": "2012-10-17", "Statement": [], "Sid": "{}"}}"#,
+            r#"{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow"}}], "Sid": "{}"}}"#,
             " ".repeat(7000)
         );
         assert!(check_document(&padded, "p.json").is_ok());
         let long = format!(
-            r#"{{"Version": "2012-10-17", "Statement": [], "Sid": "{}"}}"#,
+            r#"{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow"}}], "Sid": "{}"}}"#,
             "x".repeat(6200)
         );
         assert!(

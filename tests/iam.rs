@@ -319,28 +319,8 @@ fn break_store_during_iam_create(sb: &Sandbox, url: &str, args: &[&str]) -> std:
         "/_control/fail",
         r#"{"action": "CreateServiceSpecificCredential", "delay_ms": 3000, "times": 1}"#,
     );
-    let child = sb
-        .command(bedkey_bin())
-        .env("AWS_ACCESS_KEY_ID", AKID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .env("AWS_ENDPOINT_URL_IAM", url)
-        .env("AWS_ENDPOINT_URL_STS", url)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while !actions(url)
-        .iter()
-        .any(|a| a == "CreateServiceSpecificCredential")
-    {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "bedkey never reached IAM"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let child = in_background(sb, url, args);
+    wait_for_action(url, "CreateServiceSpecificCredential");
     let sealed = sb.path().join("bedkey/secrets.age");
     let moved = sb.path().join("secrets.age.moved");
     std::fs::rename(&sealed, &moved).unwrap();
@@ -1017,6 +997,32 @@ fn a_scoped_policy_too_large_for_iam_is_refused_before_any_call() {
     );
 }
 
+/// bedkey with `args` against the server, running while the test goes on.
+fn in_background(sb: &Sandbox, url: &str, args: &[&str]) -> Child {
+    sb.command(bedkey_bin())
+        .env("AWS_ACCESS_KEY_ID", AKID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_ENDPOINT_URL_IAM", url)
+        .env("AWS_ENDPOINT_URL_STS", url)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Wait until the server has received `action`.
+fn wait_for_action(url: &str, action: &str) {
+    let started = std::time::Instant::now();
+    while !actions(url).iter().any(|a| a == action) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "never saw {action}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// No stderr a person sees may hold Rust debug text.
 fn assert_no_debug_text(err: &str) {
     for debug in ["{", "Some(", "StatusCode(", "Response {"] {
@@ -1286,26 +1292,9 @@ fn a_sweep_deletes_nothing_when_another_run_made_a_key_meanwhile() {
         "/_control/fail",
         r#"{"action": "CreateServiceSpecificCredential", "mode": "drop_after", "delay_ms": 2000, "times": 1}"#,
     );
-    let child = sb
-        .command(bedkey_bin())
-        .env("AWS_ACCESS_KEY_ID", AKID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .env("AWS_ENDPOINT_URL_IAM", url)
-        .env("AWS_ENDPOINT_URL_STS", url)
-        .args(["create", &name])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = in_background(&sb, url, &["create", &name]);
     // While the create hangs, another run (another machine) makes a key for the user.
-    let started = std::time::Instant::now();
-    while !actions(url)
-        .iter()
-        .any(|a| a == "CreateServiceSpecificCredential")
-    {
-        assert!(started.elapsed() < std::time::Duration::from_secs(60));
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for_action(url, "CreateServiceSpecificCredential");
     control(
         url,
         "POST",
@@ -1566,7 +1555,7 @@ fn a_team_shares_a_key_through_a_secret_and_never_notices_a_rotation() {
 
     // Rotate: the secret gets the new key, the old credential stays active.
     let out = bedkey(&admin, url)
-        .args(["rotate", &name, "--grace", "2s"])
+        .args(["rotate", &name, "--grace", "1h"])
         .output()
         .unwrap();
     ok(&out);
@@ -1589,16 +1578,27 @@ fn a_team_shares_a_key_through_a_secret_and_never_notices_a_rotation() {
         .unwrap();
     ok(&env);
 
-    // Before the grace period ends nothing is retired; after it, --finish does it.
+    // Before the grace period ends nothing is retired: no new rotation, --finish
+    // only says when; --finish --grace 0 retires at once.
     let early = bedkey(&admin, url)
         .args(["rotate", &name])
         .output()
         .unwrap();
     assert_eq!(early.status.code(), Some(1), "{}", stderr(&early));
     assert!(stderr(&early).contains("--finish"), "{}", stderr(&early));
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    ok(&bedkey(&admin, url)
+    let waiting = bedkey(&admin, url)
         .args(["rotate", &name, "--finish"])
+        .output()
+        .unwrap();
+    ok(&waiting);
+    assert!(
+        stderr(&waiting).contains("stays active until"),
+        "{}",
+        stderr(&waiting)
+    );
+    assert_eq!(status_of(url, &user, &old_id).as_deref(), Some("Active"));
+    ok(&bedkey(&admin, url)
+        .args(["rotate", &name, "--finish", "--grace", "0"])
         .output()
         .unwrap());
     assert_eq!(
@@ -1926,25 +1926,8 @@ fn a_definite_refusal_is_never_swept_up_after() {
         "/_control/fail",
         r#"{"action": "CreateServiceSpecificCredential", "code": "LimitExceeded", "status": 409, "delay_ms": 2000, "times": 1}"#,
     );
-    let child = sb
-        .command(bedkey_bin())
-        .env("AWS_ACCESS_KEY_ID", AKID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .env("AWS_ENDPOINT_URL_IAM", url)
-        .env("AWS_ENDPOINT_URL_STS", url)
-        .args(["create", &name])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while !actions(url)
-        .iter()
-        .any(|a| a == "CreateServiceSpecificCredential")
-    {
-        assert!(started.elapsed() < std::time::Duration::from_secs(60));
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let child = in_background(&sb, url, &["create", &name]);
+    wait_for_action(url, "CreateServiceSpecificCredential");
     // Another run's key appears while the refusal is on its way.
     control(
         url,

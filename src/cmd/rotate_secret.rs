@@ -79,8 +79,13 @@ pub fn run(ctx: &Context, rotate: &Rotate, id: &str) -> Result<()> {
             .map(Ok)
     })?;
     if let Ok(Err(raced)) = written {
-        ctx.block_on(iam.delete_credential(&user, &created.remote.id))??;
-        return Err(raced);
+        let surplus = &created.remote.id;
+        return Err(match ctx.block_on(iam.delete_credential(&user, surplus))? {
+            Ok(_) => raced,
+            Err(e) => e.context(format!(
+                "another rotation changed {arn} meanwhile, and deleting this run's surplus credential {surplus} failed"
+            )),
+        });
     }
     if let Err(e) = written {
         ctx.out.hand_over(
