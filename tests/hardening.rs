@@ -45,6 +45,19 @@ fn short_term_key(url: &str) -> String {
     )
 }
 
+/// A short-term entry `name` minted with a profile `profile` whose credentials
+/// expire `seconds` from now; returns the profile's script, for the test to change.
+#[cfg(unix)]
+fn short_term_entry(sb: &Sandbox, name: &str, profile: &str, seconds: i64) -> std::path::PathBuf {
+    let script = scripted_profile(sb, profile, &credentials_json(&rfc3339_from_now(seconds)));
+    ok(&sb
+        .bedkey()
+        .args(["--profile", profile, "create", name, "--short-term"])
+        .output()
+        .unwrap());
+    script
+}
+
 fn credentials_json(expiration: &str) -> String {
     format!(
         "echo '{{\"Version\": 1, \"AccessKeyId\": \"ASIAEXAMPLESESSION1\", \"SecretAccessKey\": \"{SECRET}\", \"SessionToken\": \"tok\", \"Expiration\": \"{expiration}\"}}'"
@@ -91,12 +104,7 @@ fn a_still_valid_short_term_key_is_used_when_refreshing_fails() {
     let name = sb.name("stalevalid");
     // Credentials that expire in two minutes cap the key at two minutes: inside the
     // five-minute margin, so every load wants to refresh it.
-    let script = scripted_profile(&sb, "brief", &credentials_json(&rfc3339_from_now(120)));
-    ok(&sb
-        .bedkey()
-        .args(["--profile", "brief", "create", &name, "--short-term"])
-        .output()
-        .unwrap());
+    let script = short_term_entry(&sb, &name, "brief", 120);
     let cached = sb.keys_json()["keys"][&name]["masked"].clone();
     std::fs::write(&script, "#!/bin/sh\necho 'no session' >&2\nexit 1\n").unwrap();
     let out = sb
@@ -132,12 +140,7 @@ fn a_still_valid_short_term_key_is_used_when_refreshing_fails() {
 fn an_expired_short_term_key_that_cannot_be_refreshed_is_an_error() {
     let sb = Sandbox::new();
     let name = sb.name("dead");
-    let script = scripted_profile(&sb, "tiny", &credentials_json(&rfc3339_from_now(2)));
-    ok(&sb
-        .bedkey()
-        .args(["--profile", "tiny", "create", &name, "--short-term"])
-        .output()
-        .unwrap());
+    let script = short_term_entry(&sb, &name, "tiny", 2);
     std::fs::write(&script, "#!/bin/sh\nexit 1\n").unwrap();
     std::thread::sleep(std::time::Duration::from_secs(3));
     let out = sb.bedkey().args(["env", &name]).output().unwrap();
@@ -150,12 +153,7 @@ fn an_expired_short_term_key_that_cannot_be_refreshed_is_an_error() {
 fn a_hanging_credential_source_never_hangs_a_shell_start() {
     let sb = Sandbox::new();
     let name = sb.name("hang");
-    let script = scripted_profile(&sb, "slow", &credentials_json(&rfc3339_from_now(120)));
-    ok(&sb
-        .bedkey()
-        .args(["--profile", "slow", "create", &name, "--short-term"])
-        .output()
-        .unwrap());
+    let script = short_term_entry(&sb, &name, "slow", 120);
     std::fs::write(&script, "#!/bin/sh\nexec sleep 120\n").unwrap();
     let mut child = sb
         .command(bedkey_bin())

@@ -186,14 +186,12 @@ fn create_reuses_an_existing_user_and_its_policy() {
     let Some((url, _turn)) = server() else { return };
     let sb = Sandbox::new();
     let user = sb.name("shared");
-    ok(&bedkey(&sb, url)
-        .args(["create", &sb.name("one"), "--user", &user])
-        .output()
-        .unwrap());
-    ok(&bedkey(&sb, url)
-        .args(["create", &sb.name("two"), "--user", &user, "--no-expiry"])
-        .output()
-        .unwrap());
+    run_ok(&sb, url, &["create", &sb.name("one"), "--user", &user]);
+    run_ok(
+        &sb,
+        url,
+        &["create", &sb.name("two"), "--user", &user, "--no-expiry"],
+    );
     let held = credentials_of(url, &user);
     assert_eq!(held.len(), 2);
     assert!(
@@ -266,14 +264,8 @@ fn create_at_the_two_key_limit_names_the_keys_and_changes_nothing() {
     let Some((url, _turn)) = server() else { return };
     let sb = Sandbox::new();
     let user = sb.name("full");
-    ok(&bedkey(&sb, url)
-        .args(["create", &sb.name("k1"), "--user", &user])
-        .output()
-        .unwrap());
-    ok(&bedkey(&sb, url)
-        .args(["create", &sb.name("k2"), "--user", &user])
-        .output()
-        .unwrap());
+    run_ok(&sb, url, &["create", &sb.name("k1"), "--user", &user]);
+    run_ok(&sb, url, &["create", &sb.name("k2"), "--user", &user]);
     let before = credentials_of(url, &user);
     control(url, "POST", "/_control/reset", "{}");
     let third = sb.name("k3");
@@ -375,10 +367,7 @@ fn rotate_hands_over_the_new_key_and_keeps_the_old_one_when_storing_fails() {
     let sb = Sandbox::new();
     let name = sb.name("rotlost");
     let user = format!("bedkey-{name}");
-    ok(&bedkey(&sb, url)
-        .args(["--store", "file", "create", &name])
-        .output()
-        .unwrap());
+    run_ok(&sb, url, &["--store", "file", "create", &name]);
     let old = sb.loaded_key(&name);
     control(url, "POST", "/_control/reset", "{}");
     let out = break_store_during_iam_create(&sb, url, &["rotate", &name]);
@@ -411,7 +400,7 @@ fn rotate_hands_over_the_new_key_and_keeps_the_old_one_when_storing_fails() {
             "Action=DeleteServiceSpecificCredential&UserName={user}&ServiceSpecificCredentialId={new_id}"
         ),
     );
-    ok(&bedkey(&sb, url).args(["rotate", &name]).output().unwrap());
+    run_ok(&sb, url, &["rotate", &name]);
     assert_ne!(sb.loaded_key(&name), old);
     assert_eq!(credentials_of(url, &user).len(), 1);
 }
@@ -524,7 +513,7 @@ fn a_failure_midway_says_what_iam_holds_and_a_rerun_finishes() {
     assert_eq!(err.lines().count(), 2, "{err}");
     assert!(credentials_of(url, &user).is_empty());
 
-    ok(&bedkey(&sb, url).args(["create", &name]).output().unwrap());
+    run_ok(&sb, url, &["create", &name]);
     assert_eq!(credentials_of(url, &user).len(), 1);
 }
 
@@ -538,10 +527,7 @@ fn throttling_is_retried_and_persistent_throttling_is_one_clear_line() {
         "/_control/throttle",
         r#"{"action": "GetUser", "times": 1}"#,
     );
-    ok(&bedkey(&sb, url)
-        .args(["create", &sb.name("retried")])
-        .output()
-        .unwrap());
+    run_ok(&sb, url, &["create", &sb.name("retried")]);
 
     control(
         url,
@@ -599,8 +585,10 @@ fn a_scoped_key_gets_a_least_privilege_inline_policy_and_no_managed_one() {
     let name = sb.name("scoped");
     let user = format!("bedkey-{name}");
     let profile = "us.anthropic.claude-3-5-haiku-20241022-v1:0";
-    ok(&bedkey(&sb, url)
-        .args([
+    run_ok(
+        &sb,
+        url,
+        &[
             "create",
             &name,
             "--days",
@@ -609,9 +597,8 @@ fn a_scoped_key_gets_a_least_privilege_inline_policy_and_no_managed_one() {
             profile,
             "--source-ip",
             "203.0.113.0/24",
-        ])
-        .output()
-        .unwrap());
+        ],
+    );
     let attached = iam_query(
         url,
         &format!("Action=ListAttachedUserPolicies&UserName={user}"),
@@ -704,10 +691,7 @@ fn rotate_stores_a_new_credential_then_deletes_the_old_one() {
     let sb = Sandbox::new();
     let name = sb.name("rot");
     let user = format!("bedkey-{name}");
-    ok(&bedkey(&sb, url)
-        .args(["create", &name, "--days", "20"])
-        .output()
-        .unwrap());
+    run_ok(&sb, url, &["create", &name, "--days", "20"]);
     let old_key = sb.loaded_key(&name);
     let old_id = credentials_of(url, &user)[0]["id"]
         .as_str()
@@ -746,7 +730,7 @@ fn rotate_keeps_the_old_key_when_iam_fails_and_refuses_imported_keys() {
     let Some((url, _turn)) = server() else { return };
     let sb = Sandbox::new();
     let name = sb.name("keep");
-    ok(&bedkey(&sb, url).args(["create", &name]).output().unwrap());
+    run_ok(&sb, url, &["create", &name]);
     let before = sb.loaded_key(&name);
     control(
         url,
@@ -783,19 +767,16 @@ fn revoke_deletes_the_credential_and_forgets_even_when_iam_already_lost_it() {
     let sb = Sandbox::new();
     let name = sb.name("rev");
     let user = format!("bedkey-{name}");
-    ok(&bedkey(&sb, url).args(["create", &name]).output().unwrap());
+    run_ok(&sb, url, &["create", &name]);
     let out = bedkey(&sb, url).args(["revoke", &name]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "off a terminal it needs --yes");
     assert_eq!(credentials_of(url, &user).len(), 1);
-    ok(&bedkey(&sb, url)
-        .args(["revoke", &name, "--yes"])
-        .output()
-        .unwrap());
+    run_ok(&sb, url, &["revoke", &name, "--yes"]);
     assert!(credentials_of(url, &user).is_empty());
     assert!(sb.forgot(&name));
 
     let gone = sb.name("gone");
-    ok(&bedkey(&sb, url).args(["create", &gone]).output().unwrap());
+    run_ok(&sb, url, &["create", &gone]);
     let id = credentials_of(url, &format!("bedkey-{gone}"))[0]["id"]
         .as_str()
         .unwrap()
@@ -816,7 +797,7 @@ fn list_remote_marks_keys_without_a_local_secret_and_local_keys_gone_from_iam() 
     let sb = Sandbox::new();
     let (kept, orphan, vanished) = (sb.name("kept"), sb.name("orphan"), sb.name("vanished"));
     for n in [&kept, &orphan, &vanished] {
-        ok(&bedkey(&sb, url).args(["create", n]).output().unwrap());
+        run_ok(&sb, url, &["create", n]);
     }
     ok(&sb
         .bedkey()
@@ -1023,6 +1004,11 @@ fn wait_for_action(url: &str, action: &str) {
     }
 }
 
+/// bedkey with `args` against the server, which must succeed.
+fn run_ok(sb: &Sandbox, url: &str, args: &[&str]) {
+    ok(&bedkey(sb, url).args(args).output().unwrap());
+}
+
 /// No stderr a person sees may hold Rust debug text.
 fn assert_no_debug_text(err: &str) {
     for debug in ["{", "Some(", "StatusCode(", "Response {"] {
@@ -1064,7 +1050,7 @@ fn a_lost_reply_to_create_leaves_no_orphaned_credential_and_a_rerun_works() {
         assert!(credentials_of(url, &user).is_empty(), "{mode}: orphan left");
         assert!(sb.forgot(&name));
 
-        ok(&bedkey(&sb, url).args(["create", &name]).output().unwrap());
+        run_ok(&sb, url, &["create", &name]);
         assert_eq!(credentials_of(url, &user).len(), 1, "{mode}");
         control(url, "POST", "/_control/reset", "{}");
     }
@@ -1158,10 +1144,7 @@ fn audit_lists_every_key_in_the_account_with_its_findings() {
     control(url, "POST", "/_control/reset", r#"{"credentials": true}"#);
     let sb = Sandbox::new();
     let name = sb.name("audited");
-    ok(&bedkey(&sb, url)
-        .args(["create", &name, "--days", "30"])
-        .output()
-        .unwrap());
+    run_ok(&sb, url, &["create", &name, "--days", "30"]);
     let mine = sb.keys_json()["keys"][&name]["credential_id"]
         .as_str()
         .unwrap()
@@ -1258,7 +1241,7 @@ fn a_lost_reply_during_rotate_leaves_no_orphan_and_the_old_key_works() {
     let sb = Sandbox::new();
     let name = sb.name("rotlost");
     let user = format!("bedkey-{name}");
-    ok(&bedkey(&sb, url).args(["create", &name]).output().unwrap());
+    run_ok(&sb, url, &["create", &name]);
     let old = sb.loaded_key(&name);
     control(
         url,
@@ -1276,7 +1259,7 @@ fn a_lost_reply_during_rotate_leaves_no_orphan_and_the_old_key_works() {
     assert_eq!(credentials_of(url, &user).len(), 1, "an orphan is left");
     assert_eq!(sb.loaded_key(&name), old);
     // Nothing is in the way of the next rotation.
-    ok(&bedkey(&sb, url).args(["rotate", &name]).output().unwrap());
+    run_ok(&sb, url, &["rotate", &name]);
     assert_ne!(sb.loaded_key(&name), old);
 }
 
@@ -1512,10 +1495,7 @@ fn a_team_shares_a_key_through_a_secret_and_never_notices_a_rotation() {
     let name = admin.name("team");
     let user = format!("bedkey-{name}");
     let secret = format!("bedrock/{name}");
-    ok(&bedkey(&admin, url)
-        .args(["create", &name, "--region", "us-east-1"])
-        .output()
-        .unwrap());
+    run_ok(&admin, url, &["create", &name, "--region", "us-east-1"]);
     // A secret made by hand first, with a field of its own, as teams have them.
     let (status, body) = secrets_call(
         url,
@@ -1523,10 +1503,7 @@ fn a_team_shares_a_key_through_a_secret_and_never_notices_a_rotation() {
         &format!(r#"{{"Name": "{secret}", "SecretString": "{{\"owner\": \"ml-team\"}}"}}"#),
     );
     assert_eq!(status, 200, "{body}");
-    ok(&bedkey(&admin, url)
-        .args(["publish", &name, "--secret-id", &secret])
-        .output()
-        .unwrap());
+    run_ok(&admin, url, &["publish", &name, "--secret-id", &secret]);
     let value = secret_value(url, &secret);
     let key = admin.loaded_key(&name);
     assert_eq!(value["bedrock_api_key"], key.as_str());
@@ -1535,17 +1512,18 @@ fn a_team_shares_a_key_through_a_secret_and_never_notices_a_rotation() {
     assert_eq!(value["iam_user"], user.as_str());
     let old_id = value["credential_id"].as_str().unwrap().to_string();
 
-    ok(&bedkey(&mate, url)
-        .args([
+    run_ok(
+        &mate,
+        url,
+        &[
             "pull",
             "mate",
             "--secret-id",
             &secret,
             "--secret-region",
             "us-east-1",
-        ])
-        .output()
-        .unwrap());
+        ],
+    );
     assert_eq!(mate.loaded_key("mate"), key);
     let listed = stdout(&bedkey(&mate, url).args(["list"]).output().unwrap());
     assert!(
@@ -1568,7 +1546,7 @@ fn a_team_shares_a_key_through_a_secret_and_never_notices_a_rotation() {
     assert_eq!(status_of(url, &user, &old_id).as_deref(), Some("Active"));
     // The teammate's cached copy still works, and a re-read brings the new key.
     assert_eq!(mate.loaded_key("mate"), key);
-    ok(&bedkey(&mate, url).args(["pull", "mate"]).output().unwrap());
+    run_ok(&mate, url, &["pull", "mate"]);
     assert_eq!(mate.loaded_key("mate"), new_key);
     // And `env` reads it again by itself once the copy is stale.
     let env = bedkey(&mate, url)
@@ -1597,10 +1575,7 @@ fn a_team_shares_a_key_through_a_secret_and_never_notices_a_rotation() {
         stderr(&waiting)
     );
     assert_eq!(status_of(url, &user, &old_id).as_deref(), Some("Active"));
-    ok(&bedkey(&admin, url)
-        .args(["rotate", &name, "--finish", "--grace", "0"])
-        .output()
-        .unwrap());
+    run_ok(&admin, url, &["rotate", &name, "--finish", "--grace", "0"]);
     assert_eq!(
         status_of(url, &user, &old_id),
         None,
@@ -1615,14 +1590,8 @@ fn a_scheduled_job_rotates_from_the_secret_alone() {
     let name = admin.name("cirot");
     let user = format!("bedkey-{name}");
     let secret = format!("bedrock/{name}");
-    ok(&bedkey(&admin, url)
-        .args(["create", &name, "--region", "us-east-1"])
-        .output()
-        .unwrap());
-    ok(&bedkey(&admin, url)
-        .args(["publish", &name, "--secret-id", &secret])
-        .output()
-        .unwrap());
+    run_ok(&admin, url, &["create", &name, "--region", "us-east-1"]);
+    run_ok(&admin, url, &["publish", &name, "--secret-id", &secret]);
     let before = secret_value(url, &secret);
     let old_id = before["credential_id"].as_str().unwrap().to_string();
 
@@ -1656,16 +1625,17 @@ fn a_scheduled_job_rotates_from_the_secret_alone() {
     );
 
     // With a grace period, the next run before it ends refuses; the secret says why.
-    ok(&bedkey(&ci, url)
-        .args([
+    run_ok(
+        &ci,
+        url,
+        &[
             "rotate",
             "--secret-id",
             &secret,
             "--secret-region",
             "us-east-1",
-        ])
-        .output()
-        .unwrap());
+        ],
+    );
     let graced = secret_value(url, &secret);
     assert!(graced["retiring"]["after"].is_string(), "{graced}");
     let again = bedkey(&ci, url)
@@ -1744,10 +1714,7 @@ fn team_keys_fail_clearly_and_never_break_a_shell() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 
-    ok(&bedkey(&admin, url)
-        .args(["create", &name, "--region", "us-east-1"])
-        .output()
-        .unwrap());
+    run_ok(&admin, url, &["create", &name, "--region", "us-east-1"]);
     // Secrets Manager unreachable during publish: exit 1, nothing recorded.
     let out = bedkey(&admin, url)
         .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", dead)
@@ -1757,23 +1724,21 @@ fn team_keys_fail_clearly_and_never_break_a_shell() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(admin.keys_json()["keys"][&name].get("published").is_none());
-    ok(&bedkey(&admin, url)
-        .args(["publish", &name, "--secret-id", &secret])
-        .output()
-        .unwrap());
+    run_ok(&admin, url, &["publish", &name, "--secret-id", &secret]);
 
     // ... during env of a stale shared copy: the cached key, a warning, exit 0.
-    ok(&bedkey(&mate, url)
-        .args([
+    run_ok(
+        &mate,
+        url,
+        &[
             "pull",
             "mate",
             "--secret-id",
             &secret,
             "--secret-region",
             "us-east-1",
-        ])
-        .output()
-        .unwrap());
+        ],
+    );
     let out = bedkey(&mate, url)
         .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", dead)
         .env("BEDKEY_SHARED_TTL", "0s")
@@ -1821,10 +1786,7 @@ fn team_keys_fail_clearly_and_never_break_a_shell() {
         secret_value(url, &secret)["bedrock_api_key"],
         admin.loaded_key(&name).as_str()
     );
-    ok(&bedkey(&admin, url)
-        .args(["rotate", &name, "--finish"])
-        .output()
-        .unwrap());
+    run_ok(&admin, url, &["rotate", &name, "--finish"]);
     assert_eq!(status_of(url, &user, &old_id), None);
 }
 
@@ -1834,14 +1796,8 @@ fn revoke_names_the_secrets_that_still_hold_the_key() {
     let sb = Sandbox::new();
     let name = sb.name("revpub");
     let secret = format!("bedrock/{name}");
-    ok(&bedkey(&sb, url)
-        .args(["create", &name, "--region", "us-east-1"])
-        .output()
-        .unwrap());
-    ok(&bedkey(&sb, url)
-        .args(["publish", &name, "--secret-id", &secret])
-        .output()
-        .unwrap());
+    run_ok(&sb, url, &["create", &name, "--region", "us-east-1"]);
+    run_ok(&sb, url, &["publish", &name, "--secret-id", &secret]);
     let out = bedkey(&sb, url)
         .args(["revoke", &name, "--yes"])
         .output()
@@ -1864,18 +1820,9 @@ fn a_secret_whose_user_was_changed_cannot_rotate_another_users_key() {
     let name = admin.name("forged");
     let victim = admin.name("victim");
     let secret = format!("bedrock/{name}");
-    ok(&bedkey(&admin, url)
-        .args(["create", &name, "--region", "us-east-1"])
-        .output()
-        .unwrap());
-    ok(&bedkey(&admin, url)
-        .args(["create", &victim, "--region", "us-east-1"])
-        .output()
-        .unwrap());
-    ok(&bedkey(&admin, url)
-        .args(["publish", &name, "--secret-id", &secret])
-        .output()
-        .unwrap());
+    run_ok(&admin, url, &["create", &name, "--region", "us-east-1"]);
+    run_ok(&admin, url, &["create", &victim, "--region", "us-east-1"]);
+    run_ok(&admin, url, &["publish", &name, "--secret-id", &secret]);
     let victim_user = format!("bedkey-{victim}");
     let victim_id = admin.keys_json()["keys"][&victim]["credential_id"]
         .as_str()
@@ -1954,25 +1901,20 @@ fn a_stale_copy_written_back_keeps_the_old_credential_and_a_pulled_key_is_not_pu
     let name = admin.name("writeback");
     let user = format!("bedkey-{name}");
     let secret = format!("bedrock/{name}");
-    ok(&bedkey(&admin, url)
-        .args(["create", &name, "--region", "us-east-1"])
-        .output()
-        .unwrap());
-    ok(&bedkey(&admin, url)
-        .args(["publish", &name, "--secret-id", &secret])
-        .output()
-        .unwrap());
-    ok(&bedkey(&mate, url)
-        .args([
+    run_ok(&admin, url, &["create", &name, "--region", "us-east-1"]);
+    run_ok(&admin, url, &["publish", &name, "--secret-id", &secret]);
+    run_ok(
+        &mate,
+        url,
+        &[
             "pull",
             "mate",
             "--secret-id",
             &secret,
             "--secret-region",
             "us-east-1",
-        ])
-        .output()
-        .unwrap());
+        ],
+    );
     let out = bedkey(&mate, url)
         .args(["publish", "mate", "--secret-id", &secret])
         .output()
@@ -1980,10 +1922,7 @@ fn a_stale_copy_written_back_keeps_the_old_credential_and_a_pulled_key_is_not_pu
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let old_value = secret_value(url, &secret);
     let old_id = old_value["credential_id"].as_str().unwrap().to_string();
-    ok(&bedkey(&admin, url)
-        .args(["rotate", &name, "--grace", "1s"])
-        .output()
-        .unwrap());
+    run_ok(&admin, url, &["rotate", &name, "--grace", "1s"]);
     // The old value written back by hand: --finish must not delete what it holds.
     let body = serde_json::json!({"SecretId": secret, "SecretString": old_value.to_string()});
     assert_eq!(
@@ -2011,14 +1950,8 @@ fn grace_is_bounded_and_can_be_cut_short() {
     let name = sb.name("grace");
     let user = format!("bedkey-{name}");
     let secret = format!("bedrock/{name}");
-    ok(&bedkey(&sb, url)
-        .args(["create", &name, "--region", "us-east-1"])
-        .output()
-        .unwrap());
-    ok(&bedkey(&sb, url)
-        .args(["publish", &name, "--secret-id", &secret])
-        .output()
-        .unwrap());
+    run_ok(&sb, url, &["create", &name, "--region", "us-east-1"]);
+    run_ok(&sb, url, &["publish", &name, "--secret-id", &secret]);
     let out = bedkey(&sb, url)
         .args(["rotate", &name, "--grace", "1000000d"])
         .output()
@@ -2028,21 +1961,12 @@ fn grace_is_bounded_and_can_be_cut_short() {
         .as_str()
         .unwrap()
         .to_string();
-    ok(&bedkey(&sb, url)
-        .args(["rotate", &name, "--grace", "30d"])
-        .output()
-        .unwrap());
+    run_ok(&sb, url, &["rotate", &name, "--grace", "30d"]);
     assert_eq!(status_of(url, &user, &old_id).as_deref(), Some("Active"));
-    ok(&bedkey(&sb, url)
-        .args(["rotate", &name, "--finish", "--grace", "0"])
-        .output()
-        .unwrap());
+    run_ok(&sb, url, &["rotate", &name, "--finish", "--grace", "0"]);
     assert_eq!(status_of(url, &user, &old_id), None);
     // And rotation goes on.
-    ok(&bedkey(&sb, url)
-        .args(["rotate", &name, "--grace", "0"])
-        .output()
-        .unwrap());
+    run_ok(&sb, url, &["rotate", &name, "--grace", "0"]);
 }
 
 #[test]
