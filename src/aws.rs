@@ -274,16 +274,9 @@ pub fn checked_region(r: &str) -> Result<String> {
     }
 }
 
-/// One line for a failed AWS call of `service` (IAM, Secrets Manager), with the exit
-/// code of what the caller can do, the AWS error code attached (or [`crate::iam::TIMED_OUT`]).
-pub fn service_error<E, R>(service: &str, operation: &str, err: SdkError<E, R>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
-{
-    let code = err.code().unwrap_or("").to_string();
-    let message = err.message().unwrap_or("").to_string();
-    let kind = match code.as_str() {
+/// What the caller can do about an AWS error code (the exit code's kind), and a hint.
+fn classify(service: &str, code: &str) -> (Kind, Option<String>) {
+    let kind = match code {
         "AccessDenied"
         | "AccessDeniedException"
         | "InvalidClientTokenId"
@@ -293,7 +286,7 @@ where
         "ValidationError" => Kind::Usage,
         _ => Kind::Failure,
     };
-    let hint = match code.as_str() {
+    let hint = match code {
         "AccessDenied" | "AccessDeniedException" if service == "IAM" => Some(
             "the AWS identity bedkey uses needs IAM rights on users and service-specific credentials; see docs/iam.md".to_string(),
         ),
@@ -311,6 +304,19 @@ where
         }
         _ => None,
     };
+    (kind, hint)
+}
+
+/// One line for a failed AWS call of `service` (IAM, Secrets Manager), with the exit
+/// code of what the caller can do, the AWS error code attached (or [`crate::iam::TIMED_OUT`]).
+pub fn service_error<E, R>(service: &str, operation: &str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let code = err.code().unwrap_or("").to_string();
+    let message = err.message().unwrap_or("").to_string();
+    let (kind, hint) = classify(service, &code);
     let text = match &err {
         SdkError::ServiceError(_) if code.is_empty() => format!(
             "{service} answered {operation} with a reply bedkey could not read (no error code in it)"

@@ -492,31 +492,20 @@ pub(crate) enum Done {
 /// The create call failed: say what the sweep for a credential IAM made anyway found,
 /// then what else IAM holds.
 pub(crate) fn lost_create(err: Error, sweep: Sweep, user: &str, done: &[Done]) -> Error {
-    let list = format!(
-        "aws iam list-service-specific-credentials --user-name {user} --service-name {BEDROCK}"
-    );
-    let delete = |id: &str| {
-        format!(
-            "aws iam delete-service-specific-credential --user-name {user} --service-specific-credential-id {id}"
-        )
-    };
     let held = holdings(user, done)
         .map(|h| format!("; IAM also has {h}"))
         .unwrap_or_default();
+    // What IAM holds is not known for sure: say so, and how to look and tidy up.
+    let unsure = |what: String| {
+        Error::new(err.kind(), format!("{}; {what}{held}", err.message())).with_hint(format!(
+            "check with `aws iam list-service-specific-credentials --user-name {user} --service-name {BEDROCK}` and delete any credential whose key you do not hold with `{}`; then run the same command again",
+            delete_command(user, "ID")
+        ))
+    };
     match sweep {
         // No answer: IAM may still act after the sweep looked.
         Sweep::Clean { deleted } if deleted.is_empty() && err.code() == Some(TIMED_OUT) => {
-            Error::new(
-                err.kind(),
-                format!(
-                    "{}; IAM has made no key so far, but may still{held}",
-                    err.message()
-                ),
-            )
-            .with_hint(format!(
-                "in a minute, check with `{list}` and delete any credential whose key you do not hold with `{}`; then run the same command again",
-                delete("ID")
-            ))
+            unsure("IAM has made no key so far, but may still (look again in a minute)".into())
         }
         Sweep::Clean { deleted } if deleted.is_empty() => midway(err, user, done),
         Sweep::Clean { deleted } => {
@@ -539,32 +528,25 @@ pub(crate) fn lost_create(err: Error, sweep: Sweep, user: &str, done: &[Done]) -
                 if deleted.is_empty() { String::new() } else { format!(" (deleted {})", deleted.join(", ")) }
             ),
         )
-        .with_hint(format!("delete it with `{}`, then run the same command again", delete(&left))),
-        Sweep::Ambiguous(ids) => Error::new(
-            err.kind(),
-            format!(
-                "{}; IAM now has new keys {} for {user}, one of them perhaps another run's, so bedkey deleted none{held}",
-                err.message(),
-                ids.join(", ")
-            ),
-        )
         .with_hint(format!(
-            "delete the one whose key nobody holds with `{}`; then run the same command again",
-            delete("ID")
+            "delete it with `{}`, then run the same command again",
+            delete_command(user, &left)
         )),
-        Sweep::Unknown(list_error) => Error::new(
-            err.kind(),
-            format!(
-                "{}; IAM may have made the key anyway and could not be listed to check ({}){held}",
-                err.message(),
-                list_error.message()
-            ),
-        )
-        .with_hint(format!(
-            "check with `{list}` and delete any credential whose key you do not hold with `{}`; then run the same command again",
-            delete("ID")
+        Sweep::Ambiguous(ids) => unsure(format!(
+            "IAM now has new keys {} for {user}, one of them perhaps another run's, so bedkey deleted none",
+            ids.join(", ")
+        )),
+        Sweep::Unknown(list_error) => unsure(format!(
+            "IAM may have made the key anyway and could not be listed to check ({})",
+            list_error.message()
         )),
     }
+}
+
+fn delete_command(user: &str, id: &str) -> String {
+    format!(
+        "aws iam delete-service-specific-credential --user-name {user} --service-specific-credential-id {id}"
+    )
 }
 
 /// A policy file: a regular file (not a FIFO or a device), read up to a bound well

@@ -136,73 +136,9 @@ fn finish_due(
     };
     let now = time::now();
     if retiring.due > now && !now_anyway {
-        // Deleted meanwhile (by hand, or by another home): nothing left to wait for.
-        let still_there = ctx.block_on(async {
-            let iam = ctx.iam().await?;
-            let listed = iam.credentials(user).await?;
-            Ok::<_, Error>(listed.iter().any(|c| c.id == retiring.credential_id))
-        })??;
-        if !still_there {
-            return clear_retiring(config, name);
-        }
-        let when = format!(
-            "{} ({})",
-            time::rfc3339(retiring.due),
-            time::relative(retiring.due, now)
-        );
-        if finishing {
-            ctx.out.note(format_args!(
-                "old credential {} of key '{name}' stays active until {when}",
-                retiring.credential_id
-            ));
-            return Ok(meta);
-        }
-        return Err(Error::failure(format!(
-            "the last rotation's old credential {} stays active until {when}, and IAM allows two keys a user",
-            retiring.credential_id
-        ))
-        .with_hint(format!(
-            "run `bedkey rotate {name} --finish` then and rotate again, or retire it now with `bedkey rotate {name} --finish --grace 0`"
-        )));
+        return not_yet_due(ctx, config, name, user, meta, &retiring, finishing);
     }
-    if let Some(behind) = meta
-        .published
-        .iter()
-        .find(|p| p.credential_id != meta.credential_id)
-    {
-        return Err(Error::failure(format!(
-            "secret {} still holds the old key, so its credential {} stays active",
-            behind.secret, retiring.credential_id
-        ))
-        .with_hint(publish_command(name, behind)));
-    }
-    // The secrets themselves, not only bedkey's record of them: a copy written back
-    // by hand (or by an old home) would be left holding a deleted key.
-    let current = ctx
-        .open_store(meta.store, config)?
-        .get(name)?
-        .ok_or_else(|| Error::store(format!("key '{name}' has no secret in its store")))?;
-    for p in &meta.published {
-        let holds = ctx.block_on(async {
-            let (client, _) = Secrets::connect(
-                p.profile.as_deref().or(ctx.global.profile.as_deref()),
-                &p.region,
-            )
-            .await?;
-            let read = client.read(&p.secret).await?;
-            Ok::<_, Error>(
-                read.and_then(|r| secrets::parse(&r.value, &p.secret).ok())
-                    .map(|(k, _)| k),
-            )
-        })??;
-        if holds.is_none_or(|k| k.expose_secret() != current.expose_secret()) {
-            return Err(Error::failure(format!(
-                "secret {} does not hold the current key, so the old credential {} stays active",
-                p.secret, retiring.credential_id
-            ))
-            .with_hint(publish_command(name, p)));
-        }
-    }
+    check_secrets_hold_current(ctx, config, name, &meta, &retiring.credential_id)?;
     ctx.block_on(async {
         let iam = ctx.iam().await?;
         retire_old(&iam, user, &retiring.credential_id).await
@@ -212,6 +148,91 @@ fn finish_due(
         retiring.credential_id
     ));
     clear_retiring(config, name)
+}
+
+/// A retirement whose grace period runs: `--finish` says when; a rotation cannot go
+/// on (IAM's two-key limit). A credential deleted meanwhile is forgotten.
+fn not_yet_due(
+    ctx: &Context,
+    config: &Config,
+    name: &str,
+    user: &str,
+    meta: KeyMeta,
+    retiring: &Retirement,
+    finishing: bool,
+) -> Result<KeyMeta> {
+    let still_there = ctx.block_on(async {
+        let listed = ctx.iam().await?.credentials(user).await?;
+        Ok::<_, Error>(listed.iter().any(|c| c.id == retiring.credential_id))
+    })??;
+    if !still_there {
+        return clear_retiring(config, name);
+    }
+    let now = time::now();
+    let when = format!(
+        "{} ({})",
+        time::rfc3339(retiring.due),
+        time::relative(retiring.due, now)
+    );
+    if finishing {
+        ctx.out.note(format_args!(
+            "old credential {} of key '{name}' stays active until {when}",
+            retiring.credential_id
+        ));
+        return Ok(meta);
+    }
+    Err(Error::failure(format!(
+        "the last rotation's old credential {} stays active until {when}, and IAM allows two keys a user",
+        retiring.credential_id
+    ))
+    .with_hint(format!(
+        "run `bedkey rotate {name} --finish` then and rotate again, or retire it now with `bedkey rotate {name} --finish --grace 0`"
+    )))
+}
+
+/// Before an old credential goes: every secret the key was published to holds the
+/// current key. bedkey's record first, then the secrets themselves: a copy written
+/// back by hand (or by an old home) would be left holding a deleted key.
+fn check_secrets_hold_current(
+    ctx: &Context,
+    config: &Config,
+    name: &str,
+    meta: &KeyMeta,
+    retiring: &str,
+) -> Result<()> {
+    let behind = |p: &Publication| {
+        Error::failure(format!(
+            "secret {} does not hold the current key, so the old credential {retiring} stays active",
+            p.secret
+        ))
+        .with_hint(publish_command(name, p))
+    };
+    if let Some(p) = meta
+        .published
+        .iter()
+        .find(|p| p.credential_id != meta.credential_id)
+    {
+        return Err(behind(p));
+    }
+    let current = ctx
+        .open_store(meta.store, config)?
+        .get(name)?
+        .ok_or_else(|| Error::store(format!("key '{name}' has no secret in its store")))?;
+    for p in &meta.published {
+        let holds = ctx.block_on(async {
+            let profile = p.profile.as_deref().or(ctx.global.profile.as_deref());
+            let (client, _) = Secrets::connect(profile, &p.region).await?;
+            let read = client.read(&p.secret).await?;
+            Ok::<_, Error>(
+                read.and_then(|r| secrets::parse(&r.value, &p.secret).ok())
+                    .map(|(k, _)| k),
+            )
+        })??;
+        if holds.is_none_or(|k| k.expose_secret() != current.expose_secret()) {
+            return Err(behind(p));
+        }
+    }
+    Ok(())
 }
 
 fn clear_retiring(config: &Config, name: &str) -> Result<KeyMeta> {

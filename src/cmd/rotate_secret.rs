@@ -18,29 +18,20 @@ use crate::cmd::rotate::retire_old;
 pub fn run(ctx: &Context, rotate: &Rotate, id: &str) -> Result<()> {
     let target = Target::resolve(ctx, id, &rotate.secret, None)?;
     let (value, arn) = ctx.block_on(read(&target))??;
-    let (key, about) = secrets::parse(&value, id)?;
-    let (Some(user), Some(old_id)) = (about.iam_user.clone(), about.credential_id.clone()) else {
-        return Err(Error::usage(format!(
-            "secret {id} does not say which IAM user and credential its key is (no iam_user, credential_id)"
-        ))
-        .with_hint("publish the key with `bedkey publish`, which writes them"));
-    };
-    bedkey::policy::check_user(&user)?;
-    // What the secret claims is checked against IAM before anything changes: the
-    // credential must be the one whose key the secret holds (its alias is in the key).
-    let Ok(Decoded::LongTerm(long)) =
-        token::decode(bedkey::secret::ExposeSecret::expose_secret(&key))
-    else {
-        return Err(Error::usage(format!(
-            "secret {id} holds a short-term key: there is nothing to rotate"
-        )));
-    };
+    let (
+        about,
+        Claims {
+            user,
+            old_id,
+            alias,
+        },
+    ) = claims(&value, id)?;
     let grace = match &rotate.grace {
         Some(text) => crate::cmd::rotate::parse_grace(text)?,
         None => 2 * 3600,
     };
     let held = crate::process::hold_signals();
-    let (iam, created) = ctx.block_on(make_new(ctx, &user, &old_id, &long.alias, &about))??;
+    let (iam, created) = ctx.block_on(make_new(ctx, &user, &old_id, &alias, &about))??;
     let retiring = (grace > 0).then(|| {
         serde_json::json!({"credential_id": old_id, "after": time::rfc3339(time::now() + grace)})
     });
@@ -50,34 +41,7 @@ pub fn run(ctx: &Context, rotate: &Rotate, id: &str) -> Result<()> {
         retiring,
         ..about
     };
-    let written = ctx.block_on(async {
-        let (client, _) = Secrets::connect(target.profile.as_deref(), &target.region).await?;
-        let current = client.read(&arn).await?;
-        // Another run may have rotated meanwhile (two schedulers, a person): then this
-        // run's credential is surplus, and the secret stays as that run left it.
-        let now_names = current
-            .as_ref()
-            .and_then(|r| secrets::parse(&r.value, id).ok())
-            .and_then(|(_, a)| a.credential_id);
-        if now_names.as_deref() != Some(old_id.as_str()) {
-            return Ok(Err(Error::failure(format!(
-                "another rotation changed {arn} meanwhile; this run's new credential {} was deleted and the secret left as it is",
-                created.remote.id
-            ))));
-        }
-        let text =
-            current.map(|r| bedkey::secret::ExposeSecret::expose_secret(&r.value).to_string());
-        let value = secrets::value(text.as_deref(), &created.secret, &new_about, false);
-        client
-            .write(
-                &arn,
-                &value,
-                None,
-                new_about.name.as_deref().unwrap_or_default(),
-            )
-            .await
-            .map(Ok)
-    })?;
+    let written = ctx.block_on(write_new(&target, &arn, id, &old_id, &created, &new_about))?;
     if let Ok(Err(raced)) = written {
         let surplus = &created.remote.id;
         return Err(match ctx.block_on(iam.delete_credential(&user, surplus))? {
@@ -111,6 +75,101 @@ pub fn run(ctx: &Context, rotate: &Rotate, id: &str) -> Result<()> {
             format!("stays active for {} (the next run retires it)", time::human(grace))
         }
     ));
+    Ok(())
+}
+
+/// Write the new key into the secret, unless another rotation changed it meanwhile
+/// (two schedulers, a person): then this run's credential is surplus (the inner
+/// error), and the secret stays as that run left it.
+async fn write_new(
+    target: &Target,
+    arn: &str,
+    id: &str,
+    old_id: &str,
+    created: &Created,
+    new_about: &About,
+) -> Result<Result<String>> {
+    let (client, _) = Secrets::connect(target.profile.as_deref(), &target.region).await?;
+    let current = client.read(arn).await?;
+    let now_names = current
+        .as_ref()
+        .and_then(|r| secrets::parse(&r.value, id).ok())
+        .and_then(|(_, a)| a.credential_id);
+    if now_names.as_deref() != Some(old_id) {
+        return Ok(Err(Error::failure(format!(
+            "another rotation changed {arn} meanwhile; this run's new credential {} was deleted and the secret left as it is",
+            created.remote.id
+        ))));
+    }
+    let text = current.map(|r| bedkey::secret::ExposeSecret::expose_secret(&r.value).to_string());
+    let value = secrets::value(text.as_deref(), &created.secret, new_about, false);
+    client
+        .write(
+            arn,
+            &value,
+            None,
+            new_about.name.as_deref().unwrap_or_default(),
+        )
+        .await
+        .map(Ok)
+}
+
+/// What a secret says its key is: the IAM user, the credential, and the alias inside
+/// the key itself, which IAM must agree with before anything changes.
+struct Claims {
+    user: String,
+    old_id: String,
+    alias: String,
+}
+
+fn claims(value: &Secret, id: &str) -> Result<(About, Claims)> {
+    let (key, about) = secrets::parse(value, id)?;
+    let (Some(user), Some(old_id)) = (about.iam_user.clone(), about.credential_id.clone()) else {
+        return Err(Error::usage(format!(
+            "secret {id} does not say which IAM user and credential its key is (no iam_user, credential_id)"
+        ))
+        .with_hint("publish the key with `bedkey publish`, which writes them"));
+    };
+    bedkey::policy::check_user(&user)?;
+    let Ok(Decoded::LongTerm(long)) =
+        token::decode(bedkey::secret::ExposeSecret::expose_secret(&key))
+    else {
+        return Err(Error::usage(format!(
+            "secret {id} holds a short-term key: there is nothing to rotate"
+        )));
+    };
+    let claims = Claims {
+        user,
+        old_id,
+        alias: long.alias,
+    };
+    Ok((about, claims))
+}
+
+/// Retire what the last run left, once its grace period is over; before, no rotation
+/// (IAM's two-key limit).
+async fn retire_due(iam: &Iam, user: &str, old_id: &str, about: &About) -> Result<()> {
+    if let Some(r) = &about.retiring {
+        let id = r
+            .get("credential_id")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let after = r
+            .get("after")
+            .and_then(|v| v.as_str())
+            .and_then(|t| time::parse_instant(t).ok())
+            .unwrap_or(i64::MAX);
+        if !id.is_empty() && id != old_id {
+            if after > time::now() {
+                return Err(Error::failure(format!(
+                    "the last rotation's old credential {id} stays active until {}, and IAM allows two keys a user",
+                    time::rfc3339(after)
+                ))
+                .with_hint("run this again after then"));
+            }
+            retire_old(iam, user, id).await?;
+        }
+    }
     Ok(())
 }
 
@@ -148,27 +207,7 @@ async fn make_new(
         .with_hint("publish the key again with `bedkey publish` from the home that made it"));
     }
     let old = old.clone();
-    if let Some(r) = &about.retiring {
-        let id = r
-            .get("credential_id")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default();
-        let after = r
-            .get("after")
-            .and_then(|v| v.as_str())
-            .and_then(|t| time::parse_instant(t).ok())
-            .unwrap_or(i64::MAX);
-        if !id.is_empty() && id != old_id {
-            if after > time::now() {
-                return Err(Error::failure(format!(
-                    "the last rotation's old credential {id} stays active until {}, and IAM allows two keys a user",
-                    time::rfc3339(after)
-                ))
-                .with_hint("run this again after then"));
-            }
-            retire_old(&iam, user, id).await?;
-        }
-    }
+    retire_due(&iam, user, old_id, about).await?;
     // Listed again: a retirement above may have made room.
     let existing = iam.credentials(user).await?;
     if existing.len() >= MAX_KEYS_PER_USER {
