@@ -20,6 +20,12 @@ pub const TIMED_OUT: &str = "bedkey:TimedOut";
 
 /// The tag bedkey puts on what it makes for a key, naming the key.
 pub const NAME_TAG: &str = "bedkey:name";
+/// On an IAM user: the secret its key was published to. `rotate --secret-id` acts
+/// only on a user that names the secret, so that whoever can write a secret cannot
+/// point a rotation at another user.
+pub const SECRET_TAG: &str = "bedkey:secret";
+/// On an IAM user: the credential a rotation left to retire after its grace period.
+pub const RETIRING_TAG: &str = "bedkey:retiring";
 /// IAM keeps at most five versions of a managed policy.
 const MAX_POLICY_VERSIONS: usize = 5;
 
@@ -237,6 +243,22 @@ impl Iam {
         Ok(())
     }
 
+    /// The user's tags.
+    pub async fn user_tags(&self, user: &str) -> Result<Vec<(String, String)>> {
+        let out = self
+            .client
+            .list_user_tags()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| error("ListUserTags", e))?;
+        Ok(out
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect())
+    }
+
     /// Add tags to a user (existing ones of the same key are replaced).
     pub async fn tag_user(&self, user: &str, tags: &[(String, String)]) -> Result<()> {
         if tags.is_empty() {
@@ -341,7 +363,7 @@ impl Iam {
                 .send()
                 .await
                 .map_err(|e| error("ListServiceSpecificCredentials", e))?;
-            all.extend(out.service_specific_credentials().iter().map(remote));
+            all.extend(listed(out.service_specific_credentials())?);
             progress(all.len());
             if !out.is_truncated() {
                 return Ok(all);
@@ -364,7 +386,7 @@ impl Iam {
                 .send()
                 .await
                 .map_err(|e| error("ListServiceSpecificCredentials", e))?;
-            all.extend(out.service_specific_credentials().iter().map(remote));
+            all.extend(listed(out.service_specific_credentials())?);
             if !out.is_truncated() {
                 return Ok(all);
             }
@@ -518,6 +540,25 @@ fn tag(key: &str, value: &str) -> Result<aws_sdk_iam::types::Tag> {
 /// The ARN of bedkey's managed policy `name` in `account` of `partition`.
 pub fn policy_arn(partition: &str, account: &str, name: &str) -> String {
     format!("arn:{partition}:iam::{account}:policy{USER_PATH}{name}")
+}
+
+/// A page of a listing, each member checked: a reply cut short can parse into a
+/// member with no id or status, which must not pass for a complete list.
+fn listed(page: &[aws_sdk_iam::types::ServiceSpecificCredentialMetadata]) -> Result<Vec<Remote>> {
+    page.iter()
+        .map(|c| {
+            let whole = !c.service_specific_credential_id().is_empty()
+                && !c.user_name().is_empty()
+                && matches!(c.status().as_str(), "Active" | "Inactive" | "Expired");
+            if whole {
+                Ok(remote(c))
+            } else {
+                Err(Error::failure(
+                    "IAM answered ListServiceSpecificCredentials with a reply bedkey could not read (a credential without its id, user or status)",
+                ))
+            }
+        })
+        .collect()
 }
 
 /// A credential as a listing describes it.

@@ -59,15 +59,26 @@ pub fn check_document(text: &str, file: &str) -> Result<String> {
         Some(one @ Value::Object(_)) => vec![one],
         _ => Vec::new(),
     };
+    let given = |s: &Value, a: &str, b: &str| {
+        let present = |k: &str| {
+            s.get(k).is_some_and(|v| {
+                v.as_str().is_some() || v.as_array().is_some_and(|l| !l.is_empty())
+            })
+        };
+        present(a) != present(b)
+    };
     let effects_ok = statements.iter().all(|s| {
         matches!(
             s.get("Effect").and_then(Value::as_str),
             Some("Allow" | "Deny")
-        )
+        ) && given(s, "Action", "NotAction")
+            && given(s, "Resource", "NotResource")
+            && s.get("Principal").is_none()
+            && s.get("Condition").is_none_or(Value::is_object)
     });
     if statements.is_empty() || !effects_ok {
         return Err(Error::usage(format!(
-            "{file} is not a policy document: it needs a \"Statement\" whose every entry has \"Effect\": \"Allow\" or \"Deny\""
+            "{file} is not an identity policy: every statement needs \"Effect\" Allow or Deny, one of Action/NotAction, one of Resource/NotResource, and no Principal"
         )));
     }
     let compact = value.to_string();
@@ -111,12 +122,31 @@ pub fn parse_tag(text: &str) -> Result<(String, String)> {
             "--tag {text}: a tag key is 1 to 128 characters and does not start with aws:"
         )));
     }
+    if key.chars().chain(value.chars()).any(char::is_control) {
+        return Err(Error::usage("--tag: a tag holds no control characters"));
+    }
     if value.chars().count() > 256 {
         return Err(Error::usage(format!(
             "--tag {key}=…: a tag value is at most 256 characters"
         )));
     }
     Ok((key.to_string(), value.to_string()))
+}
+
+/// `--tag`s as IAM takes them: at most 50, each key once (keys are not case-sensitive).
+pub fn parse_tags(texts: &[String]) -> Result<Vec<(String, String)>> {
+    if texts.len() > 50 {
+        return Err(Error::usage("--tag: IAM takes at most 50 tags a user"));
+    }
+    let tags = texts
+        .iter()
+        .map(|t| parse_tag(t))
+        .collect::<Result<Vec<_>>>()?;
+    let mut seen = std::collections::HashSet::new();
+    if let Some((k, _)) = tags.iter().find(|(k, _)| !seen.insert(k.to_lowercase())) {
+        return Err(Error::usage(format!("--tag {k} is given twice")));
+    }
+    Ok(tags)
 }
 
 /// IAM user names: `[\w+=,.@-]{1,64}`.
@@ -419,12 +449,12 @@ mod tests {
         }
         // Whitespace does not count; characters do.
         let padded = format!(
-            r#"{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow"}}], "Sid": "{}"}}"#,
+            r#"{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "bedrock:*", "Resource": "*"}}], "Sid": "{}"}}"#,
             " ".repeat(7000)
         );
         assert!(check_document(&padded, "p.json").is_ok());
         let long = format!(
-            r#"{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow"}}], "Sid": "{}"}}"#,
+            r#"{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "bedrock:*", "Resource": "*"}}], "Sid": "{}"}}"#,
             "x".repeat(6200)
         );
         assert!(

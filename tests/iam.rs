@@ -1849,7 +1849,11 @@ fn a_secret_whose_user_was_changed_cannot_rotate_another_users_key() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("alias differs"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not name this secret"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         status_of(url, &victim_user, &victim_id).as_deref(),
         Some("Active")
@@ -1991,4 +1995,139 @@ fn a_policy_file_that_is_not_a_regular_file_is_refused() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_forged_key_or_retirement_in_a_secret_changes_nothing() {
+    let Some((url, _turn)) = server() else { return };
+    use base64::Engine as _;
+    let admin = Sandbox::new();
+    let name = admin.name("bound");
+    let victim = admin.name("vict");
+    let secret = format!("bedrock/{name}");
+    run_ok(&admin, url, &["create", &name, "--region", "us-east-1"]);
+    run_ok(&admin, url, &["create", &victim, "--region", "us-east-1"]);
+    run_ok(&admin, url, &["publish", &name, "--secret-id", &secret]);
+    let victim_user = format!("bedkey-{victim}");
+    let victim_id = admin.keys_json()["keys"][&victim]["credential_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A key forged to carry the victim's alias, with the victim's user and credential.
+    let alias = format!("{victim_user}-at-123456789012");
+    let forged = format!(
+        "ABSK{}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{alias}:{}", "x".repeat(40)))
+    );
+    let mut value = secret_value(url, &secret);
+    let original = value.clone();
+    value["bedrock_api_key"] = serde_json::json!(forged);
+    value["iam_user"] = serde_json::json!(victim_user);
+    value["credential_id"] = serde_json::json!(victim_id);
+    let body = serde_json::json!({"SecretId": secret, "SecretString": value.to_string()});
+    assert_eq!(
+        secrets_call(url, "PutSecretValue", &body.to_string()).0,
+        200
+    );
+    let ci = Sandbox::new();
+    let out = bedkey(&ci, url)
+        .args([
+            "rotate",
+            "--secret-id",
+            &secret,
+            "--secret-region",
+            "us-east-1",
+            "--grace",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not name this secret"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        status_of(url, &victim_user, &victim_id).as_deref(),
+        Some("Active")
+    );
+    assert_eq!(credentials_of(url, &victim_user).len(), 1);
+
+    // The secret restored, but asking to retire another credential of the same user.
+    let user = format!("bedkey-{name}");
+    let mut value = original;
+    let other = admin.name("second");
+    run_ok(
+        &admin,
+        url,
+        &["create", &other, "--user", &user, "--region", "us-east-1"],
+    );
+    let other_id = admin.keys_json()["keys"][&other]["credential_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    value["retiring"] =
+        serde_json::json!({"credential_id": other_id, "after": "2020-01-01T00:00:00Z"});
+    let body = serde_json::json!({"SecretId": secret, "SecretString": value.to_string()});
+    assert_eq!(
+        secrets_call(url, "PutSecretValue", &body.to_string()).0,
+        200
+    );
+    let out = bedkey(&ci, url)
+        .args([
+            "rotate",
+            "--secret-id",
+            &secret,
+            "--secret-region",
+            "us-east-1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not name as retiring"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(status_of(url, &user, &other_id).as_deref(), Some("Active"));
+}
+
+#[test]
+fn publish_never_replaces_another_users_key_and_a_cut_listing_is_an_error() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let mine = sb.name("mine");
+    let theirs = sb.name("theirs");
+    run_ok(&sb, url, &["create", &mine, "--region", "us-east-1"]);
+    run_ok(&sb, url, &["create", &theirs, "--region", "us-east-1"]);
+    let their_key = sb.loaded_key(&theirs);
+    let secret = format!("x/{mine}");
+    let body = serde_json::json!({"Name": secret, "SecretString": their_key});
+    assert_eq!(secrets_call(url, "CreateSecret", &body.to_string()).0, 200);
+    let out = bedkey(&sb, url)
+        .args(["publish", &mine, "--secret-id", &secret])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("another IAM user"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(secret_value(url, &secret), serde_json::json!(their_key));
+
+    // A listing cut short in the middle of a credential is no complete list.
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "ListServiceSpecificCredentials", "mode": "garbled_after", "times": 1}"#,
+    );
+    let out = bedkey(&sb, url)
+        .args(["audit", "--strict"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("could not read"), "{}", stderr(&out));
 }

@@ -121,11 +121,7 @@ impl Create {
             s.check()?;
         }
         let custom = self.custom_policy()?;
-        let tags = self
-            .tags
-            .iter()
-            .map(|t| policy::parse_tag(t))
-            .collect::<Result<Vec<_>>>()?;
+        let tags = policy::parse_tags(&self.tags)?;
         let managed = if self.policies.is_empty() && custom.is_none() {
             vec![LIMITED_ACCESS.to_string()]
         } else {

@@ -96,6 +96,7 @@ pub async fn write(
             &read.value,
             &target.id,
             about.name.as_deref().unwrap_or_default(),
+            key,
         )?;
     }
     let value = secrets::value(
@@ -112,8 +113,18 @@ pub async fn write(
 
 /// A secret that holds something else (a password, another key's JSON) is never
 /// overwritten: only a JSON object for this key (or for none yet), or a bare key.
-fn check_overwrite(value: &Secret, id: &str, name: &str) -> Result<()> {
+fn check_overwrite(value: &Secret, id: &str, name: &str, key: &Secret) -> Result<()> {
     let text = bedkey::secret::ExposeSecret::expose_secret(value).trim();
+    // A key of another IAM user (another alias) is someone else's: a rotation of this
+    // key replaces only a key of the same user.
+    if let Ok((held, _)) = secrets::parse(value, id)
+        && alias_of(&held) != alias_of(key)
+    {
+        return Err(Error::failure(format!(
+            "secret {id} holds a Bedrock API key of another IAM user; bedkey will not overwrite it"
+        ))
+        .with_hint("pick another --secret-id, or empty that secret first"));
+    }
     let refuse = |what: &str| {
         Err(Error::failure(format!(
             "secret {id} holds {what}; bedkey will not overwrite it"
@@ -130,6 +141,32 @@ fn check_overwrite(value: &Secret, id: &str, name: &str) -> Result<()> {
         Ok(_) => refuse("JSON that is not an object"),
         Err(_) if bedkey::token::decode(text).is_ok() => Ok(()),
         Err(_) => refuse("something that is not a Bedrock API key"),
+    }
+}
+
+/// The alias inside a long-term key (its IAM user and account); None for others.
+fn alias_of(key: &Secret) -> Option<String> {
+    match bedkey::token::decode(bedkey::secret::ExposeSecret::expose_secret(key)) {
+        Ok(bedkey::token::Decoded::LongTerm(l)) => Some(l.alias),
+        _ => None,
+    }
+}
+
+/// Tag the key's IAM user with the secret (`bedkey:secret`): `rotate --secret-id`
+/// acts only on a user that names its secret. Without IAM rights here, publishing
+/// still works, and the rotation from the secret alone is refused.
+fn bind_user(ctx: &Context, meta: &KeyMeta, arn: &str) {
+    let Some(user) = &meta.user else { return };
+    let tagged = ctx.block_on(async {
+        let tag = [(bedkey::iam::SECRET_TAG.to_string(), arn.to_string())];
+        ctx.iam().await?.tag_user(user, &tag).await
+    });
+    if let Err(e) = tagged.and_then(|r| r) {
+        ctx.out.warn(format_args!(
+            "IAM user {user} could not be tagged {}={arn} ({}): `bedkey rotate --secret-id` will refuse this secret",
+            bedkey::iam::SECRET_TAG,
+            e.message()
+        ));
     }
 }
 
@@ -183,6 +220,7 @@ impl Run for Publish {
             self.raw,
             self.kms_key_id.as_deref(),
         ))??;
+        bind_user(ctx, &meta, &arn);
         record(
             &config,
             &self.name,

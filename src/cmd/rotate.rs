@@ -74,6 +74,9 @@ impl Run for Rotate {
         }
         let name = self.name.as_deref().unwrap_or_default();
         check_name(name)?;
+        if let Some(text) = &self.grace {
+            parse_grace(text)?;
+        }
         let config = ctx.config()?;
         // One IAM change at a time: a second rotate waits, then sees this one's result.
         let _iam = config.iam_lock()?;
@@ -106,6 +109,12 @@ impl Run for Rotate {
         let updated = store_new(ctx, &config, backend.as_ref(), &target, &created, grace)?;
         drop(held);
         publish_all(ctx, &config, &target, &created, &updated)?;
+        if grace > 0 && !updated.published.is_empty() {
+            // The secrets say which credential retires; the user must say so too, or
+            // `rotate --secret-id` will not retire it.
+            let tag = [(bedkey::iam::RETIRING_TAG.to_string(), target.old_id.clone())];
+            ctx.block_on(iam.tag_user(&target.user, &tag))??;
+        }
         if grace == 0 {
             ctx.block_on(retire_old(&iam, &target.user, &target.old_id))??;
             clear_retiring(&config, name)?;

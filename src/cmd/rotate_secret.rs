@@ -31,7 +31,12 @@ pub fn run(ctx: &Context, rotate: &Rotate, id: &str) -> Result<()> {
         None => 2 * 3600,
     };
     let held = crate::process::hold_signals();
-    let (iam, created) = ctx.block_on(make_new(ctx, &user, &old_id, &alias, &about))??;
+    let (iam, created) = ctx.block_on(make_new(ctx, &user, &old_id, &alias, &about, &arn))??;
+    if grace > 0 {
+        // Named on the user, so that the next run retires this one and nothing else.
+        let tag = [(bedkey::iam::RETIRING_TAG.to_string(), old_id.clone())];
+        ctx.block_on(iam.tag_user(&user, &tag))??;
+    }
     let retiring = (grace > 0).then(|| {
         serde_json::json!({"credential_id": old_id, "after": time::rfc3339(time::now() + grace)})
     });
@@ -148,7 +153,13 @@ fn claims(value: &Secret, id: &str) -> Result<(About, Claims)> {
 
 /// Retire what the last run left, once its grace period is over; before, no rotation
 /// (IAM's two-key limit).
-async fn retire_due(iam: &Iam, user: &str, old_id: &str, about: &About) -> Result<()> {
+async fn retire_due(
+    iam: &Iam,
+    user: &str,
+    old_id: &str,
+    about: &About,
+    tagged: Option<&str>,
+) -> Result<()> {
     if let Some(r) = &about.retiring {
         let id = r
             .get("credential_id")
@@ -166,6 +177,13 @@ async fn retire_due(iam: &Iam, user: &str, old_id: &str, about: &About) -> Resul
                     time::rfc3339(after)
                 ))
                 .with_hint("run this again after then"));
+            }
+            // The secret's word is not enough: the user must name it as retiring too.
+            if tagged != Some(id) {
+                return Err(Error::failure(format!(
+                    "the secret asks to retire credential {id}, which IAM user {user} does not name as retiring (tag {}); nothing was changed",
+                    bedkey::iam::RETIRING_TAG
+                )));
             }
             retire_old(iam, user, id).await?;
         }
@@ -192,8 +210,18 @@ async fn make_new(
     old_id: &str,
     alias: &str,
     about: &About,
+    arn: &str,
 ) -> Result<(Iam, Created)> {
     let iam = ctx.iam().await?;
+    let tags = iam.user_tags(user).await?;
+    let tag = |key: &str| tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    if tag(bedkey::iam::SECRET_TAG).as_deref() != Some(arn) {
+        return Err(Error::failure(format!(
+            "IAM user {user} does not name this secret (its tag {} is not {arn}): bedkey rotates from a secret only the user its key was published for; nothing was changed",
+            bedkey::iam::SECRET_TAG
+        ))
+        .with_hint("publish the key again with `bedkey publish` from the home that made it"));
+    }
     let existing = iam.credentials(user).await?;
     let Some(old) = existing.iter().find(|c| c.id == old_id) else {
         return Err(Error::failure(format!(
@@ -207,7 +235,14 @@ async fn make_new(
         .with_hint("publish the key again with `bedkey publish` from the home that made it"));
     }
     let old = old.clone();
-    retire_due(&iam, user, old_id, about).await?;
+    retire_due(
+        &iam,
+        user,
+        old_id,
+        about,
+        tag(bedkey::iam::RETIRING_TAG).as_deref(),
+    )
+    .await?;
     // Listed again: a retirement above may have made room.
     let existing = iam.credentials(user).await?;
     if existing.len() >= MAX_KEYS_PER_USER {
