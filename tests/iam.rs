@@ -2096,6 +2096,8 @@ fn a_forged_key_or_retirement_in_a_secret_changes_nothing() {
 #[test]
 fn publish_never_replaces_another_users_key_and_a_cut_listing_is_an_error() {
     let Some((url, _turn)) = server() else { return };
+    // A known account: two credentials, so that the cut below lands inside one.
+    control(url, "POST", "/_control/reset", r#"{"credentials": true}"#);
     let sb = Sandbox::new();
     let mine = sb.name("mine");
     let theirs = sb.name("theirs");
