@@ -360,6 +360,8 @@ impl Iam {
                 .service_name(BEDROCK)
                 .max_items(1000)
                 .set_marker(marker)
+                .customize()
+                .interceptor(WholeReply(LISTING_END))
                 .send()
                 .await
                 .map_err(|e| error("ListServiceSpecificCredentials", e))?;
@@ -383,6 +385,8 @@ impl Iam {
                 .user_name(user)
                 .service_name(BEDROCK)
                 .set_marker(marker)
+                .customize()
+                .interceptor(WholeReply(LISTING_END))
                 .send()
                 .await
                 .map_err(|e| error("ListServiceSpecificCredentials", e))?;
@@ -540,6 +544,39 @@ fn tag(key: &str, value: &str) -> Result<aws_sdk_iam::types::Tag> {
 /// The ARN of bedkey's managed policy `name` in `account` of `partition`.
 pub fn policy_arn(partition: &str, account: &str, name: &str) -> String {
     format!("arn:{partition}:iam::{account}:policy{USER_PATH}{name}")
+}
+
+/// How a listing's XML ends when it arrived whole.
+const LISTING_END: &str = "</ListServiceSpecificCredentialsResponse>";
+
+/// Refuses a successful reply whose XML does not end with its closing element: a
+/// body cut short with a matching length parses as a shorter list, which for a
+/// listing would pass for the whole (an audit that misses keys, a sweep that misses
+/// an orphan).
+#[derive(Debug)]
+struct WholeReply(&'static str);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for WholeReply {
+    fn name(&self) -> &'static str {
+        "WholeReply"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> std::result::Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let response = context.response();
+        let Some(body) = response.body().bytes() else {
+            return Ok(());
+        };
+        let whole = String::from_utf8_lossy(body).trim_end().ends_with(self.0);
+        if response.status().is_success() && !whole {
+            return Err("a reply bedkey could not read: it was cut short".into());
+        }
+        Ok(())
+    }
 }
 
 /// A page of a listing, each member checked: a reply cut short can parse into a

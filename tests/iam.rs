@@ -2133,3 +2133,34 @@ fn publish_never_replaces_another_users_key_and_a_cut_listing_is_an_error() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("could not read"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_listing_cut_short_is_an_error_wherever_it_is_cut() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    // One more credential before each try moves where the cut lands: inside a
+    // credential, between two, inside the closing elements.
+    for times in 0..8 {
+        control(
+            url,
+            "POST",
+            "/_control/seed",
+            &format!(r#"{{"users": 1, "per_user": 1, "prefix": "cut{times}"}}"#),
+        );
+        control(
+            url,
+            "POST",
+            "/_control/fail",
+            r#"{"action": "ListServiceSpecificCredentials", "mode": "garbled_after", "times": 1}"#,
+        );
+        let out = bedkey(&sb, url)
+            .args(["audit", "--output", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "try {times}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "try {times}");
+        assert!(stderr(&out).contains("could not read"), "{}", stderr(&out));
+        assert!(!stderr(&out).contains('{'), "{}", stderr(&out));
+    }
+    run_ok(&sb, url, &["audit"]);
+}
