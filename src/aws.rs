@@ -311,8 +311,8 @@ fn classify(service: &str, code: &str) -> (Kind, Option<String>) {
 /// code of what the caller can do, the AWS error code attached (or [`crate::iam::TIMED_OUT`]).
 pub fn service_error<E, R>(service: &str, operation: &str, err: SdkError<E, R>) -> Error
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let code = err.code().unwrap_or("").to_string();
     let message = err.message().unwrap_or("").to_string();
@@ -350,6 +350,9 @@ where
     } else if !code.is_empty() {
         e = e.with_code(code);
     }
+    // The SDK's error stays reachable for callers that want the chain; people see
+    // only the line above.
+    e = e.with_source(err);
     match hint {
         Some(h) => e.with_hint(h),
         None => e,

@@ -613,8 +613,8 @@ fn remote(c: &aws_sdk_iam::types::ServiceSpecificCredentialMetadata) -> Remote {
 /// One line for an IAM failure, with the exit code of what the caller can do.
 pub fn error<E, R>(operation: &str, err: SdkError<E, R>) -> Error
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     aws::service_error("IAM", operation, err)
 }
