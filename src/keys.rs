@@ -100,8 +100,6 @@ pub struct Loaded {
     pub name: String,
     pub meta: KeyMeta,
     pub secret: Secret,
-    /// Set when this load minted a new short-term key.
-    pub refreshed: bool,
     pub warnings: Vec<Warning>,
 }
 
@@ -111,9 +109,15 @@ impl Loaded {
             name: name.to_string(),
             meta,
             secret,
-            refreshed: false,
             warnings: Vec::new(),
         }
+    }
+
+    /// Whether this load minted a new short-term key.
+    pub fn refreshed(&self) -> bool {
+        self.warnings
+            .iter()
+            .any(|w| matches!(w, Warning::Refreshed { .. }))
     }
 
     /// When the key stops working, if it does: from the key itself for short-term
@@ -145,7 +149,7 @@ impl Loaded {
         if self.meta.region.is_none() && !region_var {
             self.warnings.push(Warning::NoRegion);
         }
-        let (Some(expires_at), false) = (self.expires_at(), self.refreshed) else {
+        let (Some(expires_at), false) = (self.expires_at(), self.refreshed()) else {
             return;
         };
         if self
@@ -483,7 +487,6 @@ impl Loader<'_> {
             meta.region = Some(minted.region.clone());
             keys.keys.insert(name.to_string(), meta.clone());
             let mut key = Loaded::new(name, meta, minted.key);
-            key.refreshed = true;
             key.warnings.push(Warning::Refreshed {
                 expires_at: minted.expires_at,
             });
@@ -749,7 +752,7 @@ mod tests {
         let (_d, config, memory) = recipe(&Fake::new(0, 3600), 3600);
         let minter = Fake::new(0, 3600);
         let key = load(&config, &memory, &minter, 300).unwrap();
-        assert!(!key.refreshed);
+        assert!(!key.refreshed());
         assert!(key.warnings.is_empty(), "{:?}", key.warnings);
         assert_eq!(*minter.calls.lock().unwrap(), 0);
     }
@@ -760,7 +763,7 @@ mod tests {
         let (_d, config, memory) = recipe(&Fake::new(3500, 3600), 3600);
         let minter = Fake::new(0, 3600);
         let key = load(&config, &memory, &minter, 300).unwrap();
-        assert!(key.refreshed);
+        assert!(key.refreshed());
         assert!(matches!(key.warnings[0], Warning::Refreshed { .. }));
         assert_eq!(*minter.calls.lock().unwrap(), 1);
         let stored = memory.get("k").unwrap().unwrap();
@@ -776,7 +779,7 @@ mod tests {
         let mut minter = Fake::new(0, 3600);
         minter.fail = Some("no credentials");
         let key = load(&config, &memory, &minter, 300).unwrap();
-        assert!(!key.refreshed);
+        assert!(!key.refreshed());
         assert_eq!(key.secret.expose_secret(), before.expose_secret());
         let Warning::Stale { why, .. } = &key.warnings[0] else {
             panic!("{:?}", key.warnings)
@@ -800,7 +803,7 @@ mod tests {
         let (_d, config, memory) = recipe(&Fake::new(20, 60), 60);
         let minter = Fake::new(0, 60);
         let key = load(&config, &memory, &minter, 300).unwrap();
-        assert!(!key.refreshed);
+        assert!(!key.refreshed());
         assert_eq!(refresh_margin(300, Some(60), None), 30);
         assert_eq!(refresh_margin(300, Some(43_200), None), 300);
     }

@@ -106,7 +106,6 @@ impl Pull {
             name: self.name.clone(),
             meta,
             secret: key,
-            refreshed: true,
             warnings: Vec::new(),
         })
     }
