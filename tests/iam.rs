@@ -1009,6 +1009,26 @@ fn run_ok(sb: &Sandbox, url: &str, args: &[&str]) {
     ok(&bedkey(sb, url).args(args).output().unwrap());
 }
 
+/// `rotate --secret-id SECRET` in us-east-1, with `extra` flags.
+fn rotate_from_secret(
+    sb: &Sandbox,
+    url: &str,
+    secret: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    bedkey(sb, url)
+        .args([
+            "rotate",
+            "--secret-id",
+            secret,
+            "--secret-region",
+            "us-east-1",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 /// No stderr a person sees may hold Rust debug text.
 fn assert_no_debug_text(err: &str) {
     for debug in ["{", "Some(", "StatusCode(", "Response {"] {
@@ -1597,18 +1617,7 @@ fn a_scheduled_job_rotates_from_the_secret_alone() {
 
     // No bedkey home at all: a fresh sandbox stands for the CI job.
     let ci = Sandbox::new();
-    let out = bedkey(&ci, url)
-        .args([
-            "rotate",
-            "--secret-id",
-            &secret,
-            "--secret-region",
-            "us-east-1",
-            "--grace",
-            "0",
-        ])
-        .output()
-        .unwrap();
+    let out = rotate_from_secret(&ci, url, &secret, &["--grace", "0"]);
     ok(&out);
     let after = secret_value(url, &secret);
     assert_ne!(after["bedrock_api_key"], before["bedrock_api_key"]);
@@ -1625,29 +1634,10 @@ fn a_scheduled_job_rotates_from_the_secret_alone() {
     );
 
     // With a grace period, the next run before it ends refuses; the secret says why.
-    run_ok(
-        &ci,
-        url,
-        &[
-            "rotate",
-            "--secret-id",
-            &secret,
-            "--secret-region",
-            "us-east-1",
-        ],
-    );
+    ok(&rotate_from_secret(&ci, url, &secret, &[]));
     let graced = secret_value(url, &secret);
     assert!(graced["retiring"]["after"].is_string(), "{graced}");
-    let again = bedkey(&ci, url)
-        .args([
-            "rotate",
-            "--secret-id",
-            &secret,
-            "--secret-region",
-            "us-east-1",
-        ])
-        .output()
-        .unwrap();
+    let again = rotate_from_secret(&ci, url, &secret, &[]);
     assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
     assert!(
         stderr(&again).contains("stays active until"),
@@ -1836,18 +1826,7 @@ fn a_secret_whose_user_was_changed_cannot_rotate_another_users_key() {
     assert_eq!(status, 200);
 
     let ci = Sandbox::new();
-    let out = bedkey(&ci, url)
-        .args([
-            "rotate",
-            "--secret-id",
-            &secret,
-            "--secret-region",
-            "us-east-1",
-            "--grace",
-            "0",
-        ])
-        .output()
-        .unwrap();
+    let out = rotate_from_secret(&ci, url, &secret, &["--grace", "0"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("does not name this secret"),
@@ -2030,18 +2009,7 @@ fn a_forged_key_or_retirement_in_a_secret_changes_nothing() {
         200
     );
     let ci = Sandbox::new();
-    let out = bedkey(&ci, url)
-        .args([
-            "rotate",
-            "--secret-id",
-            &secret,
-            "--secret-region",
-            "us-east-1",
-            "--grace",
-            "0",
-        ])
-        .output()
-        .unwrap();
+    let out = rotate_from_secret(&ci, url, &secret, &["--grace", "0"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("does not name this secret"),
@@ -2074,16 +2042,7 @@ fn a_forged_key_or_retirement_in_a_secret_changes_nothing() {
         secrets_call(url, "PutSecretValue", &body.to_string()).0,
         200
     );
-    let out = bedkey(&ci, url)
-        .args([
-            "rotate",
-            "--secret-id",
-            &secret,
-            "--secret-region",
-            "us-east-1",
-        ])
-        .output()
-        .unwrap();
+    let out = rotate_from_secret(&ci, url, &secret, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("does not name as retiring"),
