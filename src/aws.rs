@@ -155,7 +155,7 @@ pub fn reason(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(err);
     while let Some(e) = next {
-        let text = e.to_string();
+        let text = undebug(&e.to_string());
         let debugish = [
             "{",
             "}",
@@ -178,6 +178,43 @@ pub fn reason(err: &(dyn std::error::Error + 'static)) -> String {
         parts.join(": ")
     };
     joined.chars().take(240).collect()
+}
+
+/// Debug-formatted enum values inside a message, as rustls's certificate errors
+/// carry them (`invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))`),
+/// reduced to the innermost name (`invalid peer certificate: CaUsedAsEndEntity`).
+fn undebug(text: &str) -> String {
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut out = text.to_string();
+    loop {
+        let bytes = out.as_bytes();
+        // The first `Name(` whose Name starts with a capital letter.
+        let found = (1..bytes.len()).find_map(|open| {
+            if bytes[open] != b'(' || !ident(bytes[open - 1]) {
+                return None;
+            }
+            let start = (0..open).rev().take_while(|&i| ident(bytes[i])).last()?;
+            bytes[start].is_ascii_uppercase().then_some((start, open))
+        });
+        let Some((start, open)) = found else { break };
+        let mut depth = 0;
+        let Some(close) = (open..bytes.len()).find(|&i| {
+            match bytes[i] {
+                b'(' => depth += 1,
+                b')' => depth -= 1,
+                _ => {}
+            }
+            depth == 0
+        }) else {
+            break;
+        };
+        let inner = &out[open + 1..close];
+        if inner.contains([',', '{', '"']) || inner.is_empty() {
+            break;
+        }
+        out = format!("{}{}{}", &out[..start], inner, &out[close + 1..]);
+    }
+    out
 }
 
 /// Run `future` on a single-threaded runtime made for it: only what talks to AWS
@@ -361,6 +398,19 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn debug_wrapped_names_are_reduced_to_the_innermost() {
+        assert_eq!(
+            super::undebug("invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))"),
+            "invalid peer certificate: CaUsedAsEndEntity"
+        );
+        assert_eq!(
+            super::undebug("client error (Connect)"),
+            "client error (Connect)"
+        );
+        assert_eq!(super::undebug("Some(x, y)"), "Some(x, y)");
+    }
+
     use super::*;
 
     #[test]

@@ -163,8 +163,16 @@ pub enum Command {
     Env(Env),
 
     /// Run a command with a key in its environment
-    #[command(after_help = "Example:\n  bedkey exec work -- aws bedrock list-foundation-models")]
+    #[command(after_help = "Examples:\n  \
+        bedkey exec work -- aws bedrock list-foundation-models\n  \
+        bedkey exec work --proxy -- litellm --config litellm.yaml   (runs for days)")]
     Exec(Exec),
+
+    /// Serve a key on a local HTTPS endpoint that keeps it fresh, for programs started elsewhere
+    #[command(after_help = "Examples:\n  \
+        bedkey proxy work --env-file bedrock.env --ca-file certs/bedkey-ca.pem\n  \
+        bedkey proxy work --listen 172.17.0.1:8443 --env-file bedrock.env   (a container on the bridge)")]
+    Proxy(Proxy),
 
     /// List keys: name, kind, region, expiry, status, masked key
     List(List),
@@ -320,9 +328,34 @@ pub struct Exec {
     /// Key name [default: default]
     pub name: Option<String>,
 
+    /// Give the command a local HTTPS endpoint and a local token instead of the key;
+    /// bedkey stays running, sending each request on with a key kept fresh
+    #[arg(long)]
+    pub proxy: bool,
+
     /// The command and its arguments, after --
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Proxy {
+    /// Key name [default: default]
+    pub name: Option<String>,
+
+    /// Address to serve on: IP:PORT, or PORT on 127.0.0.1 [default: 127.0.0.1, a free port].
+    /// An address off loopback is named in the certificate, and warned about
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Write the client's variables here (mode 0600, KEY=value lines, as docker
+    /// --env-file and systemd's EnvironmentFile read) instead of printing them
+    #[arg(long, value_name = "PATH")]
+    pub env_file: Option<std::path::PathBuf>,
+
+    /// Write this run's CA certificate (public) here, for a client to trust
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

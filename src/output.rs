@@ -10,6 +10,7 @@ use crate::cli::Output;
 use bedkey::error::{Error, Result};
 use bedkey::secret::{ExposeSecret, Secret};
 
+#[derive(Clone)]
 pub struct Printer {
     pub format: Output,
     quiet: bool,

@@ -11,6 +11,7 @@ mod init;
 mod inspect;
 pub(crate) mod list;
 mod man;
+pub(crate) mod proxy;
 pub(crate) mod publish;
 mod pull;
 mod remove;
@@ -125,16 +126,21 @@ impl Context {
     /// tell the person what they should know about it.
     pub fn load_key(&self, name: &str) -> Result<Loaded> {
         let key = self.with_loader(keys::SHELL_BUDGET, |loader, _| loader.load(name))?;
-        let now = bedkey::time::now();
-        for warning in &key.warnings {
-            let text = warning.message(&key.name, &key.meta, now);
-            if warning.is_note() {
-                self.out.note(text);
-            } else {
-                self.out.warn(text);
-            }
-        }
+        tell(&self.out, &key);
         Ok(key)
+    }
+}
+
+/// What a person should know about a key just loaded: notes and warnings.
+pub fn tell(out: &Printer, key: &Loaded) {
+    let now = bedkey::time::now();
+    for warning in &key.warnings {
+        let text = warning.message(&key.name, &key.meta, now);
+        if warning.is_note() {
+            out.note(text);
+        } else {
+            out.warn(text);
+        }
     }
 }
 
@@ -158,6 +164,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Import(c) => c.run(&ctx),
         Command::Env(c) => c.run(&ctx),
         Command::Exec(c) => c.run(&ctx),
+        Command::Proxy(c) => c.run(&ctx),
         Command::List(c) => c.run(&ctx),
         Command::Remove(c) => c.run(&ctx),
         Command::Revoke(c) => revoke::Revoke(c).run(&ctx),

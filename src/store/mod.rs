@@ -81,6 +81,37 @@ impl Passphrase for FixedPassphrase {
     }
 }
 
+/// Asks once, then remembers, for a process that opens the file store again and
+/// again (the proxy refreshing a key), so that nobody is asked in the middle of a run.
+pub struct RememberedPassphrase {
+    inner: std::sync::Arc<dyn Passphrase>,
+    known: std::sync::Mutex<Option<Secret>>,
+}
+
+impl RememberedPassphrase {
+    pub fn new(inner: std::sync::Arc<dyn Passphrase>) -> RememberedPassphrase {
+        RememberedPassphrase {
+            inner,
+            known: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl Passphrase for RememberedPassphrase {
+    fn passphrase(&self, path: &Path, creating: bool) -> Result<Secret> {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = known.as_ref() {
+            return Ok(p.clone());
+        }
+        let p = self.inner.passphrase(path, creating)?;
+        *known = Some(p.clone());
+        Ok(p)
+    }
+    fn available(&self) -> bool {
+        self.known.lock().is_ok_and(|k| k.is_some()) || self.inner.available()
+    }
+}
+
 /// No passphrase: the file store cannot be used.
 pub struct NoPassphrase;
 

@@ -1,23 +1,43 @@
 #!/usr/bin/env python3
-"""A stand-in for the Bedrock control plane over HTTPS on 127.0.0.1, for tests.
+"""A stand-in for Bedrock (control plane and runtime) over HTTPS on 127.0.0.1, for tests.
 
 botocore refuses bearer tokens over plain HTTP, so this serves TLS with a
-self-signed certificate made at start-up (written to --cert for AWS_CA_BUNDLE).
-GET /foundation-models answers 200 to `Authorization: Bearer <the expected key>`
-and 403 otherwise; every request's method, path and Authorization header are
-appended to --log as JSON lines.
+certificate from a CA made at start-up (written to --cert for AWS_CA_BUNDLE).
 
-Prints exactly one line, `listening on https://127.0.0.1:PORT`, when ready.
+Keys: a request is accepted when its `Authorization: Bearer KEY` names a key in
+--expect-key-file (one a line), or, with --accept-short-term, a short-term key
+(`bedrock-api-key-…`) that has not expired by its own X-Amz-Date and X-Amz-Expires.
+Otherwise 403 AccessDeniedException. Every request's method, path, Authorization
+header and time are appended to --log as JSON lines, with whether it was accepted.
+
+Operations:
+  GET  /foundation-models                   ListFoundationModels
+  GET  /inference-profiles                  ListInferenceProfiles
+  POST /model/ID/converse                   Converse
+  POST /model/ID/converse-stream            ConverseStream: an AWS event stream; the
+       first event, then nothing until POST /_control/go, then the rest, 50 ms apart
+       (with no go within 15 s the stream is broken off)
+  POST /model/ID/invoke                     InvokeModel: echoes the body's length
+  POST /_control/go                         (no key needed) releases held streams
+
+Prints exactly one line, `listening on https://127.0.0.1:PORT`, when ready, and
+stops when its stdin closes.
 """
 
 import argparse
+import base64
+import binascii
 import datetime
 import http.server
 import ipaddress
 import json
+import socketserver
 import ssl
+import struct
 import sys
 import threading
+import time
+import urllib.parse
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -25,67 +45,204 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-def self_signed(cert_path, key_path):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+def make_certs(cert_path, key_path):
+    """A CA (written to cert_path, for AWS_CA_BUNDLE) and a server certificate for
+    127.0.0.1 signed by it (with its key at key_path), as strict verifiers require."""
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+
+    def build(subject, issuer, public_key, signer, ca):
+        b = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            b = b.add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        return b.sign(signer, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = build("bedrock stand-in CA", "bedrock stand-in CA", ca_key.public_key(), ca_key, True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = build("bedrock stand-in", "bedrock stand-in CA", key.public_key(), ca_key, False)
     with open(cert_path, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
+        f.write(ca.public_bytes(serialization.Encoding.PEM))
     with open(key_path, "wb") as f:
         f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                   serialization.NoEncryption()))
+        f.write(leaf.public_bytes(serialization.Encoding.PEM))
+
+
+def short_term_valid(key, now):
+    """Whether a short-term key is well formed and unexpired (its signature is not checked)."""
+    if not key.startswith("bedrock-api-key-"):
+        return False
+    try:
+        url = base64.b64decode(key[len("bedrock-api-key-"):], validate=True).decode()
+        query = urllib.parse.parse_qs(url.split("?", 1)[1])
+        signed = datetime.datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")
+        signed = signed.replace(tzinfo=datetime.timezone.utc).timestamp()
+        return signed - 300 <= now < signed + int(query["X-Amz-Expires"][0])
+    except (ValueError, KeyError, IndexError, binascii.Error, UnicodeDecodeError):
+        return False
+
+
+def event_message(event_type, payload):
+    """One AWS event-stream message: prelude, string headers, payload, CRCs."""
+    headers = b""
+    for name, value in ((":event-type", event_type), (":content-type", "application/json"),
+                        (":message-type", "event")):
+        n, v = name.encode(), value.encode()
+        headers += struct.pack(">B", len(n)) + n + b"\x07" + struct.pack(">H", len(v)) + v
+    body = json.dumps(payload).encode()
+    total = 12 + len(headers) + len(body) + 4
+    prelude = struct.pack(">II", total, len(headers))
+    prelude += struct.pack(">I", binascii.crc32(prelude))
+    message = prelude + headers + body
+    return message + struct.pack(">I", binascii.crc32(message))
+
+
+STREAM = [
+    ("messageStart", {"role": "assistant"}),
+    ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "first"}}),
+    ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": " second"}}),
+    ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": " third"}}),
+    ("contentBlockStop", {"contentBlockIndex": 0}),
+    ("messageStop", {"stopReason": "end_turn"}),
+    ("metadata", {"usage": {"inputTokens": 3, "outputTokens": 3, "totalTokens": 6},
+                  "metrics": {"latencyMs": 1}}),
+]
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cert", required=True, help="where to write the certificate (PEM)")
     ap.add_argument("--log", required=True, help="file to append requests to")
-    ap.add_argument("--expect-key-file", required=True, help="file holding the accepted key")
+    ap.add_argument("--expect-key-file", help="file holding the accepted keys, one a line")
+    ap.add_argument("--accept-short-term", action="store_true",
+                    help="also accept any unexpired short-term key")
     args = ap.parse_args()
 
     key_path = args.cert + ".key"
-    self_signed(args.cert, key_path)
+    make_certs(args.cert, key_path)
     lock = threading.Lock()
+    go = threading.Condition()
+    released = [0]  # how many times /_control/go was posted
+
+    def accepted(auth):
+        if not auth.startswith("Bearer "):
+            return False
+        key = auth[len("Bearer "):]
+        if args.expect_key_file:
+            with open(args.expect_key_file) as f:
+                if key in [line.strip() for line in f if line.strip()]:
+                    return True
+        return args.accept_short_term and short_term_valid(key, time.time())
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as Bedrock has it
+
         def log_message(self, *a):  # keep stderr quiet
             pass
 
-        def do_GET(self):
-            auth = self.headers.get("Authorization", "")
-            with lock, open(args.log, "a") as f:
-                f.write(json.dumps({"method": "GET", "path": self.path, "authorization": auth}) + "\n")
-            expected = open(args.expect_key_file).read().strip()
-            if self.path.startswith("/foundation-models") and auth == f"Bearer {expected}":
-                status, body, kind = 200, {"modelSummaries": [{"modelId": "amazon.nova-lite-v1:0"}]}, None
-            else:
-                status, kind = 403, "AccessDeniedException"
-                body = {"message": "Invalid API Key format"}
-            data = json.dumps(body).encode()
+        def reply(self, status, body, kind=None, content_type="application/json"):
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             if kind:
                 self.send_header("x-amzn-ErrorType", kind)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        def chunk(self, data):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        def handle_any(self, method):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            path = urllib.parse.urlsplit(self.path).path
+            if path == "/_control/go":
+                with go:
+                    released[0] += 1
+                    go.notify_all()
+                return self.reply(200, {})
+            auth = self.headers.get("Authorization", "")
+            ok = accepted(auth)
+            with lock, open(args.log, "a") as f:
+                f.write(json.dumps({"method": method, "path": self.path, "authorization": auth,
+                                    "accepted": ok, "time": time.time()}) + "\n")
+            if not ok:
+                return self.reply(403, {"message": "Invalid API Key format"}, "AccessDeniedException")
+            if method == "GET" and path.startswith("/foundation-models"):
+                return self.reply(200, {"modelSummaries": [{"modelId": "amazon.nova-lite-v1:0"}]})
+            if method == "GET" and path.startswith("/inference-profiles"):
+                return self.reply(200, {"inferenceProfileSummaries": []})
+            parts = path.split("/")
+            if method == "POST" and len(parts) == 4 and parts[1] == "model":
+                if parts[3] == "converse":
+                    return self.reply(200, {
+                        "output": {"message": {"role": "assistant", "content": [{"text": "hello"}]}},
+                        "stopReason": "end_turn",
+                        "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+                        "metrics": {"latencyMs": 1},
+                    })
+                if parts[3] == "invoke":
+                    return self.reply(200, {"received": len(body)})
+                if parts[3] == "converse-stream":
+                    return self.stream()
+            return self.reply(404, {"message": f"no such operation: {method} {path}"},
+                              "UnknownOperationException")
+
+        def stream(self):
+            with go:
+                seen = released[0]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.chunk(event_message(*STREAM[0]))
+            # Hold the rest until the test has read the first event and says go. If no
+            # go comes (the first event never reached the test), break the stream off.
+            with go:
+                if not go.wait_for(lambda: released[0] > seen, timeout=15):
+                    self.close_connection = True
+                    return
+            for event in STREAM[1:]:
+                time.sleep(0.05)
+                self.chunk(event_message(*event))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+        def do_GET(self):
+            self.handle_any("GET")
+
+        def do_POST(self):
+            self.handle_any("POST")
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(args.cert, key_path)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    context.load_cert_chain(key_path)  # the key file holds the certificate too
+
+    class Server(http.server.ThreadingHTTPServer):
+        # Many clients at once: a backlog that takes them, and TLS handshakes in each
+        # connection's own thread rather than one after another in accept().
+        request_queue_size = 1024
+        daemon_threads = True
+
+        def finish_request(self, request, client_address):
+            try:
+                request = context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+            super().finish_request(request, client_address)
+
+    server = Server(("127.0.0.1", 0), Handler)
     print(f"listening on https://127.0.0.1:{server.server_address[1]}", flush=True)
     # Stop when the test that started us closes our stdin.
     threading.Thread(target=lambda: (sys.stdin.read(), server.shutdown()), daemon=True).start()

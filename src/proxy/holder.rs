@@ -1,0 +1,337 @@
+//! The key the proxy sends, kept fresh: refreshed before it runs low, exactly as
+//! `env` would refresh it (through the same loader, so the store is written back),
+//! with one refresh serving every request that waits for it, and the store looked at
+//! again at least once a minute so that a rotation elsewhere reaches the proxy.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::HeaderValue;
+
+use crate::config::Origin;
+use crate::error::{Error, Result};
+use crate::keys::{self, Loaded};
+use crate::secret::ExposeSecret;
+use crate::time;
+
+/// Loads the key by name, as `env` does. Blocking; called off the async threads.
+pub trait KeySource: Send + Sync + 'static {
+    fn load(&self) -> Result<Loaded>;
+}
+
+/// What the holder tells its owner.
+pub enum KeyEvent<'a> {
+    /// A load finished: a refresh, a re-read or just a look (see its warnings).
+    Loaded(&'a Loaded),
+    /// A load failed; the key held before (if any) is still used while it works.
+    Failed(&'a Error),
+}
+
+/// Look at the store again at least this often.
+pub const RECHECK: Duration = Duration::from_secs(60);
+/// After a failed refresh, wait this long before the next try.
+const RETRY: Duration = Duration::from_secs(10);
+
+pub(super) struct Key {
+    pub header: HeaderValue,
+    expires_at: Option<i64>,
+    /// When a short-term key should be refreshed.
+    due_at: Option<i64>,
+}
+
+impl Key {
+    fn from(loaded: &Loaded, min_ttl: i64) -> Result<Key> {
+        let mut header = HeaderValue::try_from(format!("Bearer {}", loaded.secret.expose_secret()))
+            .map_err(|_| {
+                Error::usage(format!(
+                    "key '{}' holds characters a header cannot",
+                    loaded.name
+                ))
+            })?;
+        header.set_sensitive(true);
+        let expires_at = loaded.expires_at();
+        let due_at = match loaded.meta.origin {
+            Origin::Minted => expires_at.map(|at| {
+                at - keys::refresh_margin(min_ttl, loaded.meta.lifetime, Some(&loaded.secret))
+            }),
+            _ => None,
+        };
+        Ok(Key {
+            header,
+            expires_at,
+            due_at,
+        })
+    }
+
+    fn works(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+
+    fn due(&self, now: i64) -> bool {
+        self.due_at.is_some_and(|at| at <= now) || !self.works(now)
+    }
+}
+
+struct State {
+    key: Option<Arc<Key>>,
+    /// When the last load ended.
+    checked: Instant,
+    /// No new refresh before this, after one failed.
+    retry_at: Instant,
+    /// Why the last load failed, for a request that finds no working key.
+    failed: Option<String>,
+}
+
+pub type OnKeyEvent = dyn Fn(KeyEvent<'_>) + Send + Sync;
+
+pub struct Holder {
+    source: Arc<dyn KeySource>,
+    min_ttl: i64,
+    state: Mutex<State>,
+    /// Held by the one load in progress; the others wait for it and use its result.
+    loading: tokio::sync::Mutex<()>,
+    on_event: Arc<OnKeyEvent>,
+}
+
+impl Holder {
+    /// Start with a key already loaded (the command loaded it before starting, to
+    /// report a missing key as the command's own error).
+    pub fn new(
+        source: Arc<dyn KeySource>,
+        first: &Loaded,
+        min_ttl: i64,
+        on_event: Arc<OnKeyEvent>,
+    ) -> Result<Holder> {
+        let key = Key::from(first, min_ttl)?;
+        let now = Instant::now();
+        Ok(Holder {
+            source,
+            min_ttl,
+            state: Mutex::new(State {
+                key: Some(Arc::new(key)),
+                checked: now,
+                retry_at: now,
+                failed: None,
+            }),
+            loading: tokio::sync::Mutex::new(()),
+            on_event,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The held key if it needs no load now.
+    fn ready(&self) -> Option<Arc<Key>> {
+        let state = self.lock();
+        let key = state.key.as_ref()?;
+        let now = time::now();
+        let backing_off = Instant::now() < state.retry_at;
+        (!key.due(now) || (backing_off && key.works(now))).then(|| key.clone())
+    }
+
+    /// The key to send now: the held one, or a fresh one when it is due. The reason
+    /// when there is no working key.
+    pub(super) async fn current(&self) -> std::result::Result<Arc<Key>, String> {
+        if let Some(key) = self.ready() {
+            return Ok(key);
+        }
+        {
+            let _one = self.loading.lock().await;
+            // Whoever held the lock before may have loaded it already.
+            if let Some(key) = self.ready() {
+                return Ok(key);
+            }
+            let backing_off = Instant::now() < self.lock().retry_at;
+            if !backing_off {
+                self.load().await;
+            }
+        }
+        let state = self.lock();
+        match &state.key {
+            Some(key) if key.works(time::now()) => Ok(key.clone()),
+            _ => Err(state
+                .failed
+                .clone()
+                .unwrap_or_else(|| "the key has expired".to_string())),
+        }
+    }
+
+    /// Load through the source on a thread of its own (the loader blocks, and may
+    /// start a runtime of its own to mint), then keep what it gave.
+    async fn load(&self) {
+        let source = self.source.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(source.load());
+        });
+        let loaded = rx
+            .await
+            .unwrap_or_else(|_| Err(Error::failure("loading the key stopped unexpectedly")));
+        let now = Instant::now();
+        let event = {
+            let mut state = self.lock();
+            state.checked = now;
+            match loaded.and_then(|l| Key::from(&l, self.min_ttl).map(|k| (l, k))) {
+                Ok((loaded, key)) => {
+                    // The loader hands back a cached key when it cannot refresh one: try
+                    // again later rather than on every request.
+                    let stale = key.due(time::now());
+                    state.retry_at = if stale { now + RETRY } else { now };
+                    state.failed = loaded.warnings.iter().find_map(|w| match w {
+                        keys::Warning::Stale { why, .. } | keys::Warning::Unshared { why, .. } => {
+                            Some(why.clone())
+                        }
+                        _ => None,
+                    });
+                    state.key = Some(Arc::new(key));
+                    Ok(loaded)
+                }
+                Err(e) => {
+                    state.retry_at = now + RETRY;
+                    state.failed = Some(e.message().to_string());
+                    Err(e)
+                }
+            }
+        };
+        match &event {
+            Ok(loaded) => (self.on_event)(KeyEvent::Loaded(loaded)),
+            Err(e) => (self.on_event)(KeyEvent::Failed(e)),
+        }
+    }
+
+    /// Keep the key fresh without a request having to wait: load when a short-term
+    /// key falls due, and at least every [`RECHECK`]. Runs until the task is dropped.
+    pub async fn keep_fresh(self: Arc<Self>) {
+        loop {
+            let wait = {
+                let state = self.lock();
+                let since = state.checked.elapsed();
+                let mut wait = RECHECK.saturating_sub(since);
+                if let Some(due_at) = state.key.as_ref().and_then(|k| k.due_at) {
+                    let until_due = Duration::from_secs((due_at - time::now()).max(0) as u64);
+                    let until_retry = state.retry_at.saturating_duration_since(Instant::now());
+                    wait = wait.min(until_due.max(until_retry));
+                }
+                wait
+            };
+            tokio::time::sleep(wait.max(Duration::from_millis(200))).await;
+            let _one = self.loading.lock().await;
+            let (fresh_enough, backing_off) = {
+                let state = self.lock();
+                (
+                    state.checked.elapsed() < RECHECK
+                        && state.key.as_ref().is_some_and(|k| !k.due(time::now())),
+                    Instant::now() < state.retry_at,
+                )
+            };
+            if !fresh_enough && !backing_off {
+                self.load().await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KeyMeta;
+    use crate::store::Backend;
+    use crate::token::{self, Minted};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A real short-term key (dummy credentials) signed `age` seconds ago.
+    fn loaded(age: i64, lifetime: i64) -> Loaded {
+        let creds =
+            aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test");
+        let signed_at = time::now() - age;
+        let key = token::mint(
+            &creds,
+            "us-east-1",
+            Duration::from_secs(lifetime as u64),
+            token::system_time(signed_at),
+        )
+        .unwrap();
+        let minted = Minted {
+            key: key.clone(),
+            region: "us-east-1".into(),
+            signed_at,
+            expires_at: signed_at + lifetime,
+            capped_by_credentials: false,
+            source: "test".into(),
+        };
+        Loaded {
+            name: "k".into(),
+            meta: KeyMeta::minted(Backend::File, &minted, None, lifetime as u64),
+            secret: key,
+            warnings: vec![],
+        }
+    }
+
+    /// Counts its loads; each takes a while and gives a fresh hour-long key.
+    struct Slow(AtomicUsize, Option<&'static str>);
+
+    impl KeySource for Slow {
+        fn load(&self) -> Result<Loaded> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(300));
+            match self.1 {
+                Some(why) => Err(Error::credentials(why)),
+                None => Ok(loaded(0, 3600)),
+            }
+        }
+    }
+
+    fn holder(source: Arc<Slow>, first: &Loaded) -> Arc<Holder> {
+        Arc::new(Holder::new(source, first, 300, Arc::new(|_: KeyEvent<'_>| {})).unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_hundred_requests_for_a_due_key_share_one_load() {
+        let source = Arc::new(Slow(AtomicUsize::new(0), None));
+        // 100 s left, under the 300 s margin: due.
+        let first = loaded(3500, 3600);
+        let holder = holder(source.clone(), &first);
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                let holder = holder.clone();
+                tokio::spawn(async move { holder.current().await.map(|k| k.header.clone()) })
+            })
+            .collect();
+        let mut headers = std::collections::HashSet::new();
+        for task in tasks {
+            headers.insert(task.await.unwrap().unwrap());
+        }
+        assert_eq!(source.0.load(Ordering::SeqCst), 1);
+        assert_eq!(headers.len(), 1, "every request got the refreshed key");
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_keeps_the_working_key_and_does_not_retry_at_once() {
+        let source = Arc::new(Slow(AtomicUsize::new(0), Some("no credentials")));
+        let first = loaded(3500, 3600);
+        let holder = holder(source.clone(), &first);
+        for _ in 0..5 {
+            assert!(holder.current().await.is_ok());
+        }
+        assert_eq!(source.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_expired_key_with_no_refresh_is_refused_with_the_reason() {
+        let source = Arc::new(Slow(AtomicUsize::new(0), Some("no credentials found")));
+        let first = loaded(3700, 3600);
+        let holder = holder(source.clone(), &first);
+        let why = holder.current().await.err().unwrap();
+        assert!(why.contains("no credentials found"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn a_fresh_key_is_used_without_loading() {
+        let source = Arc::new(Slow(AtomicUsize::new(0), None));
+        let holder = holder(source.clone(), &loaded(0, 3600));
+        assert!(holder.current().await.is_ok());
+        assert_eq!(source.0.load(Ordering::SeqCst), 0);
+    }
+}

@@ -1,0 +1,229 @@
+//! A local HTTPS endpoint for long-running programs: it holds the real key, keeps it
+//! fresh, and puts it on each request it sends on to Bedrock. The program holds only
+//! a random local token, worthless anywhere else.
+//!
+//! - [`ca`]: the per-run CA, its server certificate, and the files clients trust
+//! - [`route`]: which Bedrock host a request goes to
+//! - [`holder`]: the current key, refreshed as `env` refreshes it
+//! - [`forward`]: one request checked, sent on, and streamed back
+//!
+//! Nothing here prints: what happens comes back through the `on_*` callbacks.
+
+pub mod ca;
+pub mod forward;
+pub mod holder;
+pub mod route;
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::pki_types::CertificateDer;
+
+use crate::error::{Error, Result};
+use crate::secret::{ExposeSecret, Secret, secret};
+
+pub use ca::{LocalCa, TrustFiles};
+pub use forward::{OnRequest, RequestEvent};
+pub use holder::{Holder, KeyEvent, KeySource, OnKeyEvent};
+pub use route::Upstreams;
+
+/// Requests in flight may finish for this long once the proxy is told to stop.
+pub const GRACE: Duration = Duration::from_secs(10);
+/// Connecting to Bedrock; the rest of a call is bounded by [`forward::IDLE_TIMEOUT`].
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A new local token: 32 random bytes, in a form no AWS key has.
+pub fn local_token() -> Result<Secret> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rustls::crypto::aws_lc_rs::default_provider()
+        .secure_random
+        .fill(&mut bytes)
+        .map_err(|_| Error::failure("cannot make a random token"))?;
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    Ok(secret(format!("bedkey-local-{text}")))
+}
+
+/// Bind the listener now, so that a port in use is the command's error (exit 2).
+pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "the address is in use".to_string()
+        } else {
+            e.to_string()
+        };
+        Error::usage(format!("cannot listen on {addr}: {why}"))
+    })
+}
+
+/// `--listen`: `IP:PORT`, `localhost:PORT` or just `PORT` (on 127.0.0.1). An
+/// unspecified address (0.0.0.0) is refused: the certificate must name the address
+/// clients use.
+pub fn parse_listen(text: &str) -> Result<SocketAddr> {
+    let bad = |why: &str| {
+        Error::usage(format!("--listen {text}: {why}"))
+            .with_hint("give IP:PORT (127.0.0.1:8443, or a bridge address such as 172.17.0.1:8443)")
+    };
+    let addr = if let Ok(port) = text.parse::<u16>() {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    } else if let Some(port) = text.strip_prefix("localhost:") {
+        let port = port.parse::<u16>().map_err(|_| bad("not a port"))?;
+        SocketAddr::from(([127, 0, 0, 1], port))
+    } else {
+        text.parse::<SocketAddr>()
+            .map_err(|_| bad("not an address and port"))?
+    };
+    if addr.ip().is_unspecified() {
+        return Err(bad(
+            "an unspecified address cannot be named in the certificate",
+        ));
+    }
+    Ok(addr)
+}
+
+/// The endpoint's URL for clients.
+pub fn endpoint(addr: SocketAddr) -> String {
+    match addr.ip() {
+        IpAddr::V6(ip) => format!("https://[{ip}]:{}", addr.port()),
+        IpAddr::V4(ip) => format!("https://{ip}:{}", addr.port()),
+    }
+}
+
+/// What a client of the endpoint needs in its environment: the local token where it
+/// looks for a key, the endpoint under every name a Bedrock client reads, the region
+/// under both spellings, and trust for the local CA.
+pub fn client_vars(
+    endpoint: &str,
+    token: &Secret,
+    region: &str,
+    bundle: &Path,
+    ca: &Path,
+) -> Vec<(&'static str, String)> {
+    let bundle = bundle.display().to_string();
+    vec![
+        (crate::shell::KEY_VAR, token.expose_secret().to_string()),
+        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", endpoint.to_string()),
+        ("AWS_ENDPOINT_URL_BEDROCK", endpoint.to_string()),
+        ("ANTHROPIC_BEDROCK_BASE_URL", endpoint.to_string()),
+        ("AWS_BEDROCK_RUNTIME_ENDPOINT", endpoint.to_string()),
+        ("AWS_REGION", region.to_string()),
+        ("AWS_DEFAULT_REGION", region.to_string()),
+        ("AWS_CA_BUNDLE", bundle.clone()),
+        ("SSL_CERT_FILE", bundle.clone()),
+        ("REQUESTS_CA_BUNDLE", bundle),
+        ("NODE_EXTRA_CA_CERTS", ca.display().to_string()),
+    ]
+}
+
+/// Everything the endpoint serves with.
+pub struct Proxy {
+    pub listener: TcpListener,
+    pub ca: Arc<LocalCa>,
+    pub upstreams: Upstreams,
+    /// Trusted for Bedrock: see [`ca::upstream_roots`].
+    pub roots: Vec<CertificateDer<'static>>,
+    pub holder: Arc<Holder>,
+    pub token: Secret,
+    pub on_request: Arc<OnRequest>,
+}
+
+impl Proxy {
+    /// Serve until `stop` completes; then stop accepting and let requests in flight
+    /// finish, for [`GRACE`] at most. Must run inside a Tokio runtime.
+    pub async fn serve(self, stop: impl Future<Output = ()>) -> Result<()> {
+        self.listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::failure(format!("cannot use the listener: {e}")))?;
+        let listener = tokio::net::TcpListener::from_std(self.listener)
+            .map_err(|e| Error::failure(format!("cannot use the listener: {e}")))?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.ca.server_config());
+        let mut expected = HeaderValue::try_from(format!("Bearer {}", self.token.expose_secret()))
+            .map_err(|_| Error::failure("the local token is not a header value"))?;
+        expected.set_sensitive(true);
+        let forwarder = Arc::new(forward::Forwarder {
+            client: client(self.roots)?,
+            upstreams: self.upstreams,
+            holder: self.holder.clone(),
+            expected,
+            on_request: self.on_request,
+        });
+        let fresh = tokio::spawn(self.holder.keep_fresh());
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::pin!(stop);
+        loop {
+            let tcp = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, _)) => tcp,
+                    Err(_) => {
+                        // Out of descriptors, say: wait rather than spin.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut stop => break,
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let forwarder = forwarder.clone();
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let Ok(Ok(tls)) = tokio::time::timeout(GRACE, acceptor.accept(tcp)).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |request| {
+                    let forwarder = forwarder.clone();
+                    async move { forwarder.handle(request).await }
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(60))
+                    .serve_connection(TokioIo::new(tls), service);
+                let _ = watcher.watch(connection).await;
+            });
+        }
+        drop(listener);
+        fresh.abort();
+        let _ = tokio::time::timeout(GRACE, graceful.shutdown()).await;
+        Ok(())
+    }
+}
+
+/// The pooled, kept-alive client to Bedrock.
+fn client(
+    roots: Vec<CertificateDer<'static>>,
+) -> Result<hyper_util::client::legacy::Client<forward::ProxyClientConnector, forward::ProxyBody>> {
+    let mut store = rustls::RootCertStore::empty();
+    let (added, _) = store.add_parsable_certificates(roots);
+    if added == 0 {
+        return Err(Error::failure(
+            "no usable TLS root certificate to trust Bedrock with",
+        ));
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::failure(format!("cannot set up TLS: {e}")))?
+    .with_root_certificates(store)
+    .with_no_client_auth();
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    http.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_timer(TokioTimer::new())
+            .build(https),
+    )
+}

@@ -1,0 +1,695 @@
+//! `bedkey exec --proxy` and `bedkey proxy`, with real consumers: boto3 (and plain
+//! HTTPS from Python) as the long-running program, a TLS stand-in for Bedrock that
+//! records every Authorization header it gets and accepts only keys that work.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Std, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const SERVER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/server/bedrock_server.py"
+);
+const CLIENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/server/bedrock_client.py"
+);
+
+/// Whether Python with boto3 (from the IAM test server's requirements) is here.
+fn boto3() -> bool {
+    let ok = Std::new("python3")
+        .args(["-c", "import boto3, cryptography"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(!required("BEDKEY_TEST_IAM_SERVER"), "boto3 is missing");
+        eprintln!("skipped: python3 with boto3 is not installed");
+    }
+    ok
+}
+
+/// The TLS stand-in for Bedrock; stops when dropped.
+struct Bedrock {
+    child: Child,
+    url: String,
+    ca: PathBuf,
+    log: PathBuf,
+}
+
+impl Bedrock {
+    /// Accepting unexpired short-term keys and the keys in `keys`.
+    fn start(sb: &Sandbox, keys: &[&str]) -> Bedrock {
+        let ca = sb.path().join("bedrock-ca.pem");
+        let log = sb.path().join("bedrock.log");
+        let expect = sb.path().join("bedrock-keys");
+        std::fs::write(&expect, keys.join("\n")).unwrap();
+        let mut child = Std::new("python3")
+            .arg(SERVER)
+            .arg("--cert")
+            .arg(&ca)
+            .arg("--log")
+            .arg(&log)
+            .arg("--expect-key-file")
+            .arg(&expect)
+            .arg("--accept-short-term")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("stand-in started")
+            .to_string();
+        Bedrock {
+            child,
+            url,
+            ca,
+            log,
+        }
+    }
+
+    /// Every request it got: (path, Authorization, accepted).
+    fn seen(&self) -> Vec<(String, String, bool)> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                (
+                    v["path"].as_str().unwrap().to_string(),
+                    v["authorization"].as_str().unwrap().to_string(),
+                    v["accepted"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// bedkey pointed at this stand-in (both planes) and trusting its CA, with AWS
+    /// credentials in its environment.
+    fn command(&self, sb: &Sandbox) -> Std {
+        let mut cmd = sb.command(bedkey_bin());
+        cmd.env("AWS_ACCESS_KEY_ID", AKID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &self.url)
+            .env("AWS_ENDPOINT_URL_BEDROCK", &self.url)
+            .env("AWS_CA_BUNDLE", &self.ca)
+            .env("STANDIN", &self.url)
+            .env("STANDIN_CA", &self.ca);
+        cmd
+    }
+
+    fn bedkey(&self, sb: &Sandbox) -> assert_cmd::Command {
+        assert_cmd::Command::from_std(self.command(sb))
+    }
+}
+
+impl Drop for Bedrock {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn short_term(sb: &Sandbox, name: &str, expires: &str, region: &str) {
+    ok(&sb
+        .bedkey_with_env_credentials()
+        .args([
+            "create",
+            name,
+            "--short-term",
+            "--expires",
+            expires,
+            "--region",
+            region,
+        ])
+        .output()
+        .unwrap());
+}
+
+fn json_line(out: &std::process::Output) -> Value {
+    let text = stdout(out);
+    let last = text
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no output; stderr: {}", stderr(out)));
+    serde_json::from_str(last).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// The checks every boto3 run through the proxy shares.
+fn assert_proxied_calls(result: &Value, bedrock: &Bedrock, region: &str) {
+    let token = result["token"].as_str().unwrap();
+    assert!(token.starts_with("bedkey-local-"), "{token}");
+    assert_eq!(result["region"], region);
+    assert_eq!(result["model"], "amazon.nova-lite-v1:0");
+    assert_eq!(result["invoke"]["received"], 61);
+    assert_eq!(
+        result["stream"],
+        serde_json::json!([
+            "messageStart",
+            "contentBlockDelta",
+            "contentBlockDelta",
+            "contentBlockDelta",
+            "contentBlockStop",
+            "messageStop",
+            "metadata"
+        ])
+    );
+    assert_eq!(result["wrong_token"][0], 401, "{result}");
+    assert_eq!(result["no_token"][0], 401, "{result}");
+    let seen = bedrock.seen();
+    assert!(!seen.is_empty());
+    for (path, auth, accepted) in &seen {
+        assert!(accepted, "Bedrock got a key it refused for {path}");
+        assert!(
+            !auth.contains("bedkey-local"),
+            "a local token reached Bedrock"
+        );
+    }
+}
+
+#[test]
+fn boto3_under_exec_proxy_keeps_working_after_its_key_expires() {
+    if !boto3() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let name = sb.name("px");
+    // An 8-second key, refreshed when 4 s remain: a 12-second run outlives two.
+    short_term(&sb, &name, "8s", "eu-west-3");
+    let bedrock = Bedrock::start(&sb, &[]);
+    let out = bedrock
+        .bedkey(&sb)
+        .env("BEDKEY_MIN_TTL", "4s")
+        .args([
+            "exec", &name, "--proxy", "--", "python3", CLIENT, "calls", "12",
+        ])
+        .timeout(Duration::from_secs(90))
+        .output()
+        .unwrap();
+    ok(&out);
+    let result = json_line(&out);
+    assert_proxied_calls(&result, &bedrock, "eu-west-3");
+    assert!(result["converse_calls"].as_u64().unwrap() > 20, "{result}");
+    let keys: std::collections::HashSet<_> = bedrock.seen().into_iter().map(|s| s.1).collect();
+    assert!(keys.len() >= 2, "Bedrock saw {} key(s)", keys.len());
+    // The refreshed key was written back: `env` now loads the one the proxy used last.
+    let last = bedrock.seen().last().unwrap().1.clone();
+    assert_eq!(format!("Bearer {}", sb.loaded_key(&name)), last);
+}
+
+#[test]
+fn exec_proxy_serves_a_long_term_key_in_its_region() {
+    if !boto3() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let name = sb.name("pxlt");
+    let key = long_term_key("BedrockAPIKey-px-at-123456789012");
+    ok(&sb.import(&name, &key, &["--region", "ap-northeast-1"]));
+    let bedrock = Bedrock::start(&sb, &[&key]);
+    let out = bedrock
+        .bedkey(&sb)
+        .args([
+            "exec", &name, "--proxy", "--", "python3", CLIENT, "calls", "0",
+        ])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    ok(&out);
+    assert_proxied_calls(&json_line(&out), &bedrock, "ap-northeast-1");
+    assert!(
+        bedrock
+            .seen()
+            .iter()
+            .all(|s| s.1 == format!("Bearer {key}"))
+    );
+}
+
+#[test]
+fn a_long_term_key_without_a_region_needs_one() {
+    let sb = Sandbox::new();
+    let name = sb.name("pxnr");
+    ok(&sb.import(
+        &name,
+        &long_term_key("BedrockAPIKey-nr-at-123456789012"),
+        &[],
+    ));
+    let out = sb
+        .bedkey()
+        .args(["exec", &name, "--proxy", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--region"), "{}", stderr(&out));
+    let out = sb
+        .bedkey()
+        .args([
+            "--region",
+            "us-west-2",
+            "exec",
+            &name,
+            "--proxy",
+            "--",
+            "sh",
+            "-c",
+            "echo $AWS_REGION",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert_eq!(stdout(&out).trim(), "us-west-2");
+}
+
+#[test]
+fn the_child_gets_the_endpoint_a_local_token_and_trust_but_never_the_key() {
+    let sb = Sandbox::new();
+    let name = sb.name("pxenv");
+    short_term(&sb, &name, "1h", "us-east-2");
+    let out = sb
+        .bedkey()
+        .args(["exec", &name, "--proxy", "--", "env"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let env: std::collections::HashMap<String, String> = stdout(&out)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let endpoint = &env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"];
+    assert!(endpoint.starts_with("https://127.0.0.1:"), "{endpoint}");
+    for var in [
+        "AWS_ENDPOINT_URL_BEDROCK",
+        "ANTHROPIC_BEDROCK_BASE_URL",
+        "AWS_BEDROCK_RUNTIME_ENDPOINT",
+    ] {
+        assert_eq!(&env[var], endpoint, "{var}");
+    }
+    assert_eq!(env["AWS_REGION"], "us-east-2");
+    assert_eq!(env["AWS_DEFAULT_REGION"], "us-east-2");
+    assert!(env["AWS_BEARER_TOKEN_BEDROCK"].starts_with("bedkey-local-"));
+    assert!(!stdout(&out).contains(&sb.loaded_key(&name)));
+    assert!(!env.contains_key("BEDKEY_PASSPHRASE"));
+    let bundle = Path::new(&env["AWS_CA_BUNDLE"]);
+    assert_eq!(env["SSL_CERT_FILE"], env["AWS_CA_BUNDLE"]);
+    assert_eq!(env["REQUESTS_CA_BUNDLE"], env["AWS_CA_BUNDLE"]);
+    let ca = Path::new(&env["NODE_EXTRA_CA_CERTS"]);
+    assert_eq!(bundle.parent(), ca.parent());
+    // The CA and the bundle were in a private directory, gone once the child exited.
+    assert!(!bundle.parent().unwrap().exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn the_local_ca_is_private_name_constrained_and_in_the_bundle() {
+    if !boto3() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let name = sb.name("pxca");
+    short_term(&sb, &name, "1h", "us-east-1");
+    // The child inspects the files while they exist.
+    let script = r#"
+import os, stat, sys
+from cryptography import x509
+ca_path, bundle_path = os.environ["NODE_EXTRA_CA_CERTS"], os.environ["AWS_CA_BUNDLE"]
+print(oct(stat.S_IMODE(os.stat(os.path.dirname(ca_path)).st_mode)))
+ca = x509.load_pem_x509_certificate(open(ca_path, "rb").read())
+nc = ca.extensions.get_extension_for_class(x509.NameConstraints)
+print(nc.critical, sorted(str(n.value) for n in nc.value.permitted_subtrees))
+bundle = open(bundle_path).read()
+print(bundle.count("BEGIN CERTIFICATE") > 1, open(ca_path).read() in bundle)
+"#;
+    let out = sb
+        .bedkey()
+        .args(["exec", &name, "--proxy", "--", "python3", "-c", script])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert_eq!(
+        stdout(&out),
+        "0o700\nTrue ['127.0.0.1/32', 'localhost']\nTrue True\n"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn exec_proxy_forwards_signals_and_exits_as_the_child_did() {
+    let sb = Sandbox::new();
+    let name = sb.name("pxsig");
+    short_term(&sb, &name, "1h", "us-east-1");
+    // The child says it is ready, then exits 42 on SIGTERM.
+    let ready = sb.path().join("ready");
+    let script = format!(
+        "trap 'exit 42' TERM; touch {}; while :; do sleep 0.1; done",
+        ready.display()
+    );
+    let mut bedkey = sb
+        .command(bedkey_bin())
+        .args(["exec", &name, "--proxy", "--", "sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !ready.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "child never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe { libc::kill(bedkey.id() as i32, libc::SIGTERM) };
+    let status = bedkey.wait().unwrap();
+    assert_eq!(status.code(), Some(42));
+
+    // A child killed by a signal: 128 + its number, as a shell reports it.
+    let out = sb
+        .bedkey()
+        .args(["exec", &name, "--proxy", "--", "sh", "-c", "kill -KILL $$"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(137));
+}
+
+#[cfg(unix)]
+#[test]
+fn exec_proxy_gives_the_child_its_own_core_limit_back() {
+    let sb = Sandbox::new();
+    let name = sb.name("pxcore");
+    short_term(&sb, &name, "1h", "us-east-1");
+    let out = sb
+        .command("bash")
+        .args([
+            "-c",
+            &format!(
+                "ulimit -c unlimited; exec '{}' exec {name} --proxy -- bash -c 'ulimit -c'",
+                bedkey_bin().display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert_eq!(stdout(&out).trim(), "unlimited");
+}
+
+#[test]
+fn proxy_writes_an_env_file_for_a_child_started_elsewhere_and_stops_on_sigterm() {
+    if !boto3() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let name = sb.name("pxsvc");
+    short_term(&sb, &name, "1h", "ca-central-1");
+    let bedrock = Bedrock::start(&sb, &[]);
+    let env_file = sb.path().join("bedrock.env");
+    let ca_file = sb.path().join("certs/bedkey-ca.pem");
+    std::fs::create_dir_all(ca_file.parent().unwrap()).unwrap();
+    let mut proxy = bedrock
+        .command(&sb)
+        .args(["proxy", &name, "--env-file"])
+        .arg(&env_file)
+        .arg("--ca-file")
+        .arg(&ca_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !env_file.exists() {
+        assert!(started.elapsed() < Duration::from_secs(20), "no env file");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let text = std::fs::read_to_string(&env_file).unwrap();
+    let vars: Vec<(String, String)> = text
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once('=').expect("KEY=value");
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    assert!(
+        std::fs::read_to_string(&ca_file)
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    let node_ca = vars
+        .iter()
+        .find(|(k, _)| k == "NODE_EXTRA_CA_CERTS")
+        .unwrap();
+    assert_eq!(Path::new(&node_ca.1), ca_file);
+
+    // A separate program, with nothing but the env file (and the stand-in's address
+    // for the stream handshake).
+    let out = sb
+        .command("python3")
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .env("STANDIN", &bedrock.url)
+        .env("STANDIN_CA", &bedrock.ca)
+        .args([CLIENT, "calls", "0"])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert_proxied_calls(&json_line(&out), &bedrock, "ca-central-1");
+
+    let bundle = vars
+        .iter()
+        .find(|(k, _)| k == "AWS_CA_BUNDLE")
+        .unwrap()
+        .1
+        .clone();
+    assert!(Path::new(&bundle).exists());
+    #[cfg(unix)]
+    unsafe {
+        libc::kill(proxy.id() as i32, libc::SIGTERM)
+    };
+    let stopped = Instant::now();
+    let status = proxy.wait().unwrap();
+    assert!(stopped.elapsed() < Duration::from_secs(12));
+    assert_eq!(status.code(), Some(0));
+    assert!(!Path::new(&bundle).exists(), "trust files left behind");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut proxy.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!err.contains(&sb.loaded_key(&name)));
+}
+
+#[test]
+fn proxy_prints_the_variables_when_no_env_file_is_given() {
+    let sb = Sandbox::new();
+    let name = sb.name("pxprint");
+    short_term(&sb, &name, "1h", "us-east-1");
+    let mut proxy = sb
+        .command(bedkey_bin())
+        .args(["proxy", &name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(proxy.stdout.take().unwrap()).lines();
+    let first: Vec<String> = (0..11).map(|_| lines.next().unwrap().unwrap()).collect();
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    assert!(
+        first[0].starts_with("AWS_BEARER_TOKEN_BEDROCK=bedkey-local-"),
+        "{first:?}"
+    );
+    assert!(
+        first
+            .iter()
+            .any(|l| l.starts_with("AWS_ENDPOINT_URL_BEDROCK_RUNTIME=https://127.0.0.1:"))
+    );
+}
+
+#[test]
+fn a_port_in_use_is_exit_2_naming_the_address() {
+    let sb = Sandbox::new();
+    let name = sb.name("pxport");
+    short_term(&sb, &name, "1h", "us-east-1");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = sb
+        .bedkey()
+        .args(["proxy", &name, "--listen", &addr])
+        .timeout(Duration::from_secs(20))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains(&addr), "{}", stderr(&out));
+    assert!(stderr(&out).contains("in use"), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).lines().count(),
+        1 + stderr(&out).matches("hint:").count()
+    );
+
+    for bad in ["0.0.0.0:8443", "nonsense", "127.0.0.1:99999"] {
+        let out = sb
+            .bedkey()
+            .args(["proxy", &name, "--listen", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn bedrock_unreachable_is_a_502_with_one_line_and_the_proxy_keeps_serving() {
+    if !boto3() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let name = sb.name("pxdown");
+    short_term(&sb, &name, "1h", "us-east-1");
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = sb
+        .bedkey_with_env_credentials()
+        .env(
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+            format!("https://127.0.0.1:{port}"),
+        )
+        .args([
+            "exec", &name, "--proxy", "--", "python3", CLIENT, "raw", "2",
+        ])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    ok(&out);
+    let result = json_line(&out);
+    for r in result["results"].as_array().unwrap() {
+        assert_eq!(r[0], 502, "{result}");
+        let message = r[1].as_str().unwrap();
+        assert!(message.contains("cannot reach Bedrock"), "{message}");
+        assert!(
+            !message.contains('\n') && !message.contains('{'),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn with_credentials_gone_the_cached_key_serves_until_it_expires_then_502() {
+    if !boto3() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let name = sb.name("pxgone");
+    std::fs::write(
+        sb.path().join(".aws/credentials"),
+        format!("[gone]\naws_access_key_id = {AKID}\naws_secret_access_key = {SECRET}\n"),
+    )
+    .unwrap();
+    ok(&sb
+        .bedkey()
+        .args([
+            "create",
+            &name,
+            "--short-term",
+            "--expires",
+            "6s",
+            "--region",
+            "us-east-1",
+            "--profile",
+            "gone",
+        ])
+        .output()
+        .unwrap());
+    let bedrock = Bedrock::start(&sb, &[]);
+    let out = bedrock
+        .bedkey(&sb)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("BEDKEY_MIN_TTL", "3s")
+        .env("REMOVE_CREDS", "1")
+        .args([
+            "exec",
+            &name,
+            "--proxy",
+            "--",
+            "python3",
+            CLIENT,
+            "until-502",
+            "30",
+        ])
+        .timeout(Duration::from_secs(90))
+        .output()
+        .unwrap();
+    ok(&out);
+    let result = json_line(&out);
+    assert!(
+        result["ok_after_removal"].as_u64().unwrap() >= 3,
+        "{result}"
+    );
+    assert_eq!(result["status"], 502, "{result}");
+    let message = result["message"].as_str().unwrap();
+    assert!(message.contains("no working key"), "{message}");
+    assert!(
+        message.to_lowercase().contains("credential") || message.contains("profile"),
+        "{message}"
+    );
+    assert!(
+        bedrock.seen().iter().all(|s| s.2),
+        "an expired key reached Bedrock"
+    );
+    assert!(stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+#[test]
+fn two_hundred_requests_at_once_are_all_answered_and_share_each_refresh() {
+    if !boto3() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let name = sb.name("pxburst");
+    // A 6-second key refreshed when 3 s remain: rounds of 200 requests for 5 s cross
+    // the moment it falls due.
+    short_term(&sb, &name, "6s", "us-east-1");
+    let bedrock = Bedrock::start(&sb, &[]);
+    let out = bedrock
+        .bedkey(&sb)
+        .env("BEDKEY_MIN_TTL", "3s")
+        .args([
+            "-v", "exec", &name, "--proxy", "--", "python3", CLIENT, "burst", "200", "5",
+        ])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    ok(&out);
+    let result = json_line(&out);
+    let rounds = result["rounds"].as_u64().unwrap();
+    assert_eq!(
+        result["statuses"],
+        serde_json::json!({"200": 200 * rounds}),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        bedrock.seen().iter().all(|s| s.2),
+        "Bedrock got a key it refused"
+    );
+    // Every load is told under -v: one a refresh, plus the periodic looks. Requests
+    // each loading for themselves would make hundreds.
+    let loads = stderr(&out).matches("loaded key").count();
+    let refreshes = stderr(&out).matches("refreshed short-term key").count();
+    assert!(refreshes >= 1, "{}", stderr(&out));
+    assert!(loads <= 4, "{loads} loads: {}", stderr(&out));
+}
