@@ -129,11 +129,26 @@ impl Signals {
                 _ = hup.0.recv() => hup.1,
                 _ = quit.0.recv() => quit.1,
             };
+            if sig != libc::SIGTERM && terminal_sent_it_to_us_both() {
+                continue;
+            }
             if let Some(pid) = child.id() {
                 // SAFETY: signalling our own child, which has not been reaped yet.
                 unsafe { libc::kill(pid as libc::pid_t, sig) };
             }
         }
+    }
+}
+
+/// Whether bedkey runs in its terminal's foreground process group, where Ctrl-C,
+/// Ctrl-\ and a hang-up reach every process, the child included: forwarding those
+/// would deliver them twice.
+#[cfg(unix)]
+fn terminal_sent_it_to_us_both() -> bool {
+    // SAFETY: plain queries on this process's own descriptors.
+    unsafe {
+        let group = libc::getpgrp();
+        (0..3).any(|fd| libc::isatty(fd) == 1 && libc::tcgetpgrp(fd) == group)
     }
 }
 
