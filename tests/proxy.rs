@@ -209,6 +209,50 @@ fn boto3_under_exec_proxy_keeps_working_after_its_key_expires() {
     assert_eq!(format!("Bearer {}", sb.loaded_key(&name)), last);
 }
 
+/// Whether the JS SDK is installed in tests/node (scripts/install-test-deps does it
+/// where Node is).
+fn js_sdk() -> bool {
+    let ok = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/node/node_modules/@aws-sdk/client-bedrock-runtime"
+    ))
+    .exists();
+    if !ok {
+        assert!(!required("BEDKEY_TEST_NODE"), "the JS SDK is missing");
+        eprintln!("skipped: the JS SDK is not installed (scripts/install-test-deps)");
+    }
+    ok
+}
+
+#[test]
+fn the_js_sdk_under_exec_proxy_converses_and_streams() {
+    if !js_sdk() || !boto3() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let name = sb.name("pxjs");
+    short_term(&sb, &name, "1h", "sa-east-1");
+    let bedrock = Bedrock::start(&sb, &[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node/converse.mjs");
+    let out = bedrock
+        .bedkey(&sb)
+        .args(["exec", &name, "--proxy", "--", "node", script])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    ok(&out);
+    let result = json_line(&out);
+    assert_eq!(result["region"], "sa-east-1");
+    assert_eq!(result["text"], "hello");
+    assert_eq!(result["stream"].as_array().unwrap().len(), 7, "{result}");
+    let seen = bedrock.seen();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen.iter()
+            .all(|s| s.2 && s.1.starts_with("Bearer bedrock-api-key-"))
+    );
+}
+
 #[test]
 fn exec_proxy_serves_a_long_term_key_in_its_region() {
     if !boto3() {

@@ -84,7 +84,7 @@ impl LocalCa {
         .with_no_client_auth()
         .with_single_cert(vec![leaf_cert.der().clone()], key)
         .map_err(|e| Error::failure(format!("cannot set up TLS: {e}")))?;
-        server.alpn_protocols = vec![b"http/1.1".to_vec()];
+        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(LocalCa {
             cert_pem: ca_cert.pem(),
             server: Arc::new(server),

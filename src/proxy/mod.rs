@@ -179,10 +179,16 @@ impl Proxy {
                     let forwarder = forwarder.clone();
                     async move { forwarder.handle(request).await }
                 });
-                let connection = hyper::server::conn::http1::Builder::new()
+                // HTTP/1.1 or HTTP/2, as the client chose: the JS SDK speaks only
+                // HTTP/2 to the runtime.
+                let mut builder =
+                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                builder
+                    .http1()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(60))
-                    .serve_connection(TokioIo::new(tls), service);
+                    .header_read_timeout(Duration::from_secs(60));
+                builder.http2().timer(TokioTimer::new());
+                let connection = builder.serve_connection(TokioIo::new(tls), service);
                 let _ = watcher.watch(connection).await;
             });
         }
