@@ -41,10 +41,18 @@ flag_values!(
     InitShellFlag => InitShell { Bash, Zsh, Fish }
 );
 
+/// `bedkey --version`: the version and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("BEDKEY_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "bedkey",
-    version,
+    version = VERSION,
     about = "Create, store, refresh, rotate and load Amazon Bedrock API keys",
     long_about = "Create, store, refresh, rotate and load Amazon Bedrock API keys.\n\n\
         Programs that speak to Bedrock (boto3, the AWS CLI, LiteLLM, the Anthropic SDKs) \
@@ -222,6 +230,9 @@ pub enum Command {
 
     /// Print the man page (roff)
     Man,
+
+    /// The version, the commit it was built from, the target and the build profile
+    Version,
 }
 
 #[derive(Debug, Args)]

@@ -77,3 +77,34 @@ fn man_page_is_roff_and_lists_the_commands() {
     assert!(text.contains("token"));
     assert!(text.contains("inspect"));
 }
+
+#[test]
+fn version_names_the_commit_target_and_profile() {
+    let out = bedkey().arg("--version").output().unwrap();
+    ok(&out);
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(&format!("bedkey {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    let out = bedkey()
+        .args(["version", "--output", "json"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    let commit = v["commit"].as_str().unwrap();
+    // The commit of this checkout when git can tell it, else `unknown`.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8(o.stdout).unwrap().trim().to_string());
+    assert_eq!(commit, head.as_deref().unwrap_or("unknown"));
+    assert!(text.contains(commit));
+    assert!(v["target"].as_str().unwrap().contains('-'));
+    assert!(["debug", "release"].contains(&v["profile"].as_str().unwrap()));
+}

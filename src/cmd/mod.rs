@@ -20,6 +20,7 @@ pub(crate) mod rotate;
 mod rotate_secret;
 mod token;
 mod verify;
+mod version;
 
 use bedkey::config::Config;
 use bedkey::error::Result;
@@ -177,5 +178,6 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Doctor => doctor::Doctor.run(&ctx),
         Command::Completions(c) => c.run(&ctx),
         Command::Man => man::Man.run(&ctx),
+        Command::Version => version::Version.run(&ctx),
     }
 }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The Action's first step: install the released bedkey for this runner with the
+# installer the release carries (shell on Linux and macOS, PowerShell on Windows),
+# into the runner's temp dir, and put it on PATH for the steps that follow.
+#
+# BEDKEY_VERSION: "latest" or a version (0.2.0 or v0.2.0).
+# BEDKEY_RELEASES_URL: where releases are (default GitHub's); tests point it at a
+# local server.
+set -euo pipefail
+
+fail() {
+    echo "::error title=bedkey::$1"
+    exit 1
+}
+
+version="${BEDKEY_VERSION:-latest}"
+releases="${BEDKEY_RELEASES_URL:-https://github.com/bedkey/bedkey/releases}"
+if [[ "$version" == latest ]]; then
+    url="$releases/latest/download"
+elif [[ "$version" =~ ^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$ ]]; then
+    url="$releases/download/v${version#v}"
+else
+    fail "version '$version' is not a release version (such as 0.2.0) or 'latest'"
+fi
+[ -n "${GITHUB_PATH:-}" ] || fail "GITHUB_PATH is not set: this runs as a step of a GitHub Actions job"
+
+dir="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/bedkey"
+# Plain HTTP only for a local test server.
+proto='=https'
+case "$url" in http://127.0.0.1:*) proto='=http' ;; esac
+
+case "${RUNNER_OS:-}" in
+    Windows)
+        BEDKEY_INSTALL_DIR="$dir" BEDKEY_NO_MODIFY_PATH=1 powershell -NoProfile -ExecutionPolicy Bypass \
+            -Command "irm '$url/bedkey-installer.ps1' | iex" ||
+            fail "could not install bedkey $version from $url"
+        ;;
+    *)
+        curl --proto "$proto" --tlsv1.2 -LsSf "$url/bedkey-installer.sh" |
+            BEDKEY_INSTALL_DIR="$dir" BEDKEY_NO_MODIFY_PATH=1 sh -s -- --quiet ||
+            fail "could not install bedkey $version from $url"
+        ;;
+esac
+echo "$dir/bin" >>"$GITHUB_PATH"
+"$dir/bin/bedkey" --version

@@ -1,0 +1,170 @@
+//! The GitHub Action (`action.yml`): its shell steps run here against a stub of the
+//! runner's environment (GITHUB_ENV, GITHUB_OUTPUT, GITHUB_PATH files, no OIDC token
+//! variables), with the bedkey under test on PATH.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+const ACTION: &str = env!("CARGO_MANIFEST_DIR");
+
+struct Runner {
+    sb: Sandbox,
+    env_file: PathBuf,
+    output_file: PathBuf,
+    path_file: PathBuf,
+}
+
+impl Runner {
+    fn new() -> Runner {
+        let sb = Sandbox::new();
+        let env_file = sb.path().join("github_env");
+        let output_file = sb.path().join("github_output");
+        let path_file = sb.path().join("github_path");
+        for f in [&env_file, &output_file, &path_file] {
+            std::fs::write(f, "").unwrap();
+        }
+        Runner {
+            sb,
+            env_file,
+            output_file,
+            path_file,
+        }
+    }
+
+    /// A step's script as the runner runs it: bash, the action's env, GITHUB_* set.
+    fn step(&self, script: &str, env: &[(&str, &str)]) -> std::process::Output {
+        let bin_dir = bedkey_bin().parent().unwrap().to_path_buf();
+        let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+        let mut cmd = self.sb.command("bash");
+        cmd.arg(Path::new(ACTION).join("action").join(script))
+            .env("PATH", path)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_ENV", &self.env_file)
+            .env("GITHUB_OUTPUT", &self.output_file)
+            .env("GITHUB_PATH", &self.path_file)
+            .env("GITHUB_ACTION_PATH", ACTION)
+            .env("RUNNER_TEMP", self.sb.path())
+            .env_remove("BEDKEY_STORE")
+            .env_remove("BEDKEY_PASSPHRASE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn exported(&self) -> String {
+        std::fs::read_to_string(&self.env_file).unwrap()
+    }
+}
+
+#[test]
+fn action_yml_runs_the_two_scripts_with_inputs_passed_through_env() {
+    let yml = std::fs::read_to_string(Path::new(ACTION).join("action.yml")).unwrap();
+    assert!(yml.contains("using: composite"));
+    for script in ["install.sh", "mint.sh"] {
+        assert!(
+            yml.contains(&format!("\"$GITHUB_ACTION_PATH/action/{script}\"")),
+            "{script}"
+        );
+    }
+    // Inputs reach the scripts as variables, never pasted into a script's text.
+    for line in yml.lines().filter(|l| l.trim_start().starts_with("run:")) {
+        assert!(!line.contains("${{"), "{line}");
+    }
+    for input in ["region", "expires", "version"] {
+        assert!(
+            yml.contains(&format!("${{{{ inputs.{input} }}}}")),
+            "{input}"
+        );
+    }
+}
+
+#[test]
+fn without_aws_credentials_or_an_oidc_token_the_action_fails_with_one_line() {
+    let runner = Runner::new();
+    let out = runner.step(
+        "mint.sh",
+        &[("BEDKEY_REGION", "us-east-1"), ("BEDKEY_EXPIRES", "1h")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.starts_with("::error title=bedkey::no AWS credentials"),
+        "{text}"
+    );
+    assert!(text.contains("id-token: write"), "{text}");
+    assert!(text.contains("configure-aws-credentials"), "{text}");
+    assert_eq!(runner.exported(), "");
+
+    // With an OIDC token available but no credentials, the other half of the advice.
+    let out = runner.step(
+        "mint.sh",
+        &[
+            ("BEDKEY_REGION", "us-east-1"),
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", "http://127.0.0.1:9/token"),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "x"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out).lines().count(), 1);
+    assert!(stdout(&out).contains("run aws-actions/configure-aws-credentials before this step"));
+}
+
+#[test]
+fn with_credentials_the_action_masks_and_exports_a_key_and_its_region() {
+    let runner = Runner::new();
+    let out = runner.step(
+        "mint.sh",
+        &[
+            ("AWS_ACCESS_KEY_ID", AKID),
+            ("AWS_SECRET_ACCESS_KEY", SECRET),
+            ("AWS_REGION", "eu-north-1"),
+            ("BEDKEY_EXPIRES", "30m"),
+        ],
+    );
+    ok(&out);
+    let exported = runner.exported();
+    let key = exported
+        .lines()
+        .find_map(|l| l.strip_prefix("AWS_BEARER_TOKEN_BEDROCK="))
+        .expect("key exported");
+    assert!(key.starts_with("bedrock-api-key-"));
+    assert_eq!(key_param(key, "X-Amz-Expires").as_deref(), Some("1800"));
+    assert!(exported.contains("\nAWS_REGION=eu-north-1\nAWS_DEFAULT_REGION=eu-north-1\n"));
+    // Masked before anything else could show it; never printed otherwise.
+    let text = stdout(&out);
+    assert!(text.starts_with(&format!("::add-mask::{key}\n")), "{text}");
+    assert_eq!(text.matches(key).count(), 1);
+    assert!(!stderr(&out).contains(key));
+    let output = std::fs::read_to_string(&runner.output_file).unwrap();
+    assert!(output.starts_with("expires-at=20"), "{output}");
+}
+
+#[test]
+fn bad_inputs_fail_the_action_with_one_line() {
+    let runner = Runner::new();
+    let creds = [
+        ("AWS_ACCESS_KEY_ID", AKID),
+        ("AWS_SECRET_ACCESS_KEY", SECRET),
+    ];
+    let mut env = creds.to_vec();
+    env.extend([("BEDKEY_REGION", "us-east-1"), ("BEDKEY_EXPIRES", "13h")]);
+    let out = runner.step("mint.sh", &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
+    assert!(stdout(&out).contains("13h"), "{}", stdout(&out));
+
+    let out = runner.step("mint.sh", &creds);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("no region"), "{}", stdout(&out));
+
+    let out = runner.step("install.sh", &[("BEDKEY_VERSION", "1.0; rm -rf /")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out).lines().count(), 1);
+    assert!(stdout(&out).contains("not a release version"));
+    assert_eq!(runner.exported(), "");
+}
