@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 
 /// Options that open `path` itself, never what a symlink there points to.
 fn no_follow() -> OpenOptions {
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut options = OpenOptions::new();
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);

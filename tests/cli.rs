@@ -80,14 +80,16 @@ fn man_page_is_roff_and_lists_the_commands() {
 
 #[test]
 fn version_names_the_commit_target_and_profile() {
-    let out = bedkey().arg("--version").output().unwrap();
+    let sb = Sandbox::new();
+    let out = sb.bedkey().arg("--version").output().unwrap();
     ok(&out);
     let text = stdout(&out);
     assert!(
         text.starts_with(&format!("bedkey {} (commit ", env!("CARGO_PKG_VERSION"))),
         "{text}"
     );
-    let out = bedkey()
+    let out = sb
+        .bedkey()
         .args(["version", "--output", "json"])
         .output()
         .unwrap();

@@ -1952,6 +1952,7 @@ fn grace_is_bounded_and_can_be_cut_short() {
     run_ok(&sb, url, &["rotate", &name, "--grace", "0"]);
 }
 
+#[cfg(unix)]
 #[test]
 fn a_policy_file_that_is_not_a_regular_file_is_refused() {
     let Some((url, _turn)) = server() else { return };

@@ -5,7 +5,10 @@
 
 mod common;
 
-use std::process::{Command as Std, Stdio};
+use std::process::Command as Std;
+#[cfg(unix)]
+use std::process::Stdio;
+#[cfg(unix)]
 use std::time::{Duration, Instant};
 
 use common::*;

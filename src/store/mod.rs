@@ -268,7 +268,12 @@ fn with_deadline<T: Send + 'static>(
     })
 }
 
-/// A secret as a store handed it back: text, or a store error naming `who`.
+/// A secret as a store handed it back: text, or a store error naming `who`. (Used by
+/// the Linux stores, which hand back bytes.)
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
 fn text_secret(bytes: Vec<u8>, who: &str) -> Result<Secret> {
     String::from_utf8(bytes)
         .map(crate::secret::secret)
