@@ -58,6 +58,32 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Check a path bedkey is told to write (an `--env-file`, a `--ca-file`): it may be
+/// missing or a regular file. A symlink, a device (`/dev/null`), a FIFO or a directory
+/// is refused (exit 2): writing atomically renames over the path, which would replace
+/// that file rather than write to it.
+pub fn check_replaceable(path: &Path, flag: &str) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::usage(format!("{flag} {}: {e}", path.display()))),
+        Ok(meta) if meta.file_type().is_file() => Ok(()),
+        Ok(meta) => {
+            let what = if meta.file_type().is_symlink() {
+                "a symlink"
+            } else if meta.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file"
+            };
+            Err(Error::usage(format!(
+                "{flag} {} is {what}: bedkey writes only regular files, replacing them whole",
+                path.display()
+            ))
+            .with_hint("name a new file, or a regular file bedkey may replace"))
+        }
+    }
+}
+
 /// Open (creating, 0600) and exclusively lock `path`, waiting at most `wait` for
 /// another process. `on_wait` is told once, after a second, what holds it. The holder
 /// writes its process id into the file so that a waiter can name it.

@@ -459,12 +459,18 @@ fn proxy_writes_an_env_file_for_a_child_started_elsewhere_and_stops_on_sigterm()
     let env_file = sb.path().join("bedrock.env");
     let ca_file = sb.path().join("certs/bedkey-ca.pem");
     std::fs::create_dir_all(ca_file.parent().unwrap()).unwrap();
+    // Relative paths: the variables must name the files absolutely all the same.
     let mut proxy = bedrock
         .command(&sb)
-        .args(["proxy", &name, "--env-file"])
-        .arg(&env_file)
-        .arg("--ca-file")
-        .arg(&ca_file)
+        .current_dir(sb.path())
+        .args([
+            "proxy",
+            &name,
+            "--env-file",
+            "bedrock.env",
+            "--ca-file",
+            "certs/bedkey-ca.pem",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -736,4 +742,181 @@ fn two_hundred_requests_at_once_are_all_answered_and_share_each_refresh() {
     let refreshes = stderr(&out).matches("refreshed short-term key").count();
     assert!(refreshes >= 1, "{}", stderr(&out));
     assert!(loads <= 4, "{loads} loads: {}", stderr(&out));
+}
+
+#[test]
+fn odd_methods_are_refused_a_broken_body_is_the_clients_fault_and_bearer_is_any_case() {
+    if !boto3() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let name = sb.name("pxodd");
+    short_term(&sb, &name, "1h", "us-east-1");
+    let bedrock = Bedrock::start(&sb, &[]);
+    let out = bedrock
+        .bedkey(&sb)
+        .args([
+            "exec", &name, "--proxy", "--", "python3", CLIENT, "odd", "0",
+        ])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    ok(&out);
+    let result = json_line(&out);
+    assert_eq!(result["trace"], 405, "{result}");
+    assert_eq!(result["options"], 405, "{result}");
+    assert_eq!(result["lowercase_bearer"], 200, "{result}");
+    assert_eq!(result["broken_chunk"], 400, "{result}");
+    // Only the one good request reached Bedrock.
+    assert_eq!(bedrock.seen().len(), 1, "{:?}", bedrock.seen());
+}
+
+#[cfg(unix)]
+#[test]
+fn env_and_ca_files_must_be_regular_files_and_different() {
+    let sb = Sandbox::new();
+    let name = sb.name("pxfiles");
+    short_term(&sb, &name, "1h", "us-east-1");
+    let target = sb.path().join("precious");
+    std::fs::write(&target, "keep me").unwrap();
+    let link = sb.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let fifo = sb.path().join("fifo");
+    assert!(Std::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for (flag, path) in [
+        ("--env-file", &link),
+        ("--ca-file", &link),
+        ("--env-file", &fifo),
+        ("--ca-file", &sb.path().to_path_buf()),
+    ] {
+        let out = sb
+            .bedkey()
+            .args(["proxy", &name, flag])
+            .arg(path)
+            .timeout(Duration::from_secs(20))
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flag} {}: {}",
+            path.display(),
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains(flag), "{}", stderr(&out));
+    }
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+    let out = sb
+        .bedkey()
+        .current_dir(sb.path())
+        .args(["proxy", &name, "--env-file", "same", "--ca-file", "./same"])
+        .timeout(Duration::from_secs(20))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!sb.path().join("same").exists());
+}
+
+#[test]
+fn an_unspecified_listen_address_is_refused_in_any_spelling() {
+    let sb = Sandbox::new();
+    let name = sb.name("pxany");
+    short_term(&sb, &name, "1h", "us-east-1");
+    for addr in ["0.0.0.0:0", "[::]:0", "[::ffff:0.0.0.0]:0"] {
+        let out = sb
+            .bedkey()
+            .args(["proxy", &name, "--listen", addr])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{addr}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_missing_runtime_dir_falls_back_to_the_temp_dir() {
+    let sb = Sandbox::new();
+    let name = sb.name("pxrun");
+    short_term(&sb, &name, "1h", "us-east-1");
+    let out = sb
+        .bedkey()
+        .env("XDG_RUNTIME_DIR", sb.path().join("not-there"))
+        .args([
+            "exec",
+            &name,
+            "--proxy",
+            "--",
+            "sh",
+            "-c",
+            "test -s \"$AWS_CA_BUNDLE\"",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+}
+
+#[cfg(unix)]
+#[test]
+fn proxy_drains_requests_in_flight_and_a_second_signal_ends_the_wait() {
+    if !boto3() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let name = sb.name("pxdrain");
+    short_term(&sb, &name, "1h", "us-east-1");
+    let bedrock = Bedrock::start(&sb, &[]);
+    let env_file = sb.path().join("drain.env");
+    let mut proxy = bedrock
+        .command(&sb)
+        .args(["proxy", &name, "--env-file"])
+        .arg(&env_file)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !env_file.exists() {
+        assert!(started.elapsed() < Duration::from_secs(20), "no env file");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let vars: Vec<(String, String)> = std::fs::read_to_string(&env_file)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .unwrap()
+        })
+        .collect();
+    // A stream in flight: the stand-in holds it after the first event.
+    let mut client = sb
+        .command("python3")
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .args([CLIENT, "hold", "30"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(client.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "first");
+    unsafe { libc::kill(proxy.id() as i32, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        proxy.try_wait().unwrap().is_none(),
+        "stopped without waiting for the stream"
+    );
+    let hurried = Instant::now();
+    unsafe { libc::kill(proxy.id() as i32, libc::SIGQUIT) };
+    let status = proxy.wait().unwrap();
+    assert!(hurried.elapsed() < Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0));
+    assert!(!env_file.exists(), "the env file outlived the proxy");
+    let _ = client.kill();
+    let _ = client.wait();
 }

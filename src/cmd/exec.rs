@@ -82,9 +82,12 @@ fn proxied(ctx: &Context, name: &str, program: &str, args: &[String]) -> Result<
     let runtime = super::proxy::runtime()?;
     let status = runtime.block_on(async {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(proxy.serve(async {
-            let _ = stopped.await;
-        }));
+        let server = tokio::spawn(proxy.serve(
+            async {
+                let _ = stopped.await;
+            },
+            std::future::pending(),
+        ));
         // Listening before the child starts: no signal may end bedkey without it.
         let signals =
             Signals::listen().map_err(|e| Error::failure(format!("cannot handle signals: {e}")))?;
@@ -102,7 +105,7 @@ fn proxied(ctx: &Context, name: &str, program: &str, args: &[String]) -> Result<
 
 /// The signals a service manager or a terminal sends, passed on to the child.
 #[cfg(unix)]
-struct Signals([(tokio::signal::unix::Signal, libc::c_int); 4]);
+struct Signals([(tokio::signal::unix::Signal, libc::c_int); 6]);
 
 #[cfg(unix)]
 impl Signals {
@@ -113,6 +116,9 @@ impl Signals {
             (signal(SignalKind::terminate())?, libc::SIGTERM),
             (signal(SignalKind::hangup())?, libc::SIGHUP),
             (signal(SignalKind::quit())?, libc::SIGQUIT),
+            // By default these would end bedkey and leave the child behind.
+            (signal(SignalKind::user_defined1())?, libc::SIGUSR1),
+            (signal(SignalKind::user_defined2())?, libc::SIGUSR2),
         ]))
     }
 
@@ -120,7 +126,7 @@ impl Signals {
         mut self,
         child: &mut tokio::process::Child,
     ) -> std::io::Result<std::process::ExitStatus> {
-        let [int, term, hup, quit] = &mut self.0;
+        let [int, term, hup, quit, usr1, usr2] = &mut self.0;
         loop {
             let sig = tokio::select! {
                 status = child.wait() => return status,
@@ -128,8 +134,11 @@ impl Signals {
                 _ = term.0.recv() => term.1,
                 _ = hup.0.recv() => hup.1,
                 _ = quit.0.recv() => quit.1,
+                _ = usr1.0.recv() => usr1.1,
+                _ = usr2.0.recv() => usr2.1,
             };
-            if sig != libc::SIGTERM && terminal_sent_it_to_us_both() {
+            let from_terminal = [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP].contains(&sig);
+            if from_terminal && terminal_sent_it_to_us_both() {
                 continue;
             }
             if let Some(pid) = child.id() {

@@ -24,13 +24,27 @@ impl Run for Proxy {
             Some(text) => proxy::parse_listen(text)?,
             None => SocketAddr::from(([127, 0, 0, 1], 0)),
         };
+        // Where the files go, checked before anything starts. Absolute, as a client
+        // started elsewhere reads them.
+        let env_file = self.env_file.as_deref().map(absolute).transpose()?;
+        let ca_file = self.ca_file.as_deref().map(absolute).transpose()?;
+        if let Some(path) = &env_file {
+            bedkey::files::check_replaceable(path, "--env-file")?;
+        }
+        if let Some(path) = &ca_file {
+            bedkey::files::check_replaceable(path, "--ca-file")?;
+        }
+        if env_file.is_some() && env_file == ca_file {
+            return Err(Error::usage("--env-file and --ca-file name the same file"));
+        }
         let serving = prepare(ctx, name, listen)?;
-        if !listen.ip().is_loopback() {
+        if !serving.addr.ip().is_loopback() {
             ctx.out.warn(format!(
-                "serving on {listen}, off loopback: whoever can reach it and holds the token uses the key"
+                "serving on {}, off loopback: whoever can reach it and holds the token uses the key",
+                serving.addr
             ));
         }
-        let node_ca = match &self.ca_file {
+        let node_ca = match &ca_file {
             Some(path) => {
                 // Public, and read by a container that may run as another user.
                 write_public(path, serving.ca.cert_pem().as_bytes())?;
@@ -40,9 +54,9 @@ impl Run for Proxy {
         };
         let vars = serving.vars(&node_ca);
         ctx.out.mask_in_ci(&serving.proxy.token);
-        match &self.env_file {
+        let dotenv = dotenv(&vars)?;
+        match &env_file {
             Some(path) => {
-                let dotenv = dotenv(&vars)?;
                 bedkey::files::write_atomically(path, dotenv.expose_secret().as_bytes())?;
                 ctx.out.note(format!(
                     "wrote the client's variables to {}",
@@ -62,20 +76,48 @@ impl Run for Proxy {
                     "vars": vars,
                 }))?;
             }
-            None => {
-                crate::output::stdout_bytes(dotenv(&vars)?.expose_secret().as_bytes())?;
-            }
+            None => crate::output::stdout_bytes(dotenv.expose_secret().as_bytes())?,
         }
         ctx.out.note(format!(
             "serving key '{name}' on {} until Ctrl-C or SIGTERM",
             serving.endpoint
         ));
         let Serving { proxy, trust, .. } = serving;
-        runtime()?.block_on(proxy.serve(stop_signal()))?;
+        runtime()?.block_on(async {
+            // The first signal stops accepting; a second one ends the wait for
+            // requests in flight.
+            let (signalled, _) = tokio::sync::watch::channel(0u32);
+            let signalled = std::sync::Arc::new(signalled);
+            let mut first = signalled.subscribe();
+            let mut second = signalled.subscribe();
+            let counting = tokio::spawn(count_stop_signals(signalled.clone()));
+            let served = proxy
+                .serve(
+                    async move {
+                        let _ = first.wait_for(|n| *n >= 1).await;
+                    },
+                    async move {
+                        let _ = second.wait_for(|n| *n >= 2).await;
+                    },
+                )
+                .await;
+            counting.abort();
+            served
+        })?;
         drop(trust);
+        // The variables name a token and files that are gone now.
+        if let Some(path) = &env_file
+            && std::fs::read(path).is_ok_and(|b| b == dotenv.expose_secret().as_bytes())
+        {
+            let _ = std::fs::remove_file(path);
+        }
         ctx.out.note("stopped");
         Ok(())
     }
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).map_err(|e| Error::usage(format!("{}: {e}", path.display())))
 }
 
 /// The endpoint, ready to serve, and what a client needs to use it.
@@ -84,6 +126,7 @@ pub(crate) struct Serving {
     pub ca: Arc<LocalCa>,
     pub trust: TrustFiles,
     pub endpoint: String,
+    pub addr: SocketAddr,
     pub region: String,
 }
 
@@ -108,7 +151,11 @@ pub(crate) fn prepare(ctx: &Context, name: &str, listen: SocketAddr) -> Result<S
         .local_addr()
         .map_err(|e| Error::failure(format!("cannot use the listener: {e}")))?;
     let source = Arc::new(StoreSource::new(ctx, name)?);
-    let first = source.load()?;
+    let mut first = source.load()?;
+    // The region is settled below, with an error of its own if there is none.
+    first
+        .warnings
+        .retain(|w| !matches!(w, bedkey::keys::Warning::NoRegion));
     super::tell(&ctx.out, &first);
     let region = region_for(ctx, &first)?;
     let upstreams = Upstreams::for_region(&region)?;
@@ -151,6 +198,9 @@ pub(crate) fn prepare(ctx: &Context, name: &str, listen: SocketAddr) -> Result<S
         Arc::new(on_key),
     )?);
     let out = ctx.out.clone();
+    // Anyone on the machine can knock: the first refusal is a warning, the rest are
+    // shown with -v, so that nobody can flood the log.
+    let refused_before = std::sync::atomic::AtomicBool::new(false);
     let on_request = move |event: RequestEvent<'_>| match event {
         RequestEvent::Forwarded {
             method,
@@ -166,11 +216,21 @@ pub(crate) fn prepare(ctx: &Context, name: &str, listen: SocketAddr) -> Result<S
             path,
             status,
             why,
-        } => out.warn(format!(
-            "{method} {}: answered {}: {why}",
-            printable(path),
-            status.as_u16()
-        )),
+        } => {
+            let text = format!(
+                "{method} {}: answered {}: {why}",
+                printable(path),
+                status.as_u16()
+            );
+            let refusal = status.is_client_error();
+            if refusal && refused_before.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                out.detail(text);
+            } else if refusal {
+                out.warn(format!("{text} (further refusals are shown with -v)"));
+            } else {
+                out.warn(text);
+            }
+        }
     };
     Ok(Serving {
         proxy: proxy::Proxy {
@@ -185,6 +245,7 @@ pub(crate) fn prepare(ctx: &Context, name: &str, listen: SocketAddr) -> Result<S
         ca,
         trust,
         endpoint: proxy::endpoint(addr),
+        addr,
         region,
     })
 }
@@ -269,39 +330,42 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::failure(format!("cannot start the async runtime: {e}")))
 }
 
-/// SIGINT, SIGTERM or SIGHUP (Ctrl-C elsewhere).
-async fn stop_signal() {
+/// Count the signals that stop the service: SIGINT, SIGTERM, SIGHUP and SIGQUIT (Ctrl-C
+/// elsewhere). SIGUSR1 and SIGUSR2 are caught and ignored: by default they would end
+/// bedkey without removing its files.
+async fn count_stop_signals(count: std::sync::Arc<tokio::sync::watch::Sender<u32>>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
+        let _ignored: Vec<_> = [SignalKind::user_defined1(), SignalKind::user_defined2()]
+            .into_iter()
+            .filter_map(|k| signal(k).ok())
+            .collect();
         let kinds = [
             SignalKind::interrupt(),
             SignalKind::terminate(),
             SignalKind::hangup(),
+            SignalKind::quit(),
         ];
         let mut streams: Vec<_> = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
-        let waits = streams.iter_mut().map(|s| Box::pin(s.recv()));
-        futures_select_all(waits).await;
+        loop {
+            std::future::poll_fn(|cx| {
+                for s in streams.iter_mut() {
+                    if s.poll_recv(cx).is_ready() {
+                        return std::task::Poll::Ready(());
+                    }
+                }
+                std::task::Poll::Pending
+            })
+            .await;
+            count.send_modify(|n| *n += 1);
+        }
     }
     #[cfg(not(unix))]
-    {
+    loop {
         let _ = tokio::signal::ctrl_c().await;
+        count.send_modify(|n| *n += 1);
     }
-}
-
-/// The first of several futures to finish.
-#[cfg(unix)]
-async fn futures_select_all<F: std::future::Future + Unpin>(futures: impl Iterator<Item = F>) {
-    let mut futures: Vec<F> = futures.collect();
-    std::future::poll_fn(|cx| {
-        for f in futures.iter_mut() {
-            if std::pin::Pin::new(f).poll(cx).is_ready() {
-                return std::task::Poll::Ready(());
-            }
-        }
-        std::task::Poll::Pending
-    })
-    .await
 }
 
 /// `KEY=value` lines, unquoted: docker's `--env-file` takes values literally, so a

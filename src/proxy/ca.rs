@@ -163,7 +163,11 @@ pub struct TrustFiles {
 
 impl TrustFiles {
     pub fn write(ca: &LocalCa, roots: &[CertificateDer<'_>]) -> Result<TrustFiles> {
-        let parent = dirs::runtime_dir().unwrap_or_else(std::env::temp_dir);
+        // XDG_RUNTIME_DIR may name a directory that is not there (after sudo or su,
+        // in a container): the temp dir then.
+        let parent = dirs::runtime_dir()
+            .filter(|d| d.is_dir())
+            .unwrap_or_else(std::env::temp_dir);
         let mut builder = tempfile::Builder::new();
         builder.prefix("bedkey-proxy-");
         // Not left to the umask: only this user may read or add files here.
@@ -171,8 +175,9 @@ impl TrustFiles {
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
         let dir = builder.tempdir_in(&parent).map_err(|e| {
             Error::failure(format!(
-                "cannot make a private directory in {}: {e}",
-                parent.display()
+                "cannot make a private directory in {}: {}",
+                parent.display(),
+                std::io::Error::from(e.kind())
             ))
         })?;
         let ca_path = dir.path().join("ca.pem");

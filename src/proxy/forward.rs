@@ -84,11 +84,22 @@ impl Forwarder {
                 "bedkey proxy: this request does not carry the local token it was given",
             );
         }
-        if method == Method::CONNECT {
+        // Bedrock's APIs use these; TRACE would echo the key back, CONNECT would make
+        // this a general proxy.
+        if ![
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ]
+        .contains(&method)
+        {
             return answer(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "ValidationException",
-                "bedkey proxy: not a general proxy, only Bedrock is served here",
+                &format!("bedkey proxy: {method} is not a Bedrock API method"),
             );
         }
         let key = match self.holder.current().await {
@@ -120,7 +131,7 @@ impl Forwarder {
             headers.remove(name);
         }
         headers.insert(header::AUTHORIZATION, key.header.clone());
-        let mut outgoing = Request::new(Idle::new(body).boxed());
+        let mut outgoing = Request::new(Idle::new(body, Side::Client).boxed());
         *outgoing.method_mut() = method.clone();
         *outgoing.uri_mut() = uri;
         *outgoing.headers_mut() = headers;
@@ -128,6 +139,13 @@ impl Forwarder {
         let response = match tokio::time::timeout(IDLE_TIMEOUT, self.client.request(outgoing)).await
         {
             Ok(Ok(response)) => response,
+            Ok(Err(e)) if from_client(&e) => {
+                let why = format!(
+                    "bedkey proxy: the request's body could not be read: {}",
+                    crate::aws::reason(&e)
+                );
+                return answer(StatusCode::BAD_REQUEST, "ValidationException", &why);
+            }
             Ok(Err(e)) => {
                 let why = format!(
                     "bedkey proxy: cannot reach Bedrock at {}: {}",
@@ -142,7 +160,7 @@ impl Forwarder {
                     upstream.url(),
                     IDLE_TIMEOUT.as_secs()
                 );
-                return answer(StatusCode::GATEWAY_TIMEOUT, "BadGatewayException", &why);
+                return answer(StatusCode::GATEWAY_TIMEOUT, "GatewayTimeoutException", &why);
             }
         };
         (self.on_request)(RequestEvent::Forwarded {
@@ -152,15 +170,23 @@ impl Forwarder {
         });
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
-        Ok(Response::from_parts(parts, Idle::new(body).boxed()))
+        Ok(Response::from_parts(
+            parts,
+            Idle::new(body, Side::Bedrock).boxed(),
+        ))
     }
 
+    /// One `Authorization: Bearer <local token>` (the scheme in any case, RFC 9110).
     fn authorized(&self, headers: &HeaderMap) -> bool {
         let mut given = headers.get_all(header::AUTHORIZATION).iter();
-        match (given.next(), given.next()) {
-            (Some(value), None) => same(value.as_bytes(), self.expected.as_bytes()),
-            _ => false,
-        }
+        let (Some(value), None) = (given.next(), given.next()) else {
+            return false;
+        };
+        let (value, expected) = (value.as_bytes(), self.expected.as_bytes());
+        const SCHEME: usize = "Bearer ".len();
+        value.len() == expected.len()
+            && value[..SCHEME].eq_ignore_ascii_case(&expected[..SCHEME])
+            && same(&value[SCHEME..], &expected[SCHEME..])
     }
 }
 
@@ -221,17 +247,51 @@ pub(super) fn error_response(status: StatusCode, kind: &str, why: &str) -> Respo
     response
 }
 
+/// Whose body a stream is: the client's request or Bedrock's answer.
+#[derive(Clone, Copy, PartialEq)]
+enum Side {
+    Client,
+    Bedrock,
+}
+
+/// A client's request body that broke (bad chunking, a dropped connection): the
+/// client's fault, not Bedrock's.
+#[derive(Debug)]
+struct ClientBody(BoxError);
+
+impl std::fmt::Display for ClientBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ClientBody {}
+
+/// Whether a failed call failed on the client's body.
+fn from_client(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if e.is::<ClientBody>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 /// A body passed through frame by frame as it arrives, ended with an error when no
 /// frame comes for [`IDLE_TIMEOUT`].
 struct Idle<B> {
     inner: B,
+    side: Side,
     timer: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl<B> Idle<B> {
-    fn new(inner: B) -> Idle<B> {
+    fn new(inner: B, side: Side) -> Idle<B> {
         Idle {
             inner,
+            side,
             timer: Box::pin(tokio::time::sleep(IDLE_TIMEOUT)),
         }
     }
@@ -255,7 +315,13 @@ where
                 this.timer
                     .as_mut()
                     .reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
-                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+                let side = this.side;
+                Poll::Ready(frame.map(|f| {
+                    f.map_err(|e| match side {
+                        Side::Client => Box::new(ClientBody(e.into())) as BoxError,
+                        Side::Bedrock => e.into(),
+                    })
+                }))
             }
             Poll::Pending => match this.timer.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Some(Err(format!(
@@ -300,6 +366,14 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key(header::CONTENT_TYPE));
+    }
+
+    #[test]
+    fn a_broken_client_body_is_told_apart() {
+        let e: BoxError = Box::new(ClientBody("bad chunk".into()));
+        assert!(from_client(e.as_ref()));
+        let e: BoxError = "refused".into();
+        assert!(!from_client(e.as_ref()));
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr> {
         text.parse::<SocketAddr>()
             .map_err(|_| bad("not an address and port"))?
     };
+    // `[::ffff:0.0.0.0]` is 0.0.0.0 by another name: judge the IPv4 address.
+    let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
     if addr.ip().is_unspecified() {
         return Err(bad(
             "an unspecified address cannot be named in the certificate",
@@ -134,8 +136,13 @@ pub struct Proxy {
 
 impl Proxy {
     /// Serve until `stop` completes; then stop accepting and let requests in flight
-    /// finish, for [`GRACE`] at most. Must run inside a Tokio runtime.
-    pub async fn serve(self, stop: impl Future<Output = ()>) -> Result<()> {
+    /// finish, for [`GRACE`] at most, or until `hurry` completes (a second Ctrl-C).
+    /// Must run inside a Tokio runtime.
+    pub async fn serve(
+        self,
+        stop: impl Future<Output = ()>,
+        hurry: impl Future<Output = ()>,
+    ) -> Result<()> {
         self.listener
             .set_nonblocking(true)
             .map_err(|e| Error::failure(format!("cannot use the listener: {e}")))?;
@@ -194,7 +201,10 @@ impl Proxy {
         }
         drop(listener);
         fresh.abort();
-        let _ = tokio::time::timeout(GRACE, graceful.shutdown()).await;
+        tokio::select! {
+            _ = tokio::time::timeout(GRACE, graceful.shutdown()) => {}
+            () = hurry => {}
+        }
         Ok(())
     }
 }

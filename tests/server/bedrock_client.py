@@ -13,6 +13,10 @@ Modes:
                  for S seconds
   until-502 S    Converse every 0.2 s until one fails (at most S seconds); first
                  removes the file AWS_SHARED_CREDENTIALS_FILE names when REMOVE_CREDS=1
+  odd 0          requests a client should not make or may make unusually: TRACE, a
+                 lowercase `bearer`, a body with a broken chunk size: their statuses
+  hold S         start ConverseStream, print "first" once its first event is in,
+                 then hold the stream open for S seconds
 """
 
 import concurrent.futures
@@ -34,14 +38,14 @@ def endpoint():
     return url.hostname, url.port
 
 
-def raw(path="/model/m/converse", token=None, body=BODY):
-    """One POST over a new connection, trusting only what AWS_CA_BUNDLE holds."""
+def raw(path="/model/m/converse", token=None, body=BODY, method="POST", scheme="Bearer"):
+    """One request over a new connection, trusting only what AWS_CA_BUNDLE holds."""
     host, port = endpoint()
     context = ssl.create_default_context(cafile=os.environ["AWS_CA_BUNDLE"])
     conn = http.client.HTTPSConnection(host, port, context=context, timeout=30)
     token = os.environ["AWS_BEARER_TOKEN_BEDROCK"] if token is None else token
-    conn.request("POST", path, body=body, headers={
-        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    conn.request(method, path, body=body, headers={
+        "Authorization": f"{scheme} {token}", "Content-Type": "application/json"})
     response = conn.getresponse()
     data = response.read()
     conn.close()
@@ -117,6 +121,35 @@ def until_502(seconds):
     return {"ok_after_removal": ok, "status": None}
 
 
+def broken_chunk():
+    """A POST whose chunked body has a chunk size no number can hold."""
+    host, port = endpoint()
+    context = ssl.create_default_context(cafile=os.environ["AWS_CA_BUNDLE"])
+    with context.wrap_socket(__import__("socket").create_connection((host, port)),
+                             server_hostname=host) as s:
+        s.sendall((f"POST /model/m/converse HTTP/1.1\r\nHost: {host}\r\n"
+                   f"Authorization: Bearer {os.environ['AWS_BEARER_TOKEN_BEDROCK']}\r\n"
+                   "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                   "fffffffffffffffffff\r\nxx\r\n").encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else None
+
+
+def hold(seconds):
+    host, port = endpoint()
+    context = ssl.create_default_context(cafile=os.environ["AWS_CA_BUNDLE"])
+    conn = http.client.HTTPSConnection(host, port, context=context, timeout=60)
+    conn.request("POST", "/model/m/converse-stream", body=BODY, headers={
+        "Authorization": f"Bearer {os.environ['AWS_BEARER_TOKEN_BEDROCK']}"})
+    response = conn.getresponse()
+    response.read1(1)
+    print("first", flush=True)
+    time.sleep(seconds)
+    return {"held": True}
+
+
 def main():
     mode, arg = sys.argv[1], sys.argv[2]
     if mode == "calls":
@@ -125,6 +158,15 @@ def main():
         out = {"results": [raw() for _ in range(int(arg))]}
     elif mode == "burst":
         out = burst(int(arg), float(sys.argv[3]))
+    elif mode == "odd":
+        out = {
+            "trace": raw(method="TRACE")[0],
+            "options": raw(method="OPTIONS")[0],
+            "lowercase_bearer": raw(scheme="bearer")[0],
+            "broken_chunk": broken_chunk(),
+        }
+    elif mode == "hold":
+        out = hold(float(arg))
     elif mode == "until-502":
         out = until_502(float(arg))
     else:
