@@ -4,8 +4,8 @@
 # into the runner's temp dir, and put it on PATH for the steps that follow.
 #
 # BEDKEY_VERSION: "latest" or a version (0.2.0 or v0.2.0).
-# BEDKEY_RELEASES_URL: where releases are (default GitHub's); tests point it at a
-# local server.
+# BEDKEY_INSTALLER_GITHUB_BASE_URL: a GitHub mirror (default https://github.com),
+# read by the installer too; tests point it at a local server.
 set -euo pipefail
 
 fail() {
@@ -14,7 +14,7 @@ fail() {
 }
 
 version="${BEDKEY_VERSION:-latest}"
-releases="${BEDKEY_RELEASES_URL:-https://github.com/bedkey/bedkey/releases}"
+releases="${BEDKEY_INSTALLER_GITHUB_BASE_URL:-https://github.com}/bedkey/bedkey/releases"
 if [[ "$version" == latest ]]; then
     url="$releases/latest/download"
 elif [[ "$version" =~ ^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$ ]]; then
