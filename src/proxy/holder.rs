@@ -91,6 +91,8 @@ pub struct Holder {
     /// Held by the one load in progress; the others wait for it and use its result.
     loading: tokio::sync::Mutex<()>,
     on_event: Arc<OnKeyEvent>,
+    /// How often the store is looked at again: [`RECHECK`] but in tests.
+    recheck: Duration,
 }
 
 impl Holder {
@@ -115,7 +117,14 @@ impl Holder {
             }),
             loading: tokio::sync::Mutex::new(()),
             on_event,
+            recheck: RECHECK,
         })
+    }
+
+    /// Look at the store again this often instead of every [`RECHECK`].
+    pub fn recheck_every(mut self, every: Duration) -> Holder {
+        self.recheck = every;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -208,7 +217,7 @@ impl Holder {
             let wait = {
                 let state = self.lock();
                 let since = state.checked.elapsed();
-                let mut wait = RECHECK.saturating_sub(since);
+                let mut wait = self.recheck.saturating_sub(since);
                 if let Some(due_at) = state.key.as_ref().and_then(|k| k.due_at) {
                     let until_due = Duration::from_secs((due_at - time::now()).max(0) as u64);
                     let until_retry = state.retry_at.saturating_duration_since(Instant::now());
@@ -216,12 +225,12 @@ impl Holder {
                 }
                 wait
             };
-            tokio::time::sleep(wait.max(Duration::from_millis(200))).await;
+            tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
             let _one = self.loading.lock().await;
             let (fresh_enough, backing_off) = {
                 let state = self.lock();
                 (
-                    state.checked.elapsed() < RECHECK
+                    state.checked.elapsed() < self.recheck
                         && state.key.as_ref().is_some_and(|k| !k.due(time::now())),
                     Instant::now() < state.retry_at,
                 )
@@ -325,6 +334,37 @@ mod tests {
         let holder = holder(source.clone(), &first);
         let why = holder.current().await.err().unwrap();
         assert!(why.contains("no credentials found"), "{why}");
+    }
+
+    /// Hands out a different fresh key on each load, as a store does after a rotation.
+    struct Rotating(AtomicUsize);
+
+    impl KeySource for Rotating {
+        fn load(&self) -> Result<Loaded> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) as i64;
+            // Another lifetime makes another key, whatever the clock says.
+            Ok(loaded(0, 3000 + n))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_changed_in_the_store_reaches_the_proxy_at_the_next_look() {
+        let source = Arc::new(Rotating(AtomicUsize::new(0)));
+        let first = loaded(0, 3600);
+        let holder = Arc::new(
+            Holder::new(source.clone(), &first, 300, Arc::new(|_: KeyEvent<'_>| {}))
+                .unwrap()
+                .recheck_every(Duration::from_millis(300)),
+        );
+        let before = holder.current().await.unwrap().header.clone();
+        let looking = tokio::spawn(holder.clone().keep_fresh());
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        looking.abort();
+        assert!(
+            source.0.load(Ordering::SeqCst) >= 1,
+            "the store was not looked at"
+        );
+        assert_ne!(holder.current().await.unwrap().header, before);
     }
 
     #[tokio::test]
