@@ -8,8 +8,11 @@
 # read by the installer too; tests point it at a local server.
 set -euo pipefail
 
+# One line, as a GitHub error annotation (its data escaped as the runner wants it).
 fail() {
-    echo "::error title=bedkey::$1"
+    local text="${1//'%'/%25}"
+    text="${text//$'\r'/%0D}"
+    echo "::error title=bedkey::${text//$'\n'/%0A}"
     exit 1
 }
 
@@ -20,25 +23,31 @@ if [[ "$version" == latest ]]; then
 elif [[ "$version" =~ ^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$ ]]; then
     url="$releases/download/v${version#v}"
 else
-    fail "version '$version' is not a release version (such as 0.2.0) or 'latest'"
+    # Not echoed as given: an input is not trusted to be one line.
+    fail "the version input is not a release version (such as 0.2.0) or 'latest'"
 fi
 [ -n "${GITHUB_PATH:-}" ] || fail "GITHUB_PATH is not set: this runs as a step of a GitHub Actions job"
 
 dir="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/bedkey"
-# Plain HTTP only for a local test server.
+# HTTPS, or plain HTTP to a local test server only (no user part: in
+# http://127.0.0.1:1@host the host is `host`).
 proto='=https'
-case "$url" in http://127.0.0.1:*) proto='=http' ;; esac
+if [[ "$releases" =~ ^http://127\.0\.0\.1:[0-9]+/ ]]; then
+    proto='=http'
+elif [[ ! "$releases" =~ ^https:// ]]; then
+    fail "BEDKEY_INSTALLER_GITHUB_BASE_URL must be an https:// URL"
+fi
 
 case "${RUNNER_OS:-}" in
     Windows)
         BEDKEY_INSTALL_DIR="$dir" BEDKEY_NO_MODIFY_PATH=1 powershell -NoProfile -ExecutionPolicy Bypass \
             -Command "irm '$url/bedkey-installer.ps1' | iex" ||
-            fail "could not install bedkey $version from $url"
+            fail "could not install bedkey $version"
         ;;
     *)
         curl --proto "$proto" --tlsv1.2 -LsSf "$url/bedkey-installer.sh" |
             BEDKEY_INSTALL_DIR="$dir" BEDKEY_NO_MODIFY_PATH=1 sh -s -- --quiet ||
-            fail "could not install bedkey $version from $url"
+            fail "could not install bedkey $version"
         ;;
 esac
 echo "$dir/bin" >>"$GITHUB_PATH"

@@ -6,9 +6,13 @@
 # BEDKEY_REGION (default: AWS_REGION, then AWS_DEFAULT_REGION), BEDKEY_EXPIRES.
 set -euo pipefail
 
-# One line, as a GitHub error annotation.
+# One line, as a GitHub error annotation: its data escaped as the runner wants it,
+# and at most 400 characters.
 fail() {
-    echo "::error title=bedkey::$1"
+    local text="${1:0:400}"
+    text="${text//'%'/%25}"
+    text="${text//$'\r'/%0D}"
+    echo "::error title=bedkey::${text//$'\n'/%0A}"
     exit 1
 }
 
@@ -20,14 +24,20 @@ region="${BEDKEY_REGION:-${AWS_REGION:-${AWS_DEFAULT_REGION:-}}}"
 errors=$(mktemp)
 trap 'rm -f "$errors"' EXIT
 status=0
-json=$(bedkey token --output json --region "$region" --expires "${BEDKEY_EXPIRES:-1h}" 2>"$errors") || status=$?
+# `--flag=value`: an input that starts with `-` stays a value.
+json=$(bedkey token --output json --region="$region" --expires="${BEDKEY_EXPIRES:-1h}" 2>"$errors") || status=$?
 if [ "$status" -ne 0 ]; then
-    if [ "$status" -eq 4 ] && [ -z "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" ]; then
+    why=$(sed -n 's/^bedkey: error: //p' "$errors" | head -n 1)
+    [ -n "$why" ] || why="bedkey token failed (exit $status)"
+    # Credentials that were configured but do not work are their own story; with none
+    # at all, say what the job is missing.
+    configured="${AWS_ACCESS_KEY_ID:-}${AWS_PROFILE:-}${AWS_WEB_IDENTITY_TOKEN_FILE:-}"
+    if [ "$status" -eq 4 ] && [ -z "$configured" ] && [ -z "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" ]; then
         fail "no AWS credentials, and this job cannot request an OIDC token: add 'permissions: id-token: write' to the job, then run aws-actions/configure-aws-credentials before this step"
-    elif [ "$status" -eq 4 ]; then
-        fail "no usable AWS credentials: run aws-actions/configure-aws-credentials before this step ($(sed -n 's/^bedkey: error: //p' "$errors" | head -n 1 | cut -c1-200))"
+    elif [ "$status" -eq 4 ] && [ -z "$configured" ]; then
+        fail "no AWS credentials: run aws-actions/configure-aws-credentials before this step"
     fi
-    fail "$(sed -n 's/^bedkey: error: //p' "$errors" | head -n 1)"
+    fail "$why"
 fi
 
 # A string field of bedkey's JSON (its values hold no quotes).

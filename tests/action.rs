@@ -162,9 +162,37 @@ fn bad_inputs_fail_the_action_with_one_line() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("no region"), "{}", stdout(&out));
 
-    let out = runner.step("install.sh", &[("BEDKEY_VERSION", "1.0; rm -rf /")]);
+    for version in [
+        "1.0; rm -rf /",
+        "x\n::add-mask::foo\n::set-output name=a::b",
+    ] {
+        let out = runner.step("install.sh", &[("BEDKEY_VERSION", version)]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
+        assert!(stdout(&out).contains("not a release version"));
+        assert!(!stdout(&out).contains("add-mask"));
+    }
+    // Plain HTTP only to 127.0.0.1 itself, not to a host behind a user part.
+    let out = runner.step(
+        "install.sh",
+        &[
+            ("BEDKEY_VERSION", "0.2.0"),
+            (
+                "BEDKEY_INSTALLER_GITHUB_BASE_URL",
+                "http://127.0.0.1:1@example.com",
+            ),
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stdout(&out).lines().count(), 1);
-    assert!(stdout(&out).contains("not a release version"));
+    assert!(stdout(&out).contains("https://"), "{}", stdout(&out));
+    assert_eq!(std::fs::read_to_string(&runner.path_file).unwrap(), "");
+
+    // An input that looks like a flag stays a value, and is refused as one.
+    let mut env = creds.to_vec();
+    env.extend([("BEDKEY_REGION", "us-east-1"), ("BEDKEY_EXPIRES", "--help")]);
+    let out = runner.step("mint.sh", &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("--help"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("required"), "{}", stdout(&out));
     assert_eq!(runner.exported(), "");
 }

@@ -821,6 +821,39 @@ fn env_and_ca_files_must_be_regular_files_and_different() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(!sb.path().join("same").exists());
+    // The same file through `..` or a symlinked directory.
+    std::fs::create_dir(sb.path().join("d")).unwrap();
+    std::os::unix::fs::symlink(sb.path().join("d"), sb.path().join("dl")).unwrap();
+    for (env, ca) in [("x", "d/../x"), ("d/x", "dl/x")] {
+        let out = sb
+            .bedkey()
+            .current_dir(sb.path())
+            .args(["proxy", &name, "--env-file", env, "--ca-file", ca])
+            .timeout(Duration::from_secs(20))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{env} {ca}: {}", stderr(&out));
+    }
+    // A refused run writes nothing: a CA path a dotenv line cannot hold.
+    std::fs::write(sb.path().join("pre.pem"), "precious").unwrap();
+    let out = sb
+        .bedkey()
+        .current_dir(sb.path())
+        .args([
+            "proxy",
+            &name,
+            "--env-file",
+            "e.env",
+            "--ca-file",
+            "c d.pem",
+        ])
+        .timeout(Duration::from_secs(20))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--ca-file"), "{}", stderr(&out));
+    assert!(!sb.path().join("c d.pem").exists());
+    assert!(!sb.path().join("e.env").exists());
 }
 
 #[test]
@@ -828,7 +861,13 @@ fn an_unspecified_listen_address_is_refused_in_any_spelling() {
     let sb = Sandbox::new();
     let name = sb.name("pxany");
     short_term(&sb, &name, "1h", "us-east-1");
-    for addr in ["0.0.0.0:0", "[::]:0", "[::ffff:0.0.0.0]:0"] {
+    for addr in [
+        "0.0.0.0:0",
+        "[::]:0",
+        "[::ffff:0.0.0.0]:0",
+        "255.255.255.255:0",
+        "224.0.0.1:0",
+    ] {
         let out = sb
             .bedkey()
             .args(["proxy", &name, "--listen", addr])

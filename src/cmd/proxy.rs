@@ -44,17 +44,15 @@ impl Run for Proxy {
                 serving.addr
             ));
         }
-        let node_ca = match &ca_file {
-            Some(path) => {
-                // Public, and read by a container that may run as another user.
-                write_public(path, serving.ca.cert_pem().as_bytes())?;
-                path.clone()
-            }
-            None => serving.trust.ca.clone(),
-        };
+        let node_ca = ca_file.clone().unwrap_or_else(|| serving.trust.ca.clone());
         let vars = serving.vars(&node_ca);
-        ctx.out.mask_in_ci(&serving.proxy.token);
+        // Checked before anything is written.
         let dotenv = dotenv(&vars)?;
+        if let Some(path) = &ca_file {
+            // Public, and read by a container that may run as another user.
+            write_public(path, serving.ca.cert_pem().as_bytes())?;
+        }
+        ctx.out.mask_in_ci(&serving.proxy.token);
         match &env_file {
             Some(path) => {
                 bedkey::files::write_atomically(path, dotenv.expose_secret().as_bytes())?;
@@ -116,8 +114,21 @@ impl Run for Proxy {
     }
 }
 
+/// The path a client will be told: absolute, with `..` and symlinked directories
+/// resolved (the file itself may not exist yet), so that two spellings of one file
+/// compare equal.
 fn absolute(path: &Path) -> Result<PathBuf> {
-    std::path::absolute(path).map_err(|e| Error::usage(format!("{}: {e}", path.display())))
+    let bad = |e: &dyn std::fmt::Display| Error::usage(format!("{}: {e}", path.display()));
+    let text = path.as_os_str().to_string_lossy();
+    if text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR) {
+        return Err(bad(&"names a directory, not a file"));
+    }
+    let full = std::path::absolute(path).map_err(|e| bad(&e))?;
+    let (Some(dir), Some(name)) = (full.parent(), full.file_name()) else {
+        return Err(bad(&"names no file"));
+    };
+    let dir = dir.canonicalize().map_err(|e| bad(&e))?;
+    Ok(dir.join(name))
 }
 
 /// The endpoint, ready to serve, and what a client needs to use it.
@@ -378,11 +389,16 @@ fn dotenv(vars: &[(&'static str, String)]) -> Result<Secret> {
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control() || "\"'\\$#`".contains(c))
         {
+            let hint = if *name == "NODE_EXTRA_CA_CERTS" {
+                "choose a --ca-file path without spaces or quotes"
+            } else {
+                "set TMPDIR or XDG_RUNTIME_DIR to a path without spaces or quotes"
+            };
             return Err(Error::usage(format!(
                 "{name}={} cannot be written as a dotenv line",
                 printable(value)
             ))
-            .with_hint("set TMPDIR or XDG_RUNTIME_DIR to a path without spaces or quotes"));
+            .with_hint(hint));
         }
         text.push_str(&format!("{name}={value}\n"));
     }

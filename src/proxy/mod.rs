@@ -85,6 +85,12 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr> {
             "an unspecified address cannot be named in the certificate",
         ));
     }
+    let ip = addr.ip();
+    if ip.is_multicast() || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast()) {
+        return Err(bad(
+            "no client can connect to a broadcast or multicast address",
+        ));
+    }
     Ok(addr)
 }
 
