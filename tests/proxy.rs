@@ -959,3 +959,40 @@ fn proxy_drains_requests_in_flight_and_a_second_signal_ends_the_wait() {
     let _ = client.kill();
     let _ = client.wait();
 }
+
+#[test]
+fn proxy_prints_one_json_object_with_output_json() {
+    let sb = Sandbox::new();
+    let name = sb.name("pxjson");
+    short_term(&sb, &name, "1h", "eu-central-1");
+    let mut proxy = sb
+        .command(bedkey_bin())
+        .args(["--output", "json", "proxy", &name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut text = String::new();
+    let mut lines = BufReader::new(proxy.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        text.push_str(&line);
+        if line == "}" {
+            break;
+        }
+    }
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
+    assert_eq!(v["name"], name.as_str());
+    assert_eq!(v["region"], "eu-central-1");
+    let endpoint = v["endpoint"].as_str().unwrap();
+    assert_eq!(v["vars"]["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"], endpoint);
+    assert_eq!(v["vars"]["NODE_EXTRA_CA_CERTS"], v["ca_file"]);
+    assert!(
+        v["vars"]["AWS_BEARER_TOKEN_BEDROCK"]
+            .as_str()
+            .unwrap()
+            .starts_with("bedkey-local-")
+    );
+}
