@@ -15,7 +15,7 @@ use bedkey::store::{self, Access, Backend, RememberedPassphrase};
 
 use crate::cli::Proxy;
 use crate::cmd::{Context, Run};
-use crate::output::printable;
+use crate::output::{Printer, printable};
 
 impl Run for Proxy {
     fn run(&self, ctx: &Context) -> Result<()> {
@@ -24,8 +24,37 @@ impl Run for Proxy {
             Some(text) => proxy::parse_listen(text)?,
             None => SocketAddr::from(([127, 0, 0, 1], 0)),
         };
-        // Where the files go, checked before anything starts. Absolute, as a client
-        // started elsewhere reads them.
+        let (env_file, ca_file) = self.output_files()?;
+        let serving = prepare(ctx, name, listen)?;
+        if !serving.addr.ip().is_loopback() {
+            ctx.out.warn(format!(
+                "serving on {}, off loopback: whoever can reach it and holds the token uses the key",
+                serving.addr
+            ));
+        }
+        let dotenv = publish(ctx, name, &serving, env_file.as_deref(), ca_file.as_deref())?;
+        ctx.out.note(format!(
+            "serving key '{name}' on {} until Ctrl-C or SIGTERM",
+            serving.endpoint
+        ));
+        let Serving { proxy, trust, .. } = serving;
+        runtime()?.block_on(serve_until_signalled(proxy))?;
+        drop(trust);
+        // The variables name a token and files that are gone now.
+        if let Some(path) = &env_file
+            && std::fs::read(path).is_ok_and(|b| b == dotenv.expose_secret().as_bytes())
+        {
+            let _ = std::fs::remove_file(path);
+        }
+        ctx.out.note("stopped");
+        Ok(())
+    }
+}
+
+impl Proxy {
+    /// `--env-file` and `--ca-file`, checked before anything starts: absolute (a client
+    /// started elsewhere reads them), regular files or new, and not one file.
+    fn output_files(&self) -> Result<(Option<PathBuf>, Option<PathBuf>)> {
         let env_file = self.env_file.as_deref().map(absolute).transpose()?;
         let ca_file = self.ca_file.as_deref().map(absolute).transpose()?;
         if let Some(path) = &env_file {
@@ -37,81 +66,73 @@ impl Run for Proxy {
         if env_file.is_some() && env_file == ca_file {
             return Err(Error::usage("--env-file and --ca-file name the same file"));
         }
-        let serving = prepare(ctx, name, listen)?;
-        if !serving.addr.ip().is_loopback() {
-            ctx.out.warn(format!(
-                "serving on {}, off loopback: whoever can reach it and holds the token uses the key",
-                serving.addr
+        Ok((env_file, ca_file))
+    }
+}
+
+/// Tell the client how to reach the endpoint: the CA to `--ca-file`, the variables to
+/// `--env-file` or stdout (dotenv lines, or one JSON object). Returns the dotenv text.
+fn publish(
+    ctx: &Context,
+    name: &str,
+    serving: &Serving,
+    env_file: Option<&Path>,
+    ca_file: Option<&Path>,
+) -> Result<Secret> {
+    let node_ca = ca_file.map_or_else(|| serving.trust.ca.clone(), Path::to_path_buf);
+    let vars = serving.vars(&node_ca);
+    // Checked before anything is written.
+    let dotenv = dotenv(&vars)?;
+    if let Some(path) = ca_file {
+        // Public, and read by a container that may run as another user.
+        write_public(path, serving.ca.cert_pem().as_bytes())?;
+    }
+    ctx.out.mask_in_ci(&serving.proxy.token);
+    match env_file {
+        Some(path) => {
+            bedkey::files::write_atomically(path, dotenv.expose_secret().as_bytes())?;
+            ctx.out.note(format!(
+                "wrote the client's variables to {}",
+                path.display()
             ));
         }
-        let node_ca = ca_file.clone().unwrap_or_else(|| serving.trust.ca.clone());
-        let vars = serving.vars(&node_ca);
-        // Checked before anything is written.
-        let dotenv = dotenv(&vars)?;
-        if let Some(path) = &ca_file {
-            // Public, and read by a container that may run as another user.
-            write_public(path, serving.ca.cert_pem().as_bytes())?;
+        None if ctx.out.json() => {
+            let vars: serde_json::Map<String, serde_json::Value> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone().into()))
+                .collect();
+            ctx.out.print_json(&serde_json::json!({
+                "name": name,
+                "endpoint": serving.endpoint,
+                "region": serving.region,
+                "ca_file": node_ca,
+                "vars": vars,
+            }))?;
         }
-        ctx.out.mask_in_ci(&serving.proxy.token);
-        match &env_file {
-            Some(path) => {
-                bedkey::files::write_atomically(path, dotenv.expose_secret().as_bytes())?;
-                ctx.out.note(format!(
-                    "wrote the client's variables to {}",
-                    path.display()
-                ));
-            }
-            None if ctx.out.json() => {
-                let vars: serde_json::Map<String, serde_json::Value> = vars
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.clone().into()))
-                    .collect();
-                ctx.out.print_json(&serde_json::json!({
-                    "name": name,
-                    "endpoint": serving.endpoint,
-                    "region": serving.region,
-                    "ca_file": node_ca,
-                    "vars": vars,
-                }))?;
-            }
-            None => crate::output::stdout_bytes(dotenv.expose_secret().as_bytes())?,
-        }
-        ctx.out.note(format!(
-            "serving key '{name}' on {} until Ctrl-C or SIGTERM",
-            serving.endpoint
-        ));
-        let Serving { proxy, trust, .. } = serving;
-        runtime()?.block_on(async {
-            // The first signal stops accepting; a second one ends the wait for
-            // requests in flight.
-            let (signalled, _) = tokio::sync::watch::channel(0u32);
-            let signalled = std::sync::Arc::new(signalled);
-            let mut first = signalled.subscribe();
-            let mut second = signalled.subscribe();
-            let counting = tokio::spawn(count_stop_signals(signalled.clone()));
-            let served = proxy
-                .serve(
-                    async move {
-                        let _ = first.wait_for(|n| *n >= 1).await;
-                    },
-                    async move {
-                        let _ = second.wait_for(|n| *n >= 2).await;
-                    },
-                )
-                .await;
-            counting.abort();
-            served
-        })?;
-        drop(trust);
-        // The variables name a token and files that are gone now.
-        if let Some(path) = &env_file
-            && std::fs::read(path).is_ok_and(|b| b == dotenv.expose_secret().as_bytes())
-        {
-            let _ = std::fs::remove_file(path);
-        }
-        ctx.out.note("stopped");
-        Ok(())
+        None => crate::output::stdout_bytes(dotenv.expose_secret().as_bytes())?,
     }
+    Ok(dotenv)
+}
+
+/// Serve until a stop signal; a second one ends the wait for requests in flight.
+async fn serve_until_signalled(proxy: proxy::Proxy) -> Result<()> {
+    let (signalled, _) = tokio::sync::watch::channel(0u32);
+    let signalled = Arc::new(signalled);
+    let mut first = signalled.subscribe();
+    let mut second = signalled.subscribe();
+    let counting = tokio::spawn(count_stop_signals(signalled.clone()));
+    let served = proxy
+        .serve(
+            async move {
+                let _ = first.wait_for(|n| *n >= 1).await;
+            },
+            async move {
+                let _ = second.wait_for(|n| *n >= 2).await;
+            },
+        )
+        .await;
+    counting.abort();
+    served
 }
 
 /// The path a client will be told: absolute, with `..` and symlinked directories
@@ -184,8 +205,34 @@ pub(crate) fn prepare(ctx: &Context, name: &str, listen: SocketAddr) -> Result<S
         upstreams.control.url()
     ));
 
-    let out = ctx.out.clone();
-    let on_key = move |event: KeyEvent<'_>| match event {
+    let holder = Arc::new(proxy::Holder::new(
+        source,
+        &first,
+        keys::min_ttl()?,
+        key_events(ctx.out.clone()),
+    )?);
+    Ok(Serving {
+        proxy: proxy::Proxy {
+            listener,
+            ca: ca.clone(),
+            upstreams,
+            roots,
+            holder,
+            token: proxy::local_token()?,
+            on_request: request_events(ctx.out.clone()),
+        },
+        ca,
+        trust,
+        endpoint: proxy::endpoint(addr),
+        addr,
+        region,
+    })
+}
+
+/// What the person running the proxy hears about the key: each load under -v, its
+/// warnings, and failed loads.
+fn key_events(out: Printer) -> Arc<proxy::OnKeyEvent> {
+    Arc::new(move |event: KeyEvent<'_>| match event {
         KeyEvent::Loaded(key) => {
             out.detail(format_args!("loaded key '{}'", key.name));
             for warning in &key.warnings {
@@ -201,18 +248,15 @@ pub(crate) fn prepare(ctx: &Context, name: &str, listen: SocketAddr) -> Result<S
             "cannot load key: {} (the key held is used while it works)",
             e.message()
         )),
-    };
-    let holder = Arc::new(proxy::Holder::new(
-        source,
-        &first,
-        keys::min_ttl()?,
-        Arc::new(on_key),
-    )?);
-    let out = ctx.out.clone();
-    // Anyone on the machine can knock: the first refusal is a warning, the rest are
-    // shown with -v, so that nobody can flood the log.
+    })
+}
+
+/// What they hear about requests: each one under -v, failures as warnings. Anyone on
+/// the machine can knock, so only the first refusal is a warning and the rest are
+/// shown with -v: nobody can flood the log.
+fn request_events(out: Printer) -> Arc<proxy::OnRequest> {
     let refused_before = std::sync::atomic::AtomicBool::new(false);
-    let on_request = move |event: RequestEvent<'_>| match event {
+    Arc::new(move |event: RequestEvent<'_>| match event {
         RequestEvent::Forwarded {
             method,
             path,
@@ -242,22 +286,6 @@ pub(crate) fn prepare(ctx: &Context, name: &str, listen: SocketAddr) -> Result<S
                 out.warn(text);
             }
         }
-    };
-    Ok(Serving {
-        proxy: proxy::Proxy {
-            listener,
-            ca: ca.clone(),
-            upstreams,
-            roots,
-            holder,
-            token: proxy::local_token()?,
-            on_request: Arc::new(on_request),
-        },
-        ca,
-        trust,
-        endpoint: proxy::endpoint(addr),
-        addr,
-        region,
     })
 }
 
@@ -344,7 +372,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Count the signals that stop the service: SIGINT, SIGTERM, SIGHUP and SIGQUIT (Ctrl-C
 /// elsewhere). SIGUSR1 and SIGUSR2 are caught and ignored: by default they would end
 /// bedkey without removing its files.
-async fn count_stop_signals(count: std::sync::Arc<tokio::sync::watch::Sender<u32>>) {
+async fn count_stop_signals(count: Arc<tokio::sync::watch::Sender<u32>>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
