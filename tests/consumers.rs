@@ -5,9 +5,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command as Std, Stdio};
+use std::process::Command as Std;
 
+use common::bedrock::Bedrock;
 use common::*;
 
 /// Whether Python with boto3 (from the IAM test server's requirements) is here.
@@ -26,54 +26,24 @@ fn boto3() -> bool {
 /// Run boto3 under `bedkey exec NAME` against a TLS stand-in for Bedrock that accepts
 /// only `key`; returns what the script printed: boto3's region and a model id.
 fn boto3_through_exec(sb: &Sandbox, name: &str, key: &str) -> String {
-    let expect = sb.path().join("expected-key");
-    std::fs::write(&expect, key).unwrap();
-    let cert = sb.path().join("bedrock.pem");
-    let log = sb.path().join("bedrock.log");
-    let _ = std::fs::remove_file(&log);
-    let mut server = Std::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/server/bedrock_server.py"
-        ))
-        .arg("--cert")
-        .arg(&cert)
-        .arg("--log")
-        .arg(&log)
-        .arg("--expect-key-file")
-        .arg(&expect)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("server started")
-        .to_string();
-
+    let bedrock = Bedrock::start(sb, &[key], false);
     // No AWS credentials and no region of boto3's own: only what bedkey sets.
     let script = "import boto3; c = boto3.client('bedrock'); \
                   r = c.list_foundation_models(); \
                   print(c.meta.region_name, r['modelSummaries'][0]['modelId'])";
     let out = sb
         .bedkey()
-        .env("AWS_ENDPOINT_URL_BEDROCK", &url)
-        .env("AWS_CA_BUNDLE", &cert)
+        .env("AWS_ENDPOINT_URL_BEDROCK", &bedrock.url)
+        .env("AWS_CA_BUNDLE", &bedrock.ca)
         .args(["exec", name, "--", "python3", "-c", script])
         .output()
         .unwrap();
-    drop(server.stdin.take());
-    let _ = server.wait();
     ok(&out);
-    let seen = std::fs::read_to_string(&log).unwrap();
+    let seen = bedrock.seen();
     assert!(
-        seen.contains(&format!("\"authorization\": \"Bearer {key}\"")),
-        "{seen}"
+        seen.iter()
+            .any(|(_, auth, accepted)| *accepted && *auth == format!("Bearer {key}")),
+        "{seen:?}"
     );
     stdout(&out).trim().to_string()
 }

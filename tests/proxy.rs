@@ -5,17 +5,14 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Std, Stdio};
+use std::path::Path;
+use std::process::{Command as Std, Stdio};
 use std::time::{Duration, Instant};
 
+use common::bedrock::Bedrock;
 use common::*;
 use serde_json::Value;
 
-const SERVER: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/server/bedrock_server.py"
-);
 const CLIENT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/server/bedrock_client.py"
@@ -32,94 +29,6 @@ fn boto3() -> bool {
         eprintln!("skipped: python3 with boto3 is not installed");
     }
     ok
-}
-
-/// The TLS stand-in for Bedrock; stops when dropped.
-struct Bedrock {
-    child: Child,
-    url: String,
-    ca: PathBuf,
-    log: PathBuf,
-}
-
-impl Bedrock {
-    /// Accepting unexpired short-term keys and the keys in `keys`.
-    fn start(sb: &Sandbox, keys: &[&str]) -> Bedrock {
-        let ca = sb.path().join("bedrock-ca.pem");
-        let log = sb.path().join("bedrock.log");
-        let expect = sb.path().join("bedrock-keys");
-        std::fs::write(&expect, keys.join("\n")).unwrap();
-        let mut child = Std::new("python3")
-            .arg(SERVER)
-            .arg("--cert")
-            .arg(&ca)
-            .arg("--log")
-            .arg(&log)
-            .arg("--expect-key-file")
-            .arg(&expect)
-            .arg("--accept-short-term")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .expect("stand-in started")
-            .to_string();
-        Bedrock {
-            child,
-            url,
-            ca,
-            log,
-        }
-    }
-
-    /// Every request it got: (path, Authorization, accepted).
-    fn seen(&self) -> Vec<(String, String, bool)> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| {
-                let v: Value = serde_json::from_str(l).unwrap();
-                (
-                    v["path"].as_str().unwrap().to_string(),
-                    v["authorization"].as_str().unwrap().to_string(),
-                    v["accepted"].as_bool().unwrap(),
-                )
-            })
-            .collect()
-    }
-
-    /// bedkey pointed at this stand-in (both planes) and trusting its CA, with AWS
-    /// credentials in its environment.
-    fn command(&self, sb: &Sandbox) -> Std {
-        let mut cmd = sb.command(bedkey_bin());
-        cmd.env("AWS_ACCESS_KEY_ID", AKID)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &self.url)
-            .env("AWS_ENDPOINT_URL_BEDROCK", &self.url)
-            .env("AWS_CA_BUNDLE", &self.ca)
-            .env("STANDIN", &self.url)
-            .env("STANDIN_CA", &self.ca);
-        cmd
-    }
-
-    fn bedkey(&self, sb: &Sandbox) -> assert_cmd::Command {
-        assert_cmd::Command::from_std(self.command(sb))
-    }
-}
-
-impl Drop for Bedrock {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn short_term(sb: &Sandbox, name: &str, expires: &str, region: &str) {
@@ -188,7 +97,7 @@ fn boto3_under_exec_proxy_keeps_working_after_its_key_expires() {
     let name = sb.name("px");
     // An 8-second key, refreshed when 4 s remain: a 12-second run outlives two.
     short_term(&sb, &name, "8s", "eu-west-3");
-    let bedrock = Bedrock::start(&sb, &[]);
+    let bedrock = Bedrock::start(&sb, &[], true);
     let out = bedrock
         .bedkey(&sb)
         .env("BEDKEY_MIN_TTL", "4s")
@@ -232,7 +141,7 @@ fn the_js_sdk_under_exec_proxy_converses_and_streams() {
     let sb = Sandbox::new();
     let name = sb.name("pxjs");
     short_term(&sb, &name, "1h", "sa-east-1");
-    let bedrock = Bedrock::start(&sb, &[]);
+    let bedrock = Bedrock::start(&sb, &[], true);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node/converse.mjs");
     let out = bedrock
         .bedkey(&sb)
@@ -262,7 +171,7 @@ fn exec_proxy_serves_a_long_term_key_in_its_region() {
     let name = sb.name("pxlt");
     let key = long_term_key("BedrockAPIKey-px-at-123456789012");
     ok(&sb.import(&name, &key, &["--region", "ap-northeast-1"]));
-    let bedrock = Bedrock::start(&sb, &[&key]);
+    let bedrock = Bedrock::start(&sb, &[&key], true);
     let out = bedrock
         .bedkey(&sb)
         .args([
@@ -455,7 +364,7 @@ fn proxy_writes_an_env_file_for_a_child_started_elsewhere_and_stops_on_sigterm()
     let sb = Sandbox::new();
     let name = sb.name("pxsvc");
     short_term(&sb, &name, "1h", "ca-central-1");
-    let bedrock = Bedrock::start(&sb, &[]);
+    let bedrock = Bedrock::start(&sb, &[], true);
     let env_file = sb.path().join("bedrock.env");
     let ca_file = sb.path().join("certs/bedkey-ca.pem");
     std::fs::create_dir_all(ca_file.parent().unwrap()).unwrap();
@@ -663,7 +572,7 @@ fn with_credentials_gone_the_cached_key_serves_until_it_expires_then_502() {
         ])
         .output()
         .unwrap());
-    let bedrock = Bedrock::start(&sb, &[]);
+    let bedrock = Bedrock::start(&sb, &[], true);
     let out = bedrock
         .bedkey(&sb)
         .env_remove("AWS_ACCESS_KEY_ID")
@@ -713,7 +622,7 @@ fn two_hundred_requests_at_once_are_all_answered_and_share_each_refresh() {
     // A 6-second key refreshed when 3 s remain: rounds of 200 requests for 5 s cross
     // the moment it falls due.
     short_term(&sb, &name, "6s", "us-east-1");
-    let bedrock = Bedrock::start(&sb, &[]);
+    let bedrock = Bedrock::start(&sb, &[], true);
     let out = bedrock
         .bedkey(&sb)
         .env("BEDKEY_MIN_TTL", "3s")
@@ -752,7 +661,7 @@ fn odd_methods_are_refused_a_broken_body_is_the_clients_fault_and_bearer_is_any_
     let sb = Sandbox::new();
     let name = sb.name("pxodd");
     short_term(&sb, &name, "1h", "us-east-1");
-    let bedrock = Bedrock::start(&sb, &[]);
+    let bedrock = Bedrock::start(&sb, &[], true);
     let out = bedrock
         .bedkey(&sb)
         .args([
@@ -908,7 +817,7 @@ fn proxy_drains_requests_in_flight_and_a_second_signal_ends_the_wait() {
     let sb = Sandbox::new();
     let name = sb.name("pxdrain");
     short_term(&sb, &name, "1h", "us-east-1");
-    let bedrock = Bedrock::start(&sb, &[]);
+    let bedrock = Bedrock::start(&sb, &[], true);
     let env_file = sb.path().join("drain.env");
     let mut proxy = bedrock
         .command(&sb)

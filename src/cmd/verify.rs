@@ -87,40 +87,8 @@ fn endpoint(region: &str) -> Result<String> {
         .filter(|e| !e.is_empty())
         .map(|e| e.trim_end_matches('/').to_string())
         .unwrap_or_else(|| format!("https://bedrock.{region}.amazonaws.com"));
-    check_scheme(&url)?;
+    bedkey::proxy::route::check_scheme(&url)?;
     Ok(url)
-}
-
-/// The key goes in a header: over plain HTTP anyone on the path reads it. Only a
-/// loopback address (a local test server) may be plain.
-fn check_scheme(url: &str) -> Result<()> {
-    // Schemes are case-insensitive: `HTTP://` is as plain as `http://`.
-    let Some(rest) = url
-        .get(..7)
-        .filter(|s| s.eq_ignore_ascii_case("http://"))
-        .map(|_| &url[7..])
-    else {
-        return Ok(());
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    // `http://user@host`: the host is after the last `@`.
-    let authority = authority.rsplit('@').next().unwrap_or(authority);
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-    };
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if loopback {
-        Ok(())
-    } else {
-        Err(Error::usage(format!(
-            "refusing to send the key in clear text to {url}"
-        ))
-        .with_hint("use an https:// endpoint in AWS_ENDPOINT_URL_BEDROCK (plain http is allowed only for 127.0.0.1 or localhost)"))
-    }
 }
 
 async fn call(url: &str, key: &str) -> Result<(u16, String, String)> {
@@ -252,31 +220,6 @@ fn refusal(name: &str, region: &str, verdict: Verdict, message: &str) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plain_http_is_refused_except_to_loopback() {
-        for ok in [
-            "https://bedrock.example.com",
-            "http://127.0.0.1:8080",
-            "http://localhost:1/x",
-            "http://[::1]:9",
-            "http://127.9.9.9",
-        ] {
-            assert!(check_scheme(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://bedrock.example.com",
-            "http://10.0.0.1:80",
-            "http://127.0.0.1.evil.example",
-            "http://localhost.evil.example/",
-            "Http://192.0.2.2:18080",
-            "HTTP://bedrock.example.com",
-            "http://127.0.0.1:9@192.0.2.2",
-            "http://localhost@evil.example/",
-        ] {
-            assert_eq!(check_scheme(bad).unwrap_err().kind(), Kind::Usage, "{bad}");
-        }
-    }
 
     #[test]
     fn answers_are_judged_by_status_and_message() {

@@ -229,6 +229,35 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_is_refused_except_to_loopback() {
+        for ok in [
+            "https://bedrock.example.com",
+            "http://127.0.0.1:8080",
+            "http://localhost:1/x",
+            "http://[::1]:9",
+            "http://127.9.9.9",
+        ] {
+            assert!(check_scheme(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://bedrock.example.com",
+            "http://10.0.0.1:80",
+            "http://127.0.0.1.evil.example",
+            "http://localhost.evil.example/",
+            "Http://192.0.2.2:18080",
+            "HTTP://bedrock.example.com",
+            "http://127.0.0.1:9@192.0.2.2",
+            "http://localhost@evil.example/",
+        ] {
+            assert_eq!(
+                check_scheme(bad).unwrap_err().kind(),
+                crate::error::Kind::Usage,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn plain_http_is_refused_off_loopback() {
         assert!(Upstream::parse("http://bedrock.example.com").is_err());
         assert!(Upstream::parse("HTTP://10.0.0.1:80").is_err());

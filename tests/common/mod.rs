@@ -3,6 +3,8 @@
 //! keyring, GitHub Actions variables) leaks into a test or out of one.
 #![allow(dead_code)]
 
+pub mod bedrock;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;

@@ -1,0 +1,103 @@
+//! The TLS stand-in for Bedrock (`tests/server/bedrock_server.py`) as tests use it.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command as Std, Stdio};
+
+use serde_json::Value;
+
+use super::*;
+
+const SERVER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/server/bedrock_server.py"
+);
+
+/// The TLS stand-in for Bedrock; stops when dropped.
+pub struct Bedrock {
+    child: Child,
+    pub url: String,
+    pub ca: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Bedrock {
+    /// Accepting the keys in `keys`, and any unexpired short-term key when
+    /// `short_term`.
+    pub fn start(sb: &Sandbox, keys: &[&str], short_term: bool) -> Bedrock {
+        let ca = sb.path().join("bedrock-ca.pem");
+        let log = sb.path().join("bedrock.log");
+        let expect = sb.path().join("bedrock-keys");
+        std::fs::write(&expect, keys.join("\n")).unwrap();
+        let mut child = Std::new("python3")
+            .arg(SERVER)
+            .arg("--cert")
+            .arg(&ca)
+            .arg("--log")
+            .arg(&log)
+            .arg("--expect-key-file")
+            .arg(&expect)
+            .args(short_term.then_some("--accept-short-term"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("stand-in started")
+            .to_string();
+        Bedrock {
+            child,
+            url,
+            ca,
+            log,
+        }
+    }
+
+    /// Every request it got: (path, Authorization, accepted).
+    pub fn seen(&self) -> Vec<(String, String, bool)> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                (
+                    v["path"].as_str().unwrap().to_string(),
+                    v["authorization"].as_str().unwrap().to_string(),
+                    v["accepted"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// bedkey pointed at this stand-in (both planes) and trusting its CA, with AWS
+    /// credentials in its environment.
+    pub fn command(&self, sb: &Sandbox) -> Std {
+        let mut cmd = sb.command(bedkey_bin());
+        cmd.env("AWS_ACCESS_KEY_ID", AKID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &self.url)
+            .env("AWS_ENDPOINT_URL_BEDROCK", &self.url)
+            .env("AWS_CA_BUNDLE", &self.ca)
+            .env("STANDIN", &self.url)
+            .env("STANDIN_CA", &self.ca);
+        cmd
+    }
+
+    pub fn bedkey(&self, sb: &Sandbox) -> assert_cmd::Command {
+        assert_cmd::Command::from_std(self.command(sb))
+    }
+}
+
+impl Drop for Bedrock {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
