@@ -31,6 +31,30 @@ fn boto3() -> bool {
     ok
 }
 
+/// A process a test started, killed and reaped however the test ends: a failed
+/// assertion must not leave a proxy running.
+struct Background(std::process::Child);
+
+impl std::ops::Deref for Background {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Background {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn short_term(sb: &Sandbox, name: &str, expires: &str, region: &str) {
     ok(&sb
         .bedkey_with_env_credentials()
@@ -309,11 +333,12 @@ fn exec_proxy_forwards_signals_and_exits_as_the_child_did() {
         "trap 'exit 42' TERM; touch {}; while :; do sleep 0.1; done",
         ready.display()
     );
-    let mut bedkey = sb
-        .command(bedkey_bin())
-        .args(["exec", &name, "--proxy", "--", "sh", "-c", &script])
-        .spawn()
-        .unwrap();
+    let mut bedkey = Background(
+        sb.command(bedkey_bin())
+            .args(["exec", &name, "--proxy", "--", "sh", "-c", &script])
+            .spawn()
+            .unwrap(),
+    );
     let started = Instant::now();
     while !ready.exists() {
         assert!(
@@ -369,21 +394,23 @@ fn proxy_writes_an_env_file_for_a_child_started_elsewhere_and_stops_on_sigterm()
     let ca_file = sb.path().join("certs/bedkey-ca.pem");
     std::fs::create_dir_all(ca_file.parent().unwrap()).unwrap();
     // Relative paths: the variables must name the files absolutely all the same.
-    let mut proxy = bedrock
-        .command(&sb)
-        .current_dir(sb.path())
-        .args([
-            "proxy",
-            &name,
-            "--env-file",
-            "bedrock.env",
-            "--ca-file",
-            "certs/bedkey-ca.pem",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut proxy = Background(
+        bedrock
+            .command(&sb)
+            .current_dir(sb.path())
+            .args([
+                "proxy",
+                &name,
+                "--env-file",
+                "bedrock.env",
+                "--ca-file",
+                "certs/bedkey-ca.pem",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let started = Instant::now();
     while !env_file.exists() {
         assert!(started.elapsed() < Duration::from_secs(20), "no env file");
@@ -453,13 +480,14 @@ fn proxy_prints_the_variables_when_no_env_file_is_given() {
     let sb = Sandbox::new();
     let name = sb.name("pxprint");
     short_term(&sb, &name, "1h", "us-east-1");
-    let mut proxy = sb
-        .command(bedkey_bin())
-        .args(["proxy", &name])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut proxy = Background(
+        sb.command(bedkey_bin())
+            .args(["proxy", &name])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut lines = BufReader::new(proxy.stdout.take().unwrap()).lines();
     let first: Vec<String> = (0..11).map(|_| lines.next().unwrap().unwrap()).collect();
     let _ = proxy.kill();
@@ -819,13 +847,15 @@ fn proxy_drains_requests_in_flight_and_a_second_signal_ends_the_wait() {
     short_term(&sb, &name, "1h", "us-east-1");
     let bedrock = Bedrock::start(&sb, &[], true);
     let env_file = sb.path().join("drain.env");
-    let mut proxy = bedrock
-        .command(&sb)
-        .args(["proxy", &name, "--env-file"])
-        .arg(&env_file)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut proxy = Background(
+        bedrock
+            .command(&sb)
+            .args(["proxy", &name, "--env-file"])
+            .arg(&env_file)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let started = Instant::now();
     while !env_file.exists() {
         assert!(started.elapsed() < Duration::from_secs(20), "no env file");
@@ -841,13 +871,14 @@ fn proxy_drains_requests_in_flight_and_a_second_signal_ends_the_wait() {
         })
         .collect();
     // A stream in flight: the stand-in holds it after the first event.
-    let mut client = sb
-        .command("python3")
-        .envs(vars.iter().map(|(k, v)| (k, v)))
-        .args([CLIENT, "hold", "30"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut client = Background(
+        sb.command("python3")
+            .envs(vars.iter().map(|(k, v)| (k, v)))
+            .args([CLIENT, "hold", "30"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
     BufReader::new(client.stdout.take().unwrap())
         .read_line(&mut line)
@@ -874,13 +905,14 @@ fn proxy_prints_one_json_object_with_output_json() {
     let sb = Sandbox::new();
     let name = sb.name("pxjson");
     short_term(&sb, &name, "1h", "eu-central-1");
-    let mut proxy = sb
-        .command(bedkey_bin())
-        .args(["--output", "json", "proxy", &name])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut proxy = Background(
+        sb.command(bedkey_bin())
+            .args(["--output", "json", "proxy", &name])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut text = String::new();
     let mut lines = BufReader::new(proxy.stdout.take().unwrap()).lines();
     for line in lines.by_ref() {
