@@ -225,3 +225,74 @@ mod terminal {
         }
     }
 }
+
+/// A signal's number, as `kill` takes it.
+pub type SignalNumber = i32;
+
+/// The signals bedkey catches while it serves or runs another program: INT, TERM,
+/// HUP and QUIT, and USR1 and USR2 (which by default would end bedkey without its
+/// clean-up). On Windows, Ctrl-C. Listening starts at `listen`, so nothing arriving
+/// after it ends bedkey unawares.
+pub struct Signals {
+    #[cfg(unix)]
+    streams: Vec<(tokio::signal::unix::Signal, SignalNumber)>,
+}
+
+impl Signals {
+    /// Start catching them. Must run inside a Tokio runtime.
+    pub fn listen() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let kinds = [
+                (SignalKind::interrupt(), libc::SIGINT),
+                (SignalKind::terminate(), libc::SIGTERM),
+                (SignalKind::hangup(), libc::SIGHUP),
+                (SignalKind::quit(), libc::SIGQUIT),
+                (SignalKind::user_defined1(), libc::SIGUSR1),
+                (SignalKind::user_defined2(), libc::SIGUSR2),
+            ];
+            let mut streams = Vec::with_capacity(kinds.len());
+            for (kind, number) in kinds {
+                streams.push((signal(kind)?, number));
+            }
+            Ok(Signals { streams })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// The next one caught.
+    pub async fn next(&mut self) -> SignalNumber {
+        #[cfg(unix)]
+        {
+            std::future::poll_fn(|cx| {
+                for (stream, number) in self.streams.iter_mut() {
+                    if stream.poll_recv(cx).is_ready() {
+                        return std::task::Poll::Ready(*number);
+                    }
+                }
+                std::task::Poll::Pending
+            })
+            .await
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            2 // SIGINT's number, for what Ctrl-C is
+        }
+    }
+}
+
+/// Whether a signal asks a service to stop (USR1 and USR2 do not).
+pub fn asks_to_stop(signal: SignalNumber) -> bool {
+    #[cfg(unix)]
+    {
+        ![libc::SIGUSR1, libc::SIGUSR2].contains(&signal)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = signal;
+        true
+    }
+}

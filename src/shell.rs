@@ -136,10 +136,18 @@ fn cmd_value<'a>(name: &str, s: &'a str) -> Result<&'a str> {
 /// Bare when the value is plain (what `docker --env-file` needs, since it does not
 /// unquote); otherwise double-quoted with escapes, as dotenv libraries read it.
 fn dotenv_value(s: &str) -> String {
-    let plain = !s.is_empty()
+    if dotenv_bare(s) {
+        s.to_string()
+    } else {
+        json_string(s)
+    }
+}
+
+/// Whether a value goes in a dotenv line as it is, with no quotes.
+pub fn dotenv_bare(s: &str) -> bool {
+    !s.is_empty()
         && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"+/=._-:@,".contains(&c));
-    if plain { s.to_string() } else { json_string(s) }
+            .all(|c| c.is_ascii_alphanumeric() || b"+/=._-:@,".contains(&c))
 }
 
 /// Profile code for `bedkey init`: refresh the key at a prompt only when its recorded

@@ -11,6 +11,7 @@ use std::process::Command;
 
 use crate::cli::Exec;
 use crate::cmd::{Context, Run};
+use crate::process::Signals;
 use bedkey::error::{Error, Result};
 
 impl Run for Exec {
@@ -92,7 +93,7 @@ fn proxied(ctx: &Context, name: &str, program: &str, args: &[String]) -> Result<
         let signals =
             Signals::listen().map_err(|e| Error::failure(format!("cannot handle signals: {e}")))?;
         let mut child = command.spawn().map_err(|e| not_started(program, e))?;
-        let status = signals.forward_until_exit(&mut child).await;
+        let status = forward_until_exit(signals, &mut child).await;
         let _ = stop.send(());
         let _ = server.await;
         status.map_err(|e| Error::failure(format!("lost track of '{program}': {e}")))
@@ -103,51 +104,36 @@ fn proxied(ctx: &Context, name: &str, program: &str, args: &[String]) -> Result<
     std::process::exit(exit_code(status));
 }
 
-/// The signals a service manager or a terminal sends, passed on to the child.
-#[cfg(unix)]
-struct Signals([(tokio::signal::unix::Signal, libc::c_int); 6]);
-
-#[cfg(unix)]
-impl Signals {
-    fn listen() -> std::io::Result<Signals> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals([
-            (signal(SignalKind::interrupt())?, libc::SIGINT),
-            (signal(SignalKind::terminate())?, libc::SIGTERM),
-            (signal(SignalKind::hangup())?, libc::SIGHUP),
-            (signal(SignalKind::quit())?, libc::SIGQUIT),
-            // By default these would end bedkey and leave the child behind.
-            (signal(SignalKind::user_defined1())?, libc::SIGUSR1),
-            (signal(SignalKind::user_defined2())?, libc::SIGUSR2),
-        ]))
-    }
-
-    async fn forward_until_exit(
-        mut self,
-        child: &mut tokio::process::Child,
-    ) -> std::io::Result<std::process::ExitStatus> {
-        let [int, term, hup, quit, usr1, usr2] = &mut self.0;
-        loop {
-            let sig = tokio::select! {
-                status = child.wait() => return status,
-                _ = int.0.recv() => int.1,
-                _ = term.0.recv() => term.1,
-                _ = hup.0.recv() => hup.1,
-                _ = quit.0.recv() => quit.1,
-                _ = usr1.0.recv() => usr1.1,
-                _ = usr2.0.recv() => usr2.1,
-            };
-            let from_terminal = [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP].contains(&sig);
-            if from_terminal && terminal_sent_it_to_us_both() {
-                continue;
-            }
-            if let Some(pid) = child.id() {
-                // SAFETY: signalling our own child, which has not been reaped yet.
-                unsafe { libc::kill(pid as libc::pid_t, sig) };
-            }
-        }
+/// Wait for the child, passing on the signals a service manager or a terminal sends
+/// (see [`Signals`]).
+async fn forward_until_exit(
+    mut signals: Signals,
+    child: &mut tokio::process::Child,
+) -> std::io::Result<std::process::ExitStatus> {
+    loop {
+        let sig = tokio::select! {
+            status = child.wait() => return status,
+            sig = signals.next() => sig,
+        };
+        forward(child, sig);
     }
 }
+
+#[cfg(unix)]
+fn forward(child: &tokio::process::Child, sig: crate::process::SignalNumber) {
+    let from_terminal = [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP].contains(&sig);
+    if from_terminal && terminal_sent_it_to_us_both() {
+        return;
+    }
+    if let Some(pid) = child.id() {
+        // SAFETY: signalling our own child, which has not been reaped yet.
+        unsafe { libc::kill(pid as libc::pid_t, sig) };
+    }
+}
+
+/// Ctrl-C reaches the child too (same console).
+#[cfg(not(unix))]
+fn forward(_child: &tokio::process::Child, _sig: crate::process::SignalNumber) {}
 
 /// Whether bedkey runs in its terminal's foreground process group, where Ctrl-C,
 /// Ctrl-\ and a hang-up reach every process, the child included: forwarding those
@@ -158,24 +144,6 @@ fn terminal_sent_it_to_us_both() -> bool {
     unsafe {
         let group = libc::getpgrp();
         (0..3).any(|fd| libc::isatty(fd) == 1 && libc::tcgetpgrp(fd) == group)
-    }
-}
-
-#[cfg(not(unix))]
-struct Signals;
-
-#[cfg(not(unix))]
-impl Signals {
-    fn listen() -> std::io::Result<Signals> {
-        Ok(Signals)
-    }
-
-    async fn forward_until_exit(
-        self,
-        child: &mut tokio::process::Child,
-    ) -> std::io::Result<std::process::ExitStatus> {
-        // Ctrl-C reaches the child too (same console).
-        child.wait().await
     }
 }
 

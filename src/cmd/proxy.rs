@@ -120,7 +120,9 @@ async fn serve_until_signalled(proxy: proxy::Proxy) -> Result<()> {
     let signalled = Arc::new(signalled);
     let mut first = signalled.subscribe();
     let mut second = signalled.subscribe();
-    let counting = tokio::spawn(count_stop_signals(signalled.clone()));
+    let signals = crate::process::Signals::listen()
+        .map_err(|e| Error::failure(format!("cannot handle signals: {e}")))?;
+    let counting = tokio::spawn(count_stop_signals(signals, signalled.clone()));
     let served = proxy
         .serve(
             async move {
@@ -372,65 +374,35 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Count the signals that stop the service: SIGINT, SIGTERM, SIGHUP and SIGQUIT (Ctrl-C
 /// elsewhere). SIGUSR1 and SIGUSR2 are caught and ignored: by default they would end
 /// bedkey without removing its files.
-async fn count_stop_signals(count: Arc<tokio::sync::watch::Sender<u32>>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let _ignored: Vec<_> = [SignalKind::user_defined1(), SignalKind::user_defined2()]
-            .into_iter()
-            .filter_map(|k| signal(k).ok())
-            .collect();
-        let kinds = [
-            SignalKind::interrupt(),
-            SignalKind::terminate(),
-            SignalKind::hangup(),
-            SignalKind::quit(),
-        ];
-        let mut streams: Vec<_> = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
-        loop {
-            std::future::poll_fn(|cx| {
-                for s in streams.iter_mut() {
-                    if s.poll_recv(cx).is_ready() {
-                        return std::task::Poll::Ready(());
-                    }
-                }
-                std::task::Poll::Pending
-            })
-            .await;
+async fn count_stop_signals(
+    mut signals: crate::process::Signals,
+    count: Arc<tokio::sync::watch::Sender<u32>>,
+) {
+    loop {
+        if crate::process::asks_to_stop(signals.next().await) {
             count.send_modify(|n| *n += 1);
         }
-    }
-    #[cfg(not(unix))]
-    loop {
-        let _ = tokio::signal::ctrl_c().await;
-        count.send_modify(|n| *n += 1);
     }
 }
 
 /// `KEY=value` lines, unquoted: docker's `--env-file` takes values literally, so a
 /// value a dotenv reader would need quoted is refused instead.
 fn dotenv(vars: &[(&'static str, String)]) -> Result<Secret> {
-    let mut text = String::new();
-    for (name, value) in vars {
-        if value.is_empty()
-            || value
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || "\"'\\$#`".contains(c))
-        {
-            let hint = if *name == "NODE_EXTRA_CA_CERTS" {
-                "choose a --ca-file path without spaces or quotes"
-            } else {
-                "set TMPDIR or XDG_RUNTIME_DIR to a path without spaces or quotes"
-            };
-            return Err(Error::usage(format!(
-                "{name}={} cannot be written as a dotenv line",
-                printable(value)
-            ))
-            .with_hint(hint));
-        }
-        text.push_str(&format!("{name}={value}\n"));
+    use bedkey::shell::{self, Format};
+    if let Some((name, value)) = vars.iter().find(|(_, v)| !shell::dotenv_bare(v)) {
+        let hint = if *name == "NODE_EXTRA_CA_CERTS" {
+            "choose a --ca-file path of letters, digits and / . _ - only"
+        } else {
+            "set TMPDIR or XDG_RUNTIME_DIR to a path of letters, digits and / . _ - only"
+        };
+        return Err(Error::usage(format!(
+            "{name}={} cannot be written as a dotenv line",
+            printable(value)
+        ))
+        .with_hint(hint));
     }
-    Ok(Secret::from(text))
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Ok(Secret::from(shell::render(Format::Dotenv, &pairs)?))
 }
 
 fn write_public(path: &Path, bytes: &[u8]) -> Result<()> {

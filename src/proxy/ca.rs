@@ -185,7 +185,10 @@ impl TrustFiles {
         write_new(&ca_path, ca.cert_pem().as_bytes())?;
         let mut bundle = String::with_capacity(roots.len() * 2048);
         for root in roots {
-            bundle.push_str(&pem("CERTIFICATE", root));
+            bundle.push_str(&pem::encode_config(
+                &pem::Pem::new("CERTIFICATE", root.as_ref()),
+                pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+            ));
         }
         bundle.push_str(ca.cert_pem());
         write_new(&bundle_path, bundle.as_bytes())?;
@@ -210,16 +213,4 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
         .open(path)
         .and_then(|mut f| f.write_all(bytes))
         .map_err(|e| Error::failure(format!("cannot write {}: {e}", path.display())))
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
 }
