@@ -5,23 +5,8 @@
 
 mod common;
 
-use std::process::Command as Std;
-
-use common::bedrock::Bedrock;
+use common::bedrock::{Bedrock, boto3};
 use common::*;
-
-/// Whether Python with boto3 (from the IAM test server's requirements) is here.
-fn boto3() -> bool {
-    let ok = Std::new("python3")
-        .args(["-c", "import boto3, cryptography"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(!required("BEDKEY_TEST_IAM_SERVER"), "boto3 is missing");
-        eprintln!("skipped: python3 with boto3 is not installed");
-    }
-    ok
-}
 
 /// Run boto3 under `bedkey exec NAME` against a TLS stand-in for Bedrock that accepts
 /// only `key`; returns what the script printed: boto3's region and a model id.
@@ -70,19 +55,7 @@ fn boto3_uses_a_minted_short_term_key_in_the_region_it_was_signed_for() {
     }
     let sb = Sandbox::new();
     let name = sb.name("botost");
-    ok(&sb
-        .bedkey_with_env_credentials()
-        .args([
-            "create",
-            &name,
-            "--short-term",
-            "--expires",
-            "1h",
-            "--region",
-            "ap-southeast-2",
-        ])
-        .output()
-        .unwrap());
+    sb.short_term(&name, "1h", "ap-southeast-2");
     let key = sb.loaded_key(&name);
     let key = key.as_str();
     assert_eq!(

@@ -6,10 +6,10 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command as Std, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::bedrock::Bedrock;
+use common::bedrock::{Bedrock, boto3};
 use common::*;
 use serde_json::Value;
 
@@ -17,19 +17,6 @@ const CLIENT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/server/bedrock_client.py"
 );
-
-/// Whether Python with boto3 (from the IAM test server's requirements) is here.
-fn boto3() -> bool {
-    let ok = Std::new("python3")
-        .args(["-c", "import boto3, cryptography"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(!required("BEDKEY_TEST_IAM_SERVER"), "boto3 is missing");
-        eprintln!("skipped: python3 with boto3 is not installed");
-    }
-    ok
-}
 
 /// A process a test started, killed and reaped however the test ends: a failed
 /// assertion must not leave a proxy running.
@@ -53,22 +40,6 @@ impl Drop for Background {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn short_term(sb: &Sandbox, name: &str, expires: &str, region: &str) {
-    ok(&sb
-        .bedkey_with_env_credentials()
-        .args([
-            "create",
-            name,
-            "--short-term",
-            "--expires",
-            expires,
-            "--region",
-            region,
-        ])
-        .output()
-        .unwrap());
 }
 
 fn json_line(out: &std::process::Output) -> Value {
@@ -120,7 +91,7 @@ fn boto3_under_exec_proxy_keeps_working_after_its_key_expires() {
     let sb = Sandbox::new();
     let name = sb.name("px");
     // An 8-second key, refreshed when 4 s remain: a 12-second run outlives two.
-    short_term(&sb, &name, "8s", "eu-west-3");
+    sb.short_term(&name, "8s", "eu-west-3");
     let bedrock = Bedrock::start(&sb, &[], true);
     let out = bedrock
         .bedkey(&sb)
@@ -164,7 +135,7 @@ fn the_js_sdk_under_exec_proxy_converses_and_streams() {
     }
     let sb = Sandbox::new();
     let name = sb.name("pxjs");
-    short_term(&sb, &name, "1h", "sa-east-1");
+    sb.short_term(&name, "1h", "sa-east-1");
     let bedrock = Bedrock::start(&sb, &[], true);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node/converse.mjs");
     let out = bedrock
@@ -253,7 +224,7 @@ fn a_long_term_key_without_a_region_needs_one() {
 fn the_child_gets_the_endpoint_a_local_token_and_trust_but_never_the_key() {
     let sb = Sandbox::new();
     let name = sb.name("pxenv");
-    short_term(&sb, &name, "1h", "us-east-2");
+    sb.short_term(&name, "1h", "us-east-2");
     let out = sb
         .bedkey()
         .args(["exec", &name, "--proxy", "--", "env"])
@@ -296,7 +267,7 @@ fn the_local_ca_is_private_name_constrained_and_in_the_bundle() {
     }
     let sb = Sandbox::new();
     let name = sb.name("pxca");
-    short_term(&sb, &name, "1h", "us-east-1");
+    sb.short_term(&name, "1h", "us-east-1");
     // The child inspects the files while they exist.
     let script = r#"
 import os, stat, sys
@@ -326,7 +297,7 @@ print(bundle.count("BEGIN CERTIFICATE") > 1, open(ca_path).read() in bundle)
 fn exec_proxy_forwards_signals_and_exits_as_the_child_did() {
     let sb = Sandbox::new();
     let name = sb.name("pxsig");
-    short_term(&sb, &name, "1h", "us-east-1");
+    sb.short_term(&name, "1h", "us-east-1");
     // The child says it is ready, then exits 42 on SIGTERM.
     let ready = sb.path().join("ready");
     let script = format!(
@@ -365,7 +336,7 @@ fn exec_proxy_forwards_signals_and_exits_as_the_child_did() {
 fn exec_proxy_gives_the_child_its_own_core_limit_back() {
     let sb = Sandbox::new();
     let name = sb.name("pxcore");
-    short_term(&sb, &name, "1h", "us-east-1");
+    sb.short_term(&name, "1h", "us-east-1");
     let out = sb
         .command("bash")
         .args([
@@ -388,7 +359,7 @@ fn proxy_writes_an_env_file_for_a_child_started_elsewhere_and_stops_on_sigterm()
     }
     let sb = Sandbox::new();
     let name = sb.name("pxsvc");
-    short_term(&sb, &name, "1h", "ca-central-1");
+    sb.short_term(&name, "1h", "ca-central-1");
     let bedrock = Bedrock::start(&sb, &[], true);
     let env_file = sb.path().join("bedrock.env");
     let ca_file = sb.path().join("certs/bedkey-ca.pem");
@@ -479,7 +450,7 @@ fn proxy_writes_an_env_file_for_a_child_started_elsewhere_and_stops_on_sigterm()
 fn proxy_prints_the_variables_when_no_env_file_is_given() {
     let sb = Sandbox::new();
     let name = sb.name("pxprint");
-    short_term(&sb, &name, "1h", "us-east-1");
+    sb.short_term(&name, "1h", "us-east-1");
     let mut proxy = Background(
         sb.command(bedkey_bin())
             .args(["proxy", &name])
@@ -507,7 +478,7 @@ fn proxy_prints_the_variables_when_no_env_file_is_given() {
 fn a_port_in_use_is_exit_2_naming_the_address() {
     let sb = Sandbox::new();
     let name = sb.name("pxport");
-    short_term(&sb, &name, "1h", "us-east-1");
+    sb.short_term(&name, "1h", "us-east-1");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let out = sb
@@ -541,7 +512,7 @@ fn bedrock_unreachable_is_a_502_with_one_line_and_the_proxy_keeps_serving() {
     }
     let sb = Sandbox::new();
     let name = sb.name("pxdown");
-    short_term(&sb, &name, "1h", "us-east-1");
+    sb.short_term(&name, "1h", "us-east-1");
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -649,7 +620,7 @@ fn two_hundred_requests_at_once_are_all_answered_and_share_each_refresh() {
     let name = sb.name("pxburst");
     // A 6-second key refreshed when 3 s remain: rounds of 200 requests for 5 s cross
     // the moment it falls due.
-    short_term(&sb, &name, "6s", "us-east-1");
+    sb.short_term(&name, "6s", "us-east-1");
     let bedrock = Bedrock::start(&sb, &[], true);
     let out = bedrock
         .bedkey(&sb)
@@ -688,7 +659,7 @@ fn odd_methods_are_refused_a_broken_body_is_the_clients_fault_and_bearer_is_any_
     }
     let sb = Sandbox::new();
     let name = sb.name("pxodd");
-    short_term(&sb, &name, "1h", "us-east-1");
+    sb.short_term(&name, "1h", "us-east-1");
     let bedrock = Bedrock::start(&sb, &[], true);
     let out = bedrock
         .bedkey(&sb)
@@ -713,13 +684,19 @@ fn odd_methods_are_refused_a_broken_body_is_the_clients_fault_and_bearer_is_any_
 fn env_and_ca_files_must_be_regular_files_and_different() {
     let sb = Sandbox::new();
     let name = sb.name("pxfiles");
-    short_term(&sb, &name, "1h", "us-east-1");
+    sb.short_term(&name, "1h", "us-east-1");
     let target = sb.path().join("precious");
     std::fs::write(&target, "keep me").unwrap();
     let link = sb.path().join("link");
     std::os::unix::fs::symlink(&target, &link).unwrap();
     let fifo = sb.path().join("fifo");
-    assert!(Std::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     for (flag, path) in [
         ("--env-file", &link),
         ("--ca-file", &link),
@@ -797,7 +774,7 @@ fn env_and_ca_files_must_be_regular_files_and_different() {
 fn an_unspecified_listen_address_is_refused_in_any_spelling() {
     let sb = Sandbox::new();
     let name = sb.name("pxany");
-    short_term(&sb, &name, "1h", "us-east-1");
+    sb.short_term(&name, "1h", "us-east-1");
     for addr in [
         "0.0.0.0:0",
         "[::]:0",
@@ -818,7 +795,7 @@ fn an_unspecified_listen_address_is_refused_in_any_spelling() {
 fn a_missing_runtime_dir_falls_back_to_the_temp_dir() {
     let sb = Sandbox::new();
     let name = sb.name("pxrun");
-    short_term(&sb, &name, "1h", "us-east-1");
+    sb.short_term(&name, "1h", "us-east-1");
     let out = sb
         .bedkey()
         .env("XDG_RUNTIME_DIR", sb.path().join("not-there"))
@@ -844,7 +821,7 @@ fn proxy_drains_requests_in_flight_and_a_second_signal_ends_the_wait() {
     }
     let sb = Sandbox::new();
     let name = sb.name("pxdrain");
-    short_term(&sb, &name, "1h", "us-east-1");
+    sb.short_term(&name, "1h", "us-east-1");
     let bedrock = Bedrock::start(&sb, &[], true);
     let env_file = sb.path().join("drain.env");
     let mut proxy = Background(
@@ -904,7 +881,7 @@ fn proxy_drains_requests_in_flight_and_a_second_signal_ends_the_wait() {
 fn proxy_prints_one_json_object_with_output_json() {
     let sb = Sandbox::new();
     let name = sb.name("pxjson");
-    short_term(&sb, &name, "1h", "eu-central-1");
+    sb.short_term(&name, "1h", "eu-central-1");
     let mut proxy = Background(
         sb.command(bedkey_bin())
             .args(["--output", "json", "proxy", &name])

@@ -101,3 +101,16 @@ impl Drop for Bedrock {
         let _ = self.child.wait();
     }
 }
+
+/// Whether Python with boto3 (from the IAM test server's requirements) is here.
+pub fn boto3() -> bool {
+    let ok = Std::new("python3")
+        .args(["-c", "import boto3, cryptography"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(!required("BEDKEY_TEST_IAM_SERVER"), "boto3 is missing");
+        eprintln!("skipped: python3 with boto3 is not installed");
+    }
+    ok
+}

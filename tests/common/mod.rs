@@ -150,6 +150,23 @@ impl Sandbox {
             .unwrap()
     }
 
+    /// A short-term entry `name` for `region`, minted from static credentials.
+    pub fn short_term(&self, name: &str, expires: &str, region: &str) {
+        ok(&self
+            .bedkey_with_env_credentials()
+            .args([
+                "create",
+                name,
+                "--short-term",
+                "--expires",
+                expires,
+                "--region",
+                region,
+            ])
+            .output()
+            .unwrap());
+    }
+
     /// bedkey with static credentials in the environment.
     pub fn bedkey_with_env_credentials(&self) -> Command {
         let mut cmd = self.bedkey();
