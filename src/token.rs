@@ -197,11 +197,52 @@ pub struct LongTerm {
 }
 
 impl LongTerm {
-    /// The account id at the end of the alias, when it has one.
+    /// The account id in the alias, when it has one.
     pub fn account(&self) -> Option<&str> {
-        let (_, account) = self.alias.rsplit_once("-at-")?;
-        (account.len() == 12 && account.bytes().all(|c| c.is_ascii_digit())).then_some(account)
+        alias_parts(&self.alias).map(|(_, account)| account)
     }
+
+    /// Whether the key is a credential of IAM user `user`. AWS documents the alias only
+    /// as the user name and a suffix: real keys read `USER-at-ACCOUNT`, and a user's
+    /// later credentials `USER+N-at-ACCOUNT`. User names may hold `+` and `-at-`
+    /// themselves, so the known name is matched, never stripped out of the alias.
+    pub fn is_of_user(&self, user: &str) -> bool {
+        alias_parts(&self.alias).is_some_and(|(name, _)| name_is(name, user))
+    }
+
+    /// Whether two keys are credentials of one IAM user of one account, when no user
+    /// name is known (an imported key): each alias's name part, with a `+N` marker or
+    /// without, must be the other's.
+    pub fn same_user(&self, other: &LongTerm) -> bool {
+        match (alias_parts(&self.alias), alias_parts(&other.alias)) {
+            (Some((a, at_a)), Some((b, at_b))) => at_a == at_b && (name_is(a, b) || name_is(b, a)),
+            _ => false,
+        }
+    }
+}
+
+/// An alias split at the last `-at-` that twelve digits follow: the name part and
+/// the account. Whatever follows the account (a per-credential suffix) is ignored.
+fn alias_parts(alias: &str) -> Option<(&str, &str)> {
+    alias.rmatch_indices("-at-").find_map(|(at, _)| {
+        let rest = &alias.as_bytes()[at + 4..];
+        let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        (digits == 12).then(|| (&alias[..at], &alias[at + 4..at + 16]))
+    })
+}
+
+/// Whether an alias's name part names `user`: the name itself or `user+DIGITS`. IAM
+/// user names are unique regardless of case.
+fn name_is(name: &str, user: &str) -> bool {
+    if name.eq_ignore_ascii_case(user) {
+        return true;
+    }
+    name.len() > user.len()
+        && name.is_char_boundary(user.len())
+        && name[..user.len()].eq_ignore_ascii_case(user)
+        && name[user.len()..]
+            .strip_prefix('+')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
 }
 
 /// Read a key of either kind; anything else is a usage error that says what is wrong.
@@ -517,6 +558,61 @@ mod tests {
         assert_eq!(lt.alias, "BedrockAPIKey-abcd-at-123456789012");
         assert_eq!(lt.account(), Some("123456789012"));
         assert!(!format!("{lt:?}").contains("c2VjcmV0"));
+    }
+
+    fn long(alias: &str) -> LongTerm {
+        LongTerm {
+            alias: alias.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_users_later_credentials_carry_a_plus_marker_and_still_name_the_user() {
+        let first = long("BedrockAPIKey-ab12-at-123456789012");
+        let second = long("BedrockAPIKey-ab12+1-at-123456789012");
+        for key in [&first, &second] {
+            assert!(key.is_of_user("BedrockAPIKey-ab12"));
+            assert!(
+                key.is_of_user("bedrockapikey-AB12"),
+                "IAM names ignore case"
+            );
+            assert_eq!(key.account(), Some("123456789012"));
+        }
+        assert!(first.same_user(&second) && second.same_user(&first));
+        assert!(!second.is_of_user("BedrockAPIKey-ab"));
+        assert!(!first.is_of_user("BedrockAPIKey-ab12+1"));
+        // Another account, another user.
+        assert!(!first.same_user(&long("BedrockAPIKey-ab12+1-at-210987654321")));
+        assert!(!first.same_user(&long("BedrockAPIKey-ab123-at-123456789012")));
+    }
+
+    #[test]
+    fn names_with_plus_and_at_are_matched_not_stripped() {
+        // A user named `a+1` is not user `a`'s second key, unless the name is unknown.
+        let key = long("a+1-at-123456789012");
+        assert!(key.is_of_user("a+1"));
+        assert!(key.is_of_user("a"));
+        assert!(!long("a+1-at-123456789012").is_of_user("a+"));
+        assert!(!long("a+x-at-123456789012").is_of_user("a"));
+        // `-at-` inside a user name: the last one before twelve digits is the account's.
+        let odd = long("svc-at-home+2-at-123456789012");
+        assert!(odd.is_of_user("svc-at-home"));
+        assert_eq!(odd.account(), Some("123456789012"));
+        let digits = long("x-at-999999999999-at-123456789012");
+        assert!(digits.is_of_user("x-at-999999999999"));
+        assert_eq!(digits.account(), Some("123456789012"));
+    }
+
+    #[test]
+    fn a_suffix_after_the_account_is_ignored() {
+        let key = long("BedrockAPIKey-ab12-at-123456789012-v2x9");
+        assert!(key.is_of_user("BedrockAPIKey-ab12"));
+        assert_eq!(key.account(), Some("123456789012"));
+        assert!(key.same_user(&long("BedrockAPIKey-ab12+1-at-123456789012+k")));
+        // Thirteen digits are not an account.
+        assert_eq!(long("u-at-1234567890123").account(), None);
+        assert!(!long("u-at-1234567890123").is_of_user("u"));
+        assert_eq!(long("no-account-here").account(), None);
     }
 
     fn reason(key: &str) -> String {

@@ -97,6 +97,7 @@ pub async fn write(
             &target.id,
             about.name.as_deref().unwrap_or_default(),
             key,
+            about.iam_user.as_deref(),
         )?;
     }
     let value = secrets::value(
@@ -113,12 +114,18 @@ pub async fn write(
 
 /// A secret that holds something else (a password, another key's JSON) is never
 /// overwritten: only a JSON object for this key (or for none yet), or a bare key.
-fn check_overwrite(value: &Secret, id: &str, name: &str, key: &Secret) -> Result<()> {
+fn check_overwrite(
+    value: &Secret,
+    id: &str,
+    name: &str,
+    key: &Secret,
+    user: Option<&str>,
+) -> Result<()> {
     let text = bedkey::secret::ExposeSecret::expose_secret(value).trim();
-    // A key of another IAM user (another alias) is someone else's: a rotation of this
-    // key replaces only a key of the same user.
+    // A key of another IAM user is someone else's: a rotation of this key replaces
+    // only a key of the same user.
     if let Ok((held, _)) = secrets::parse(value, id)
-        && alias_of(&held) != alias_of(key)
+        && !same_user(&held, key, user)
     {
         return Err(Error::failure(format!(
             "secret {id} holds a Bedrock API key of another IAM user; bedkey will not overwrite it"
@@ -144,11 +151,19 @@ fn check_overwrite(value: &Secret, id: &str, name: &str, key: &Secret) -> Result
     }
 }
 
-/// The alias inside a long-term key (its IAM user and account); None for others.
-fn alias_of(key: &Secret) -> Option<String> {
-    match bedkey::token::decode(bedkey::secret::ExposeSecret::expose_secret(key)) {
-        Ok(bedkey::token::Decoded::LongTerm(l)) => Some(l.alias),
-        _ => None,
+/// Whether `held` and `key` are keys of one IAM user of one account: by the user
+/// bedkey knows for the key when it knows one, else by the aliases alone (a user's
+/// keys differ in alias: later ones carry `+N`).
+fn same_user(held: &Secret, key: &Secret, user: Option<&str>) -> bool {
+    use bedkey::token::Decoded;
+    let decode = |k: &Secret| bedkey::token::decode(bedkey::secret::ExposeSecret::expose_secret(k));
+    match (decode(held), decode(key)) {
+        (Ok(Decoded::LongTerm(h)), Ok(Decoded::LongTerm(k))) => match user {
+            Some(u) => h.is_of_user(u) && h.account() == k.account(),
+            None => h.same_user(&k),
+        },
+        (Ok(Decoded::ShortTerm(_)), Ok(Decoded::ShortTerm(_))) => true,
+        _ => false,
     }
 }
 

@@ -19,6 +19,10 @@ Control API (plain JSON over HTTP, never used by the SDK):
     POST   /_control/reset         clear faults and the request log
                                    ({"credentials": true} also wipes stored credentials)
     GET    /_control/credentials   stored credentials, without secrets
+    POST   /_control/aliases       {"style": "plus" | "after-account" | "plain"}: how the
+                                   aliases of new credentials look (default "plus")
+    POST   /_control/paging        {"mode": "no-marker" | "same-marker" | null}: every
+                                   listing says it goes on, with no marker or the same one
     DELETE /_control/credentials/<id>   out-of-band delete (console simulation)
     PATCH  /_control/credentials/<id>   {"created", "expires", "status"} e.g. to force expiry
     POST   /_control/seed          {"users", "per_user", "prefix", "age_days", "user"}:
@@ -41,6 +45,12 @@ works for the emulated actions and for those proxied to moto alike:
     "hang"           do not run the action; hold the request unanswered for
                      "delay_ms" (default 600000) or until shutdown, then close
 The action's own outcome (success or error) shows only in the server's state.
+
+Aliases follow real keys (public decoders of them): a user's first credential for a
+service is "USER-at-ACCOUNT", every later one "USER+N-at-ACCOUNT" (N counts the
+user's credentials for that service so far), so two keys of one user differ in
+alias.  "after-account" instead puts a per-credential suffix after the account
+("USER-at-ACCOUNT-1a2b3c"); "plain" gives every credential "USER-at-ACCOUNT".
 For the "*_after" modes a "delay_ms" is spent after acting, before misbehaving.
 """
 
@@ -130,6 +140,22 @@ def rand_upper(n):
     return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
+ALIAS_STYLES = {"plus", "after-account", "plain"}
+
+
+def alias_for(user, service):
+    """The alias of a new credential of `user` for `service` (call with STATE.lock held)."""
+    key = (user.lower(), service)
+    n = STATE.made.get(key, 0)
+    STATE.made[key] = n + 1
+    style = STATE.alias_style
+    if style == "after-account":
+        return f"{user}-at-{ACCOUNT_ID}-{secrets.token_hex(3)}"
+    if style == "plus" and n > 0:
+        return f"{user}+{n}-at-{ACCOUNT_ID}"
+    return f"{user}-at-{ACCOUNT_ID}"
+
+
 class Credential:
     def __init__(self, user, service, age_days):
         self.id = "ACCA" + rand_upper(17)
@@ -139,7 +165,7 @@ class Credential:
         self.created = now()
         self.expires = self.created + dt.timedelta(days=age_days) if age_days else None
         if service in API_KEY_SERVICES:
-            self.alias = f"{user}-at-{ACCOUNT_ID}"
+            self.alias = alias_for(user, service)
             self.service_user_name = None
         else:
             self.alias = None
@@ -201,6 +227,12 @@ class State:
         self.faults = []  # dicts; matched first-come first-served
         self.requests = []
         self.moto_port = None
+        # Aliases: the style of new ones, and how many credentials each (user,
+        # service) has had, for the "+N" of later ones.
+        self.alias_style = "plus"
+        self.made = {}
+        # /_control/paging: None, or how listings misbehave ("no-marker", "same-marker").
+        self.paging = None
         # Set at shutdown, so "hang" faults let go of their connections promptly.
         self.stopping = threading.Event()
 
@@ -420,9 +452,14 @@ def list_(p, ak):
         out = ["<ServiceSpecificCredentials>"]
         out += [c.xml("member", with_secret=False) for c in page]
         out.append("</ServiceSpecificCredentials>")
+    broken = STATE.paging
+    if broken:
+        # A listing that never ends: more to come, and no marker or the same one.
+        truncated = True
     out.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
-    if truncated:
-        tok = base64.urlsafe_b64encode(f"o:{start + max_items}".encode()).decode()
+    if truncated and broken != "no-marker":
+        next_start = start if broken == "same-marker" and marker else start + max_items
+        tok = base64.urlsafe_b64encode(f"o:{next_start}".encode()).decode()
         out.append(f"<Marker>{tok}</Marker>")
     return "".join(out)
 
@@ -558,6 +595,11 @@ class Handler(BaseHTTPRequestHandler):
             form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
             params.update({k: v[0] for k, v in form.items()})
         action = params.get("Action")
+        # Secrets Manager speaks JSON: its action is named by X-Amz-Target.
+        target = self.headers.get("X-Amz-Target", "")
+        self.json_api = bool(target) and not action
+        if self.json_api:
+            action = target.rsplit(".", 1)[-1]
         fault = None
         if action:
             with STATE.lock:
@@ -569,9 +611,8 @@ class Handler(BaseHTTPRequestHandler):
             if fault.get("delay_ms"):
                 threading.Event().wait(fault["delay_ms"] / 1000)
             if fault.get("code"):
-                return self.send_xml(error_xml(
-                    ApiError(fault["status"], fault["code"], fault["message"]),
-                    error_ns(params)))
+                return self.send_error_reply(
+                    ApiError(fault["status"], fault["code"], fault["message"]), params)
         if mode == "hang":
             # A service that never answers: nothing happens, so a retry is safe.
             STATE.stopping.wait(fault["delay_ms"] / 1000)
@@ -608,16 +649,25 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "drop_after":
             return self.drop()
         if mode == "500_after":
-            return self.send_xml(error_xml(
-                ApiError(fault["status"], fault["code"], fault["message"]), error_ns(params)))
+            return self.send_error_reply(
+                ApiError(fault["status"], fault["code"], fault["message"]), params)
         assert mode == "garbled_after", mode
-        # Success status and a well-formed HTTP message, but XML cut short: only the
-        # client's parser can notice.
+        # Success status and a well-formed HTTP message, but the body cut short: only
+        # the client's parser can notice.
         _, headers, data = reply
         if isinstance(data, str):
             data = data.encode()
         rid = [(k, v) for k, v in headers if k.lower() == "x-amzn-requestid"]
-        self.send(200, data[:int(len(data) * GARBLE_FRACTION)], "text/xml", rid[:1])
+        ctype = "application/x-amz-json-1.1" if self.json_api else "text/xml"
+        self.send(200, data[:int(len(data) * GARBLE_FRACTION)], ctype, rid[:1])
+
+    def send_error_reply(self, err, params):
+        """An AWS error in the protocol of the call: JSON for Secrets Manager, else XML."""
+        if not self.json_api:
+            return self.send_xml(error_xml(err, error_ns(params)))
+        body = json.dumps({"__type": err.code, "message": err.message})
+        self.send(err.status, body, "application/x-amz-json-1.1",
+                  [("x-amzn-RequestId", str(uuid.uuid4()))])
 
     def drop(self):
         """Ends the connection with nothing sent, so the client sees EOF instead of a reply."""
@@ -664,8 +714,11 @@ class Handler(BaseHTTPRequestHandler):
             with STATE.lock:
                 STATE.faults.clear()
                 STATE.requests.clear()
+                STATE.paging = None
                 if req.get("credentials"):
                     STATE.creds.clear()
+                    STATE.made.clear()
+                    STATE.alias_style = "plus"
             return self.send_json(200, {"ok": True})
         if path == "/_control/seed" and m == "POST":
             # Bedrock credentials for users that need not exist in moto: for
@@ -683,6 +736,18 @@ class Handler(BaseHTTPRequestHandler):
                         STATE.creds[c.id] = c
                         made.append(c.id)
             return self.send_json(200, {"created": len(made)})
+        if path == "/_control/aliases" and m == "POST":
+            if req.get("style") not in ALIAS_STYLES:
+                return self.send_json(400, {"error": f"'style' must be one of {sorted(ALIAS_STYLES)}"})
+            with STATE.lock:
+                STATE.alias_style = req["style"]
+            return self.send_json(200, {"style": req["style"]})
+        if path == "/_control/paging" and m == "POST":
+            if req.get("mode") not in ("no-marker", "same-marker", None):
+                return self.send_json(400, {"error": "'mode' must be no-marker, same-marker or null"})
+            with STATE.lock:
+                STATE.paging = req.get("mode")
+            return self.send_json(200, {"mode": req.get("mode")})
         if path == "/_control/requests" and m == "GET":
             with STATE.lock:
                 return self.send_json(200, list(STATE.requests))

@@ -112,10 +112,11 @@ def test_full_lifecycle():
     c1 = c1["ServiceSpecificCredential"]
     c2 = iam.create_service_specific_credential(UserName=user, ServiceName=BEDROCK,
                                                 CredentialAgeDays=30)["ServiceSpecificCredential"]
-    for c in (c1, c2):
+    # As in real keys, the user's second credential carries "+1" after the user name.
+    for c, alias in ((c1, f"{user}-at-123456789012"), (c2, f"{user}+1-at-123456789012")):
         assert re.fullmatch(r"ACCA[A-Z0-9]{17}", c["ServiceSpecificCredentialId"])
         assert c["Status"] == "Active" and c["UserName"] == user and c["ServiceName"] == BEDROCK
-        assert c["ServiceCredentialAlias"] == f"{user}-at-123456789012"
+        assert c["ServiceCredentialAlias"] == alias
         secret = c["ServiceCredentialSecret"]
         assert secret.startswith("ABSK")
         assert base64.b64decode(secret[4:]).decode().startswith(c["ServiceCredentialAlias"] + ":")
@@ -131,9 +132,10 @@ def test_full_lifecycle():
     assert listed["IsTruncated"] is False
     assert {m["ServiceSpecificCredentialId"] for m in metas} == {
         c1["ServiceSpecificCredentialId"], c2["ServiceSpecificCredentialId"]}
+    aliases = {c["ServiceSpecificCredentialId"]: c["ServiceCredentialAlias"] for c in (c1, c2)}
     for m in metas:
         assert "ServiceCredentialSecret" not in m and "ServicePassword" not in m
-        assert m["ServiceCredentialAlias"] == f"{user}-at-123456789012"
+        assert m["ServiceCredentialAlias"] == aliases[m["ServiceSpecificCredentialId"]]
     assert iam.list_service_specific_credentials(
         UserName=user, ServiceName="codecommit.amazonaws.com")["ServiceSpecificCredentials"] == []
 
@@ -166,6 +168,31 @@ def test_full_lifecycle():
     assert iam.list_service_specific_credentials(UserName=user)["ServiceSpecificCredentials"] == []
     iam.detach_user_policy(UserName=user, PolicyArn=POLICY)
     iam.delete_user(UserName=user)
+
+
+def test_alias_styles():
+    iam = client()
+    try:
+        for style, pattern in (("after-account", r"{u}-at-123456789012-[0-9a-f]{{6}}"),
+                               ("plain", r"{u}-at-123456789012")):
+            control("POST", "/_control/aliases", {"style": style})
+            user = new_user(iam)
+            for _ in range(2):
+                c = iam.create_service_specific_credential(
+                    UserName=user, ServiceName=BEDROCK)["ServiceSpecificCredential"]
+                assert re.fullmatch(pattern.format(u=re.escape(user)), c["ServiceCredentialAlias"])
+        # A later credential after a deletion still counts on: never the first's alias.
+        control("POST", "/_control/aliases", {"style": "plus"})
+        user = new_user(iam)
+        first = iam.create_service_specific_credential(
+            UserName=user, ServiceName=BEDROCK)["ServiceSpecificCredential"]
+        iam.delete_service_specific_credential(
+            UserName=user, ServiceSpecificCredentialId=first["ServiceSpecificCredentialId"])
+        later = iam.create_service_specific_credential(
+            UserName=user, ServiceName=BEDROCK)["ServiceSpecificCredential"]
+        assert later["ServiceCredentialAlias"] == f"{user}+1-at-123456789012"
+    finally:
+        control("POST", "/_control/aliases", {"style": "plus"})
 
 
 def test_validation_and_missing_entities():
