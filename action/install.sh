@@ -40,8 +40,11 @@ fi
 
 case "${RUNNER_OS:-}" in
     Windows)
-        BEDKEY_INSTALL_DIR="$dir" BEDKEY_NO_MODIFY_PATH=1 powershell -NoProfile -ExecutionPolicy Bypass \
-            -Command "irm '$url/bedkey-installer.ps1' | iex" ||
+        # The URL reaches PowerShell through the environment, never inside its
+        # command text, where a quote in a mirror's URL would end the string.
+        BEDKEY_INSTALLER_URL="$url/bedkey-installer.ps1" BEDKEY_INSTALL_DIR="$dir" BEDKEY_NO_MODIFY_PATH=1 \
+            powershell -NoProfile -ExecutionPolicy Bypass \
+            -Command 'irm $env:BEDKEY_INSTALLER_URL | iex' ||
             fail "could not install bedkey $version"
         ;;
     *)

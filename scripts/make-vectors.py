@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Regenerate bedkey's short-term key test vectors with AWS's official generator.
+"""Regenerate bedkey's short-term key test vectors with AWS's official generators.
 
-Requires `pip install aws-bedrock-token-generator==1.1.0` (which pulls in
-botocore). Nothing is downloaded at runtime and no network is used: signing is
-purely local.
+Requires `pip install aws-bedrock-token-generator==1.1.0
+token-generator-for-aws-external-anthropic==1.0.0` (which pull in botocore):
+the first makes the Bedrock vectors (short-term-*.txt), the second the Claude
+Platform on AWS ones (claude-platform-*.txt). Nothing is downloaded at runtime
+and no network is used: signing is purely local.
 
 Usage:
     scripts/make-vectors.py [--dir tests/vectors] [--check]
@@ -24,6 +26,7 @@ from unittest import mock
 import aws_bedrock_token_generator
 import botocore
 import botocore.auth
+import token_generator_for_aws_external_anthropic as cp_generator
 from aws_bedrock_token_generator import provide_token
 from botocore.credentials import CredentialProvider, Credentials
 
@@ -79,6 +82,49 @@ VECTORS = {
     },
 }
 
+# Claude Platform on AWS keys: same credentials and session token as above, so
+# the two formats differ only in host, service name and prefix.
+CP_VECTORS = {
+    "claude-platform-a.txt": {
+        "about": "No session token, the default (and maximum) 12 h expiry.",
+        "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+        "secret_access_key": SECRET,
+        "session_token": "",
+        "region": "us-west-2",
+        "signed_at": "2025-07-15T05:00:00Z",
+        "expires_seconds": "43200",
+    },
+    "claude-platform-session.txt": {
+        "about": "With a session token (X-Amz-Security-Token) and a 900 s expiry.",
+        "access_key_id": "ASIAIOSFODNN7EXAMPLE",
+        "secret_access_key": SECRET,
+        "session_token": SESSION_TOKEN,
+        "region": "eu-central-1",
+        "signed_at": "2025-07-15T05:00:00Z",
+        "expires_seconds": "900",
+    },
+    "claude-platform-short.txt": {
+        "about": "No session token, minimum expiry (1 s), another region and date.",
+        "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+        "secret_access_key": SECRET,
+        "session_token": "",
+        "region": "ap-northeast-1",
+        "signed_at": "2026-01-02T03:04:05Z",
+        "expires_seconds": "1",
+    },
+    # The generator does not check the region at all, so a GovCloud one is
+    # signed like any other (it only goes into the credential scope).
+    "claude-platform-gov.txt": {
+        "about": "With a session token, a GovCloud region, 3600 s, last second of a year.",
+        "access_key_id": "ASIAIOSFODNN7EXAMPLE",
+        "secret_access_key": SECRET,
+        "session_token": SESSION_TOKEN,
+        "region": "us-gov-west-1",
+        "signed_at": "2025-12-31T23:59:59Z",
+        "expires_seconds": "3600",
+    },
+}
+
 
 class _StaticProvider(CredentialProvider):
     """Hands fixed credentials to provide_token (no env/config lookup)."""
@@ -91,9 +137,11 @@ class _StaticProvider(CredentialProvider):
         return self._creds
 
 
-def make_key(v):
-    """Run the official generator with botocore's clock frozen at v['signed_at']."""
+def _frozen(v, sign):
+    """Call sign(creds, region, expiry) with botocore's clock frozen at v['signed_at']."""
     when = datetime.datetime.strptime(v["signed_at"], "%Y-%m-%dT%H:%M:%SZ")
+    # None, not "": botocore adds X-Amz-Security-Token whenever the token is
+    # not None, so an empty string would sign an empty token parameter.
     creds = Credentials(
         v["access_key_id"], v["secret_access_key"], v["session_token"] or None
     )
@@ -102,17 +150,35 @@ def make_key(v):
     with mock.patch.object(
         botocore.auth, "get_current_datetime", lambda remove_tzinfo=True: when
     ):
-        return provide_token(
-            region=v["region"],
-            aws_credentials_provider=_StaticProvider(creds),
-            expiry=datetime.timedelta(seconds=int(v["expires_seconds"])),
+        return sign(
+            creds, v["region"], datetime.timedelta(seconds=int(v["expires_seconds"]))
         )
 
 
-def header(v):
+def make_key(v):
+    """A Bedrock key from aws_bedrock_token_generator.provide_token."""
+    return _frozen(v, lambda creds, region, expiry: provide_token(
+        region=region,
+        aws_credentials_provider=_StaticProvider(creds),
+        expiry=expiry,
+    ))
+
+
+def make_cp_key(v):
+    """A Claude Platform key from the stateless get_token (no boto3 session)."""
+    return _frozen(v, lambda creds, region, expiry: cp_generator.get_token(
+        credentials=creds, region=region, expiry=expiry
+    ))
+
+
+def dist_name(package):
+    return package.__name__.replace("_", "-")
+
+
+def header(v, what="Bedrock API key", package=aws_bedrock_token_generator):
     lines = [
-        "# A short-term Bedrock API key made by the official Python generator",
-        f"# (aws-bedrock-token-generator {aws_bedrock_token_generator.__version__},"
+        f"# A short-term {what} made by the official Python generator",
+        f"# ({dist_name(package)} {package.__version__},"
         f" botocore {botocore.__version__}) with its clock fixed.",
     ]
     if v["about"]:
@@ -122,6 +188,10 @@ def header(v):
     return lines
 
 
+def cp_header(v):
+    return header(v, "Claude Platform on AWS API key", cp_generator)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     here = os.path.dirname(os.path.abspath(__file__))
@@ -129,14 +199,17 @@ def main():
     ap.add_argument("--check", action="store_true", help="verify, don't write")
     args = ap.parse_args()
 
-    if aws_bedrock_token_generator.__version__ != "1.1.0":
-        sys.exit("need aws-bedrock-token-generator==1.1.0, found "
-                 + aws_bedrock_token_generator.__version__)
+    # Both pins are checked up front: --check must cover every vector.
+    for package, want in [(aws_bedrock_token_generator, "1.1.0"), (cp_generator, "1.0.0")]:
+        if package.__version__ != want:
+            sys.exit(f"need {dist_name(package)}=={want}, found {package.__version__}")
 
+    jobs = [(name, v, make_key, header) for name, v in VECTORS.items()]
+    jobs += [(name, v, make_cp_key, cp_header) for name, v in CP_VECTORS.items()]
     bad = 0
-    for name, v in VECTORS.items():
+    for name, v, make, head in jobs:
         path = os.path.join(args.dir, name)
-        key = make_key(v)
+        key = make(v)
         if os.path.exists(path):
             with open(path) as f:
                 lines = f.read().splitlines()
@@ -151,7 +224,7 @@ def main():
             new = [l for l in lines if not l.startswith("key=")] + [f"key={key}"]
         else:
             old = None
-            new = header(v) + [f"{k}={v[k]}" for k in FIELDS] + [f"key={key}"]
+            new = head(v) + [f"{k}={v[k]}" for k in FIELDS] + [f"key={key}"]
 
         if args.check:
             print(f"MISMATCH {name}" if old is not None else f"MISSING  {name}")

@@ -294,14 +294,19 @@ pub async fn region(explicit: Option<&str>, profile: Option<&str>) -> Result<(St
     }
 }
 
-/// Region names are lowercase letters, digits and dashes (`us-east-1`,
-/// `us-gov-west-1`): anything else would be signed into a key that never works.
+/// Region names are shaped `us-east-1`, `us-gov-west-1`, `eu-isoe-west-1`: a
+/// two-letter area, words of lowercase letters, a number, joined by dashes. Anything
+/// else (`--help`, `-x`, `x-`) would be signed into a key that never works, or read
+/// as a flag where it is passed on.
 pub fn checked_region(r: &str) -> Result<String> {
-    let ok = !r.is_empty()
-        && r.len() <= 32
-        && r.bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        && r.contains('-');
+    let parts: Vec<&str> = r.split('-').collect();
+    let word = |p: &&str| !p.is_empty() && p.bytes().all(|c| c.is_ascii_lowercase());
+    let ok = r.len() <= 32
+        && parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1].iter().all(word)
+        && (1..=2).contains(&parts[parts.len() - 1].len())
+        && parts[parts.len() - 1].bytes().all(|c| c.is_ascii_digit());
     if ok {
         Ok(r.to_string())
     } else {
@@ -417,7 +422,31 @@ mod tests {
     fn region_names_are_checked() {
         assert!(checked_region("us-east-1").is_ok());
         assert!(checked_region("us-gov-west-1").is_ok());
-        for bad in ["", "US-EAST-1", "useast1", "us east 1", "us-east-1\n"] {
+        for good in [
+            "eu-isoe-west-1",
+            "cn-northwest-1",
+            "il-central-1",
+            "ap-southeast-5",
+        ] {
+            assert!(checked_region(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "US-EAST-1",
+            "useast1",
+            "us east 1",
+            "us-east-1\n",
+            "--help",
+            "-x",
+            "--",
+            "x-",
+            "-1",
+            "us-east-",
+            "us--1",
+            "u-east-1",
+            "us-east-100",
+            "us-1",
+        ] {
             assert!(checked_region(bad).is_err(), "{bad:?}");
         }
     }

@@ -166,7 +166,7 @@ impl Iam {
         document: &str,
         key: &str,
     ) -> Result<(String, bool)> {
-        if self.policy_exists(arn).await? {
+        if self.policy_exists(arn, key).await? {
             self.new_default_version(arn, document).await?;
             return Ok((arn.to_string(), false));
         }
@@ -184,25 +184,26 @@ impl Iam {
         Ok((made.to_string(), true))
     }
 
-    /// Whether managed policy `arn` exists; one that exists without bedkey's tag is
-    /// refused: bedkey changes only what it made.
-    pub async fn policy_exists(&self, arn: &str) -> Result<bool> {
-        match self.client.get_policy().policy_arn(arn).send().await {
-            Err(e) if e.code() == Some("NoSuchEntity") => Ok(false),
-            Err(e) => Err(error("GetPolicy", e)),
-            Ok(out) => {
-                let ours = out
-                    .policy()
-                    .is_some_and(|p| p.tags().iter().any(|t| t.key() == NAME_TAG));
-                if ours {
-                    Ok(true)
-                } else {
-                    Err(Error::failure(format!(
-                        "IAM policy {arn} exists and bedkey did not make it (it has no {NAME_TAG} tag); nothing was changed"
-                    ))
-                    .with_hint("pick another name with --policy-name"))
-                }
-            }
+    /// Whether managed policy `arn` exists for key `key`. One that exists without
+    /// bedkey's tag is refused (bedkey changes only what it made), and so is one that
+    /// bedkey made for another key: a new version would change that key's rights.
+    pub async fn policy_exists(&self, arn: &str, key: &str) -> Result<bool> {
+        let out = match self.client.get_policy().policy_arn(arn).send().await {
+            Err(e) if e.code() == Some("NoSuchEntity") => return Ok(false),
+            Err(e) => return Err(error("GetPolicy", e)),
+            Ok(out) => out,
+        };
+        let tags = out.policy().map(|p| p.tags()).unwrap_or_default();
+        match tags.iter().find(|t| t.key() == NAME_TAG).map(|t| t.value()) {
+            Some(owner) if owner == key => Ok(true),
+            Some(owner) => Err(Error::failure(format!(
+                "IAM policy {arn} is the policy of key '{owner}' ({NAME_TAG}={owner}); nothing was changed"
+            ))
+            .with_hint("pick another name with --policy-name")),
+            None => Err(Error::failure(format!(
+                "IAM policy {arn} exists and bedkey did not make it (it has no {NAME_TAG} tag); nothing was changed"
+            ))
+            .with_hint("pick another name with --policy-name")),
         }
     }
 
@@ -352,6 +353,7 @@ impl Iam {
     pub async fn all_credentials(&self, mut progress: impl FnMut(usize)) -> Result<Vec<Remote>> {
         let mut all = Vec::new();
         let mut marker = None;
+        let mut seen = std::collections::HashSet::new();
         loop {
             let out = self
                 .client
@@ -367,10 +369,10 @@ impl Iam {
                 .map_err(|e| error("ListServiceSpecificCredentials", e))?;
             all.extend(listed(out.service_specific_credentials())?);
             progress(all.len());
-            if !out.is_truncated() {
-                return Ok(all);
-            }
-            marker = out.marker().map(str::to_string);
+            marker = match next_page(out.is_truncated(), out.marker(), &mut seen)? {
+                Some(m) => Some(m),
+                None => return Ok(all),
+            };
         }
     }
 
@@ -378,6 +380,7 @@ impl Iam {
     pub async fn credentials(&self, user: &str) -> Result<Vec<Remote>> {
         let mut all = Vec::new();
         let mut marker = None;
+        let mut seen = std::collections::HashSet::new();
         loop {
             let out = self
                 .client
@@ -391,10 +394,10 @@ impl Iam {
                 .await
                 .map_err(|e| error("ListServiceSpecificCredentials", e))?;
             all.extend(listed(out.service_specific_credentials())?);
-            if !out.is_truncated() {
-                return Ok(all);
-            }
-            marker = out.marker().map(str::to_string);
+            marker = match next_page(out.is_truncated(), out.marker(), &mut seen)? {
+                Some(m) => Some(m),
+                None => return Ok(all),
+            };
         }
     }
 
@@ -524,6 +527,28 @@ impl Iam {
             .await
             .map_err(|e| error("ListUsers", e))?;
         Ok(users.iter().map(|u| u.user_name().to_string()).collect())
+    }
+}
+
+/// The marker of the next page of a listing, or None at its end. IAM must give a new
+/// marker whenever it says there is more: one missing or seen before would page
+/// forever.
+fn next_page(
+    truncated: bool,
+    marker: Option<&str>,
+    seen: &mut std::collections::HashSet<String>,
+) -> Result<Option<String>> {
+    if !truncated {
+        return Ok(None);
+    }
+    match marker.filter(|m| !m.is_empty()) {
+        Some(m) if seen.insert(m.to_string()) => Ok(Some(m.to_string())),
+        Some(_) => Err(Error::failure(
+            "IAM answered ListServiceSpecificCredentials with a marker it gave before: the listing would never end",
+        )),
+        None => Err(Error::failure(
+            "IAM answered ListServiceSpecificCredentials with more to come but no marker: the rest cannot be listed",
+        )),
     }
 }
 

@@ -39,8 +39,7 @@ pub const MANAGED_POLICY_MAX: usize = 6144;
 /// object with `Version` and `Statement`, at most 6,144 characters besides
 /// whitespace. Returns it compacted, as it will be sent.
 pub fn check_document(text: &str, file: &str) -> Result<String> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| Error::usage(format!("{file} is not JSON: {e}")))?;
+    let value = unique_json(text).map_err(|e| Error::usage(format!("{file} is not JSON: {e}")))?;
     let Some(object) = value.as_object() else {
         return Err(Error::usage(format!(
             "{file} is not a policy document: not a JSON object"
@@ -89,6 +88,72 @@ pub fn check_document(text: &str, file: &str) -> Result<String> {
         )));
     }
     Ok(compact)
+}
+
+/// JSON with no key twice in one object. serde_json keeps the last of two, another
+/// reader (IAM) may keep the first: the document checked here and the one that takes
+/// effect must be the same.
+pub fn unique_json(text: &str) -> std::result::Result<Value, serde_json::Error> {
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    struct Unique;
+
+    impl<'de> DeserializeSeed<'de> for Unique {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Unique {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+            Ok(v.into())
+        }
+        fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
+            Ok(v.into())
+        }
+        fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
+            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+        fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+            Ok(Value::String(v.to_string()))
+        }
+        fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
+            let mut list = Vec::new();
+            while let Some(v) = seq.next_element_seed(Unique)? {
+                list.push(v);
+            }
+            Ok(Value::Array(list))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
+            let mut object = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if object.contains_key(&key) {
+                    return Err(de::Error::custom(format_args!(
+                        "\"{key}\" appears twice in one object"
+                    )));
+                }
+                let value = map.next_value_seed(Unique)?;
+                object.insert(key, value);
+            }
+            Ok(Value::Object(object))
+        }
+    }
+
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let value = Unique.deserialize(&mut reader)?;
+    reader.end()?;
+    Ok(value)
 }
 
 /// Managed policy names: `[\w+=,.@-]{1,128}`.
@@ -426,6 +491,26 @@ fn dedup(v: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_given_twice_in_one_object_is_refused_at_any_depth() {
+        for bad in [
+            r#"{"Version": "2012-10-17", "Version": "2008-10-17"}"#,
+            r#"{"Statement": [{"Effect": "Allow", "Effect": "Deny"}]}"#,
+            r#"{"a": {"b": {"c": 1, "c": 2}}}"#,
+        ] {
+            let e = unique_json(bad).unwrap_err();
+            assert!(e.to_string().contains("appears twice"), "{bad}: {e}");
+            assert!(check_document(bad, "p.json").is_err(), "{bad}");
+        }
+        // The same key in two objects is fine, and values read as serde_json reads them.
+        let text = r#"{"a": {"k": 1}, "b": {"k": [true, null, 2.5, "x"]}}"#;
+        assert_eq!(
+            unique_json(text).unwrap(),
+            serde_json::from_str::<Value>(text).unwrap()
+        );
+        assert!(unique_json(r#"{"a": 1} trailing"#).is_err());
+    }
 
     #[test]
     fn policy_files_are_checked_as_iam_would() {

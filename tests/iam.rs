@@ -1353,12 +1353,12 @@ fn a_policy_file_becomes_a_tagged_managed_policy_and_tags_go_on_the_user() {
     );
     assert!(user_tags.contains("cost-center"), "{user_tags}");
 
-    // The same policy name again: a new default version, pruned at five.
-    for i in 0..5 {
-        let other = sb.name(&format!("again{i}"));
+    // The same key made again: its policy gets a new default version, pruned at
+    // five. (Another key may not take it over: see below.)
+    for _ in 0..5 {
+        run_ok(&sb, url, &["revoke", &name, "--yes"]);
         ok(&bedkey(&sb, url)
-            .args(["create", &other, "--policy-file", file.to_str().unwrap()])
-            .args(["--policy-name", &format!("bedkey-{name}")])
+            .args(["create", &name, "--policy-file", file.to_str().unwrap()])
             .output()
             .unwrap());
     }
@@ -1406,11 +1406,16 @@ fn a_bad_policy_file_or_tag_changes_nothing_in_iam() {
         r#"{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "bedrock:*", "Resource": "{}"}}]}}"#,
         "x".repeat(7000)
     );
+    // One key twice: the check would judge one "Version" and IAM might read the other.
+    let twice = r#"{"Version": "2008-10-17", "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "bedrock:*", "Resource": "*"}]}"#;
+    let twice_inside = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Effect": "Deny", "Action": "bedrock:*", "Resource": "*"}]}"#;
     for (text, tag) in [
         ("not json", "a=b"),
         (r#"{"Statement": []}"#, "a=b"),
         (long.as_str(), "a=b"),
         (CUSTOM_POLICY, "no-equals-sign"),
+        (twice, "a=b"),
+        (twice_inside, "a=b"),
     ] {
         std::fs::write(&file, text).unwrap();
         let out = bedkey(&sb, url)
@@ -1434,6 +1439,43 @@ fn a_bad_policy_file_or_tag_changes_nothing_in_iam() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(actions(url).is_empty(), "{:?}", actions(url));
+}
+
+#[test]
+fn a_policy_bedkey_made_for_another_key_is_not_given_a_new_version() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let (a, b) = (sb.name("pola"), sb.name("polb"));
+    let file = sb.path().join("policy.json");
+    std::fs::write(&file, CUSTOM_POLICY).unwrap();
+    let shared = format!("bedkey-{a}");
+    run_ok(
+        &sb,
+        url,
+        &["create", &a, "--policy-file", file.to_str().unwrap()],
+    );
+    let out = bedkey(&sb, url)
+        .args(["create", &b, "--policy-file", file.to_str().unwrap()])
+        .args(["--policy-name", &shared])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("the policy of key '{a}'")),
+        "{}",
+        stderr(&out)
+    );
+    let calls = actions(url);
+    assert!(
+        !calls.iter().any(|x| x == "CreatePolicyVersion"),
+        "{calls:?}"
+    );
+    let creates = calls
+        .iter()
+        .filter(|x| *x == "CreateServiceSpecificCredential")
+        .count();
+    assert_eq!(creates, 1, "only key {a} was made: {calls:?}");
+    assert!(sb.forgot(&b));
 }
 
 #[test]

@@ -228,7 +228,7 @@ impl Create {
             Some((name, _)) => {
                 let (account, partition) = iam.identity().await?;
                 let arn = bedkey::iam::policy_arn(&partition, &account, name);
-                iam.policy_exists(&arn).await?;
+                iam.policy_exists(&arn, &self.name).await?;
                 Some(arn)
             }
             None => None,
