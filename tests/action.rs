@@ -195,4 +195,54 @@ fn bad_inputs_fail_the_action_with_one_line() {
     assert!(stdout(&out).contains("--help"), "{}", stdout(&out));
     assert!(!stdout(&out).contains("required"), "{}", stdout(&out));
     assert_eq!(runner.exported(), "");
+
+    // A region input shaped like a flag is no region: nothing is exported.
+    let mut env = creds.to_vec();
+    env.extend([("BEDKEY_REGION", "--help"), ("BEDKEY_EXPIRES", "1h")]);
+    let out = runner.step("mint.sh", &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("not an AWS region"), "{}", stdout(&out));
+    assert_eq!(runner.exported(), "");
+}
+
+#[cfg(unix)]
+#[test]
+fn on_windows_the_installer_url_reaches_powershell_intact() {
+    use std::os::unix::fs::PermissionsExt;
+    let runner = Runner::new();
+    // A stand-in for powershell on PATH that records what it was given.
+    let bin = runner.sb.path().join("stub-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let record = runner.sb.path().join("powershell.txt");
+    std::fs::write(
+        bin.join("powershell"),
+        format!(
+            "#!/bin/sh
+{{ printf '%s\\n' \"$@\"; printf 'URL=%s\\n' \"$BEDKEY_INSTALLER_URL\"; }} > '{}'\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        bin.join("powershell"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let mirror = "https://mirror.example/o'brien;$(id)";
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let _ = runner.step(
+        "install.sh",
+        &[
+            ("RUNNER_OS", "Windows"),
+            ("BEDKEY_VERSION", "0.2.0"),
+            ("BEDKEY_INSTALLER_GITHUB_BASE_URL", mirror),
+            ("PATH", &path),
+        ],
+    );
+    let seen = std::fs::read_to_string(&record).unwrap();
+    let url = format!("{mirror}/bedkey/bedkey/releases/download/v0.2.0/bedkey-installer.ps1");
+    assert!(seen.contains(&format!("URL={url}\n")), "{seen}");
+    // The command text PowerShell runs holds no part of the URL.
+    let command = seen.lines().skip_while(|l| *l != "-Command").nth(1);
+    assert_eq!(command, Some("irm $env:BEDKEY_INSTALLER_URL | iex"), "{seen}");
 }

@@ -1256,6 +1256,43 @@ fn audit_lists_every_key_in_the_account_with_its_findings() {
 }
 
 #[test]
+fn a_listing_that_never_ends_is_an_error_not_an_endless_audit() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    control(
+        url,
+        "POST",
+        "/_control/seed",
+        r#"{"users": 3, "per_user": 1, "prefix": "endless"}"#,
+    );
+    for (mode, said) in [("no-marker", "no marker"), ("same-marker", "gave before")] {
+        control(
+            url,
+            "POST",
+            "/_control/paging",
+            &format!(r#"{{"mode": "{mode}"}}"#),
+        );
+        // Killed after a minute if it pages on.
+        let out = bedkey(&sb, url)
+            .args(["audit"])
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{mode}: {err}");
+        assert!(err.contains(said), "{mode}: {err}");
+        assert_eq!(err.lines().count(), 1, "{mode}: {err}");
+        let pages = actions(url)
+            .iter()
+            .filter(|a| *a == "ListServiceSpecificCredentials")
+            .count();
+        assert!(pages <= 2, "{mode}: {pages} pages");
+        control(url, "POST", "/_control/reset", "{}");
+    }
+    control(url, "POST", "/_control/reset", r#"{"credentials": true}"#);
+}
+
+#[test]
 fn a_lost_reply_during_rotate_leaves_no_orphan_and_the_old_key_works() {
     let Some((url, _turn)) = server() else { return };
     let sb = Sandbox::new();

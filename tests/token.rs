@@ -134,6 +134,24 @@ fn token_rejects_a_malformed_region() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("not an AWS region"));
+    // Flag-shaped values are not regions either: the Action would export them.
+    for flag in ["--help", "-x", "--", "x-", "-1"] {
+        let out = sb
+            .bedkey_with_env_credentials()
+            .arg("token")
+            .arg(format!("--region={flag}"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{flag}: a key was minted");
+    }
+    let out = sb
+        .bedkey_with_env_credentials()
+        .env("AWS_REGION", "-x")
+        .arg("token")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
 #[test]
