@@ -51,7 +51,7 @@ pub enum Origin {
 }
 
 /// A secret a key was published to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Publication {
     /// The secret's ARN.
     pub secret: String,
@@ -67,6 +67,29 @@ pub struct Publication {
     /// rotation whose publishing failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_id: Option<String>,
+    /// When the secret was last read, to see whether it was rotated from the secret
+    /// (`rotate --secret-id`) since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<i64>,
+}
+
+impl Publication {
+    /// Where to read it.
+    pub fn source(&self) -> Source<'_> {
+        Source {
+            secret: &self.secret,
+            region: &self.region,
+            profile: self.profile.as_deref(),
+        }
+    }
+}
+
+/// A secret to read: its id, region and the profile to read it with.
+#[derive(Clone, Copy, Debug)]
+pub struct Source<'a> {
+    pub secret: &'a str,
+    pub region: &'a str,
+    pub profile: Option<&'a str>,
 }
 
 /// Where a shared key is read from.
@@ -79,6 +102,17 @@ pub struct SharedFrom {
     pub profile: Option<String>,
     /// When the cached copy was last read.
     pub read_at: i64,
+}
+
+impl SharedFrom {
+    /// Where to read it.
+    pub fn source(&self) -> Source<'_> {
+        Source {
+            secret: &self.secret,
+            region: &self.region,
+            profile: self.profile.as_deref(),
+        }
+    }
 }
 
 /// An old credential kept active after a rotation, so that copies of the old key

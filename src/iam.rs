@@ -20,10 +20,36 @@ pub const TIMED_OUT: &str = "bedkey:TimedOut";
 
 /// The tag bedkey puts on what it makes for a key, naming the key.
 pub const NAME_TAG: &str = "bedkey:name";
-/// On an IAM user: the secret its key was published to. `rotate --secret-id` acts
-/// only on a user that names the secret, so that whoever can write a secret cannot
-/// point a rotation at another user.
+/// On an IAM user: a secret its key was published to, one tag per secret
+/// (`bedkey:secret:HASH`, HASH from the secret's ARN; older bedkeys wrote one
+/// `bedkey:secret`). `rotate --secret-id` acts only on a user that names the secret,
+/// so that whoever can write a secret cannot point a rotation at another user, and
+/// retires no credential another named secret still holds.
 pub const SECRET_TAG: &str = "bedkey:secret";
+
+/// The user tag that names secret `arn`: `bedkey:secret:` and 8 hex digits of its
+/// SHA-256 (a tag value holds 256 characters, so one tag holds one ARN).
+pub fn secret_tag(arn: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(arn.as_bytes());
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{SECRET_TAG}:{hex}")
+}
+
+/// The secrets a user's tags name, in tag order.
+pub fn tagged_secrets(tags: &[(String, String)]) -> Vec<String> {
+    let mut arns: Vec<String> = Vec::new();
+    for (key, value) in tags {
+        let ours = key == SECRET_TAG
+            || key
+                .strip_prefix(SECRET_TAG)
+                .is_some_and(|r| r.starts_with(':'));
+        if ours && !arns.contains(value) {
+            arns.push(value.clone());
+        }
+    }
+    arns
+}
 /// On an IAM user: the credential a rotation left to retire after its grace period.
 pub const RETIRING_TAG: &str = "bedkey:retiring";
 /// IAM keeps at most five versions of a managed policy.
@@ -57,7 +83,13 @@ pub struct Remote {
 pub fn may_have_acted(err: &Error) -> bool {
     matches!(
         err.code(),
-        None | Some(TIMED_OUT | "ServiceFailure" | "InternalFailure" | "ServiceUnavailable")
+        None | Some(
+            TIMED_OUT
+                | "ServiceFailure"
+                | "InternalFailure"
+                | "ServiceUnavailable"
+                | "InternalServiceError"
+        )
     )
 }
 

@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use crate::config::{
-    Config, KeyKind, KeyMeta, Keys, Origin, SharedFrom, check_name, check_new_name,
+    Config, KeyKind, KeyMeta, Keys, Origin, Publication, Retirement, Source, check_name,
+    check_new_name,
 };
 use crate::error::{Error, Result};
 use crate::secret::{ExposeSecret, Secret};
@@ -43,18 +44,25 @@ pub enum Warning {
     },
     /// No region with the key, and none in the environment: SDKs will not start.
     NoRegion,
-    /// A shared key's secret could not be read again; the cached copy, still valid,
-    /// is used.
+    /// A shared or published key's secret could not be read again; the copy read
+    /// at `read_at` (if ever), still valid, is used.
     Unshared {
         why: String,
         secret: String,
+        read_at: Option<i64>,
+    },
+    /// A published key was rotated from its secret (`rotate --secret-id`): the key
+    /// the secret holds now is this key.
+    Adopted {
+        secret: String,
+        credential_id: String,
     },
 }
 
 impl Warning {
     /// Only news, not a problem.
     pub fn is_note(&self) -> bool {
-        matches!(self, Warning::Refreshed { .. })
+        matches!(self, Warning::Refreshed { .. } | Warning::Adopted { .. })
     }
 
     /// The sentence for key `name` of `meta`, as of `now`.
@@ -83,11 +91,27 @@ impl Warning {
             Warning::Expired { expires_at } => {
                 format!("key '{name}' expired {}: {remedy}", when(*expires_at))
             }
-            Warning::Unshared { why, secret } => format!(
-                "could not read shared key '{name}' again from {secret} ({why}); using the copy read {}",
-                meta.shared
-                    .as_ref()
-                    .map_or("before".to_string(), |s| time::relative(s.read_at, now))
+            Warning::Unshared {
+                why,
+                secret,
+                read_at,
+            } => format!(
+                "could not read {} key '{name}' again from {secret} ({why}); using the copy {}",
+                if meta.origin == Origin::Shared {
+                    "shared"
+                } else {
+                    "published"
+                },
+                match read_at {
+                    Some(at) => format!("read {}", time::relative(*at, now)),
+                    None => "stored here".to_string(),
+                }
+            ),
+            Warning::Adopted {
+                secret,
+                credential_id,
+            } => format!(
+                "key '{name}' was rotated from {secret}: now using its credential {credential_id}"
             ),
             Warning::NoRegion => format!(
                 "key '{name}' has no region and neither AWS_REGION nor AWS_DEFAULT_REGION is set: boto3, the AWS CLI and the SDKs will refuse to start; set AWS_REGION"
@@ -265,24 +289,25 @@ pub fn shared_ttl() -> Result<i64> {
     }
 }
 
-/// Reads a shared key's secret. [`AwsReader`] asks Secrets Manager; tests give a fake.
+/// Reads a shared or published key's secret. [`AwsReader`] asks Secrets Manager;
+/// tests give a fake.
 pub trait Reader {
-    fn read(&self, from: &SharedFrom, budget: Duration) -> Result<(Secret, About)>;
+    fn read(&self, from: Source<'_>, budget: Duration) -> Result<(Secret, About)>;
 }
 
 pub struct AwsReader;
 
 impl Reader for AwsReader {
-    fn read(&self, from: &SharedFrom, budget: Duration) -> Result<(Secret, About)> {
+    fn read(&self, from: Source<'_>, budget: Duration) -> Result<(Secret, About)> {
         let reading = async {
-            let (client, _) = Secrets::connect(from.profile.as_deref(), &from.region).await?;
-            let read = client.read(&from.secret).await?.ok_or_else(|| {
+            let (client, _) = Secrets::connect(from.profile, from.region).await?;
+            let read = client.read(from.secret).await?.ok_or_else(|| {
                 Error::failure(format!(
                     "secret {} has no current value any more",
                     from.secret
                 ))
             })?;
-            secrets::parse(&read.value, &from.secret)
+            secrets::parse(&read.value, from.secret)
         };
         crate::aws::block_on(async { tokio::time::timeout(budget, reading).await })?.map_err(
             |_| {
@@ -331,6 +356,10 @@ impl Loader<'_> {
         let mut key = match meta.origin {
             Origin::Minted => self.short_term(name, meta, backend.as_ref(), cached, started)?,
             Origin::Shared => self.shared(name, meta, backend.as_ref(), cached, started)?,
+            Origin::Iam if !meta.published.is_empty() => {
+                let secret = cached.ok_or_else(|| missing_secret(name, &meta))?;
+                self.published(name, meta, backend.as_ref(), secret, started)
+            }
             _ => {
                 let secret = cached.ok_or_else(|| missing_secret(name, &meta))?;
                 Loaded::new(name, meta, secret)
@@ -399,10 +428,12 @@ impl Loader<'_> {
                         .shared
                         .as_ref()
                         .map_or(String::new(), |s| s.secret.clone());
+                    let read_at = meta.shared.as_ref().map(|s| s.read_at);
                     let mut key = Loaded::new(name, meta, secret);
                     key.warnings.push(Warning::Unshared {
                         why: e.message().to_string(),
                         secret: from,
+                        read_at,
                     });
                     Ok(key)
                 }
@@ -427,7 +458,7 @@ impl Loader<'_> {
             .with_hint("`bedkey pull OTHER-NAME --secret-id ID` makes a shared entry")
         })?;
         // The network first, outside the lock.
-        let (key, about) = self.reader.read(&from, remaining())?;
+        let (key, about) = self.reader.read(from.source(), remaining())?;
         let (kind, expires) = kind_and_expiry(&key, &about)?;
         let config = self.config.waiting_at_most(remaining());
         config.update(|keys: &mut Keys| {
@@ -448,6 +479,102 @@ impl Loader<'_> {
             keys.keys.insert(name.to_string(), meta.clone());
             Ok(Loaded::new(name, meta, key))
         })
+    }
+
+    /// A key this home made and published: its secrets are read again on the
+    /// shared key's rule (older than `BEDKEY_SHARED_TTL`, or the key about to expire),
+    /// so that a rotation from a secret (`rotate --secret-id`, a scheduled job) reaches
+    /// this home too. Whatever stops a re-read, the key held here is used.
+    fn published(
+        &self,
+        name: &str,
+        meta: KeyMeta,
+        backend: &dyn SecretStore,
+        secret: Secret,
+        started: Instant,
+    ) -> Loaded {
+        let now = time::now();
+        let expiring = meta.expires.is_some_and(|at| at - now <= self.min_ttl);
+        let due = meta
+            .published
+            .iter()
+            .any(|p| expiring || now - p.read_at.unwrap_or(0) >= self.shared_ttl);
+        if !due {
+            return Loaded::new(name, meta, secret);
+        }
+        match self.read_published(name, backend, started) {
+            Ok(key) => key,
+            Err(unread) => {
+                let mut key = Loaded::new(name, meta, secret);
+                key.warnings.push(Warning::Unshared {
+                    why: unread.error.message().to_string(),
+                    secret: unread.secret,
+                    read_at: unread.read_at,
+                });
+                key
+            }
+        }
+    }
+
+    /// Read every secret key `name` is published to, and take in a key rotated in one
+    /// of them (see [`rotated_in_secret`]). Returns the key as it stands after, or
+    /// the first failure with the publication it concerns.
+    pub fn read_published(
+        &self,
+        name: &str,
+        backend: &dyn SecretStore,
+        started: Instant,
+    ) -> std::result::Result<Loaded, Box<Unread>> {
+        let remaining = || self.budget.saturating_sub(started.elapsed());
+        let unread = |error: Error, p: Option<&Publication>| {
+            Box::new(Unread {
+                error,
+                secret: p.map(|p| p.secret.clone()).unwrap_or_default(),
+                read_at: p.and_then(|p| p.read_at),
+            })
+        };
+        let meta = self
+            .config
+            .load()
+            .and_then(|k| k.get(name).cloned())
+            .map_err(|e| unread(e, None))?;
+        // The network first, outside the lock.
+        let mut read = Vec::new();
+        for p in &meta.published {
+            match self.reader.read(p.source(), remaining()) {
+                Ok(held) => read.push((p.secret.clone(), held)),
+                Err(e) => return Err(unread(e, Some(p))),
+            }
+        }
+        let config = self.config.waiting_at_most(remaining());
+        config
+            .update(|keys: &mut Keys| {
+                let mut meta = keys.get(name)?.clone();
+                let mut warnings = Vec::new();
+                for (secret, (key, about)) in &read {
+                    let Some(at) = meta.published.iter().position(|p| p.secret == *secret) else {
+                        continue;
+                    };
+                    let known = meta.published[at].credential_id.clone();
+                    if let Some(id) = rotated_in_secret(&meta, known.as_deref(), key, about) {
+                        adopt(&mut meta, backend, name, key, about, &id)?;
+                        meta.published[at].credential_id = Some(id.clone());
+                        warnings.push(Warning::Adopted {
+                            secret: secret.clone(),
+                            credential_id: id,
+                        });
+                    }
+                    meta.published[at].read_at = Some(time::now());
+                }
+                keys.keys.insert(name.to_string(), meta.clone());
+                let secret = backend
+                    .get(name)?
+                    .ok_or_else(|| missing_secret(name, &meta))?;
+                let mut loaded = Loaded::new(name, meta, secret);
+                loaded.warnings = warnings;
+                Ok(loaded)
+            })
+            .map_err(|e| unread(e, None))
     }
 
     /// Mint a new key under the config lock: of several processes refreshing at
@@ -493,6 +620,89 @@ impl Loader<'_> {
             Ok(key)
         })
     }
+}
+
+/// A published key's secret that could not be read again.
+pub struct Unread {
+    pub error: Error,
+    /// The secret (empty when the failure was not a secret's).
+    pub secret: String,
+    pub read_at: Option<i64>,
+}
+
+/// The credential of a newer key of this key's IAM user in a secret it is published
+/// to: one rotated from the secret (`rotate --secret-id`) since bedkey last wrote or
+/// read it (`known`, what the secret held then). Neither this key's own credential
+/// nor the one it is retiring: a stale copy written back is not newer. None when the
+/// secret holds nothing newer, or when bedkey never knew what it held.
+pub fn rotated_in_secret(
+    meta: &KeyMeta,
+    known: Option<&str>,
+    held: &Secret,
+    about: &About,
+) -> Option<String> {
+    let Ok(Decoded::LongTerm(key)) = token::decode(held.expose_secret()) else {
+        return None;
+    };
+    let user = meta.user.as_deref()?;
+    let id = about.credential_id.as_deref()?;
+    let own_account = meta.alias.as_ref().and_then(|a| {
+        token::LongTerm { alias: a.clone() }
+            .account()
+            .map(str::to_string)
+    });
+    let same_account = own_account.is_none_or(|a| key.account() == Some(a.as_str()));
+    let retiring = meta.retiring.as_ref().map(|r| r.credential_id.as_str());
+    let newer = key.is_of_user(user)
+        && same_account
+        && meta.credential_id.as_deref() != Some(id)
+        && retiring != Some(id)
+        && known.is_some_and(|k| k != id);
+    newer.then(|| id.to_string())
+}
+
+/// Take a key rotated in a secret as this key: stored here, its credential, alias and
+/// expiry recorded, and the credential it retires (the one this home held) with it.
+fn adopt(
+    meta: &mut KeyMeta,
+    backend: &dyn SecretStore,
+    name: &str,
+    key: &Secret,
+    about: &About,
+    id: &str,
+) -> Result<()> {
+    let expires = about
+        .expires_at
+        .as_deref()
+        .map(time::parse_instant)
+        .transpose()?;
+    backend.set(name, key)?;
+    let old = meta.credential_id.replace(id.to_string());
+    if let Ok(Decoded::LongTerm(l)) = token::decode(key.expose_secret()) {
+        meta.alias = Some(l.alias);
+    }
+    // The secret says when the credential it replaced retires: that is this home's.
+    let retiring = about.retiring.as_ref().and_then(|r| {
+        let id = r.get("credential_id")?.as_str()?;
+        let due = r
+            .get("after")?
+            .as_str()
+            .and_then(|t| time::parse_instant(t).ok())?;
+        (Some(id) == old.as_deref()).then(|| Retirement {
+            credential_id: id.to_string(),
+            due,
+        })
+    });
+    if let Some(r) = retiring {
+        meta.retiring = Some(r);
+    }
+    if let (Some(new), Some(old)) = (expires, meta.expires) {
+        // Same lifetime as the key it replaced: keeps `rotate`'s choice of days.
+        meta.created = new - (old - meta.created);
+    }
+    meta.expires = expires;
+    meta.masked = mask(key.expose_secret());
+    Ok(())
 }
 
 /// A key's kind and expiry: a short-term key's own, else what its secret says.
@@ -745,6 +955,68 @@ mod tests {
             budget: SHELL_BUDGET,
         }
         .load("k")
+    }
+
+    #[test]
+    fn only_a_newer_key_of_the_same_user_in_a_secret_is_taken_in() {
+        let key = |alias: &str| secret(format!("ABSK{}", base64_of(&format!("{alias}:s3cr3t"))));
+        let mut meta = KeyMeta::imported(
+            KeyKind::LongTerm,
+            Backend::File,
+            &key("u-at-123456789012"),
+            None,
+            None,
+        );
+        meta.origin = Origin::Iam;
+        meta.user = Some("u".into());
+        meta.credential_id = Some("C1".into());
+        meta.alias = Some("u-at-123456789012".into());
+        let about = |id: &str| About {
+            credential_id: Some(id.into()),
+            ..About::default()
+        };
+        let newer = key("u+1-at-123456789012");
+        // Rotated from the secret since bedkey wrote C1 there: taken in.
+        assert_eq!(
+            rotated_in_secret(&meta, Some("C1"), &newer, &about("C2")).as_deref(),
+            Some("C2")
+        );
+        // What bedkey last knew the secret held, or its own key: nothing new.
+        assert_eq!(
+            rotated_in_secret(&meta, Some("C2"), &newer, &about("C2")),
+            None
+        );
+        assert_eq!(
+            rotated_in_secret(&meta, Some("C1"), &newer, &about("C1")),
+            None
+        );
+        // Never knew what it held: no claim that it is newer.
+        assert_eq!(rotated_in_secret(&meta, None, &newer, &about("C2")), None);
+        // Another user's key, or another account's.
+        let other = key("v+1-at-123456789012");
+        assert_eq!(
+            rotated_in_secret(&meta, Some("C1"), &other, &about("C2")),
+            None
+        );
+        let elsewhere = key("u+1-at-210987654321");
+        assert_eq!(
+            rotated_in_secret(&meta, Some("C1"), &elsewhere, &about("C2")),
+            None
+        );
+        // A stale copy written back: the credential this key is retiring.
+        meta.retiring = Some(Retirement {
+            credential_id: "C0".into(),
+            due: 0,
+        });
+        assert_eq!(
+            rotated_in_secret(&meta, Some("C1"), &newer, &about("C0")),
+            None
+        );
+    }
+
+    fn base64_of(text: &str) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(text)
     }
 
     #[test]

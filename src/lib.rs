@@ -11,6 +11,7 @@
 //! - [`secrets`]: team keys shared through AWS Secrets Manager
 //! - [`aws`]: credentials, region, timeouts
 //! - [`audit`]: an account's Bedrock API keys judged
+//! - [`lifecycle`]: the flows of the commands that change AWS, and their decisions
 //! - [`proxy`]: a local endpoint that keeps long-running programs' keys fresh
 //! - [`policy`], [`shell`], [`time`], [`files`], [`secret`], [`error`]: the pieces
 
@@ -21,6 +22,7 @@ pub mod error;
 pub mod files;
 pub mod iam;
 pub mod keys;
+pub mod lifecycle;
 pub mod policy;
 pub mod proxy;
 pub mod secret;

@@ -139,6 +139,39 @@ pub fn region_of(secret_id: &str, flag: Option<&str>, fallback: Option<&str>) ->
     }
 }
 
+/// A secret written: its ARN, and what went wrong around a write that took effect.
+#[derive(Debug)]
+pub struct Written {
+    pub arn: String,
+    /// The `bedkey:name` tag could not be set (a role without TagResource).
+    pub untagged: Option<Error>,
+    /// The write's reply was lost or unreadable, but the secret holds the value.
+    pub reply_lost: Option<Error>,
+}
+
+impl Written {
+    fn new(arn: &str) -> Written {
+        Written {
+            arn: arn.to_string(),
+            untagged: None,
+            reply_lost: None,
+        }
+    }
+}
+
+/// A write that failed, and whether the secret holds the key all the same: `None`
+/// when it could not be read back to tell.
+#[derive(Debug)]
+pub struct NotWritten {
+    pub error: Error,
+    pub holds_it: Option<bool>,
+}
+
+/// Whether a secret's value holds `key`, in any shape bedkey reads.
+pub fn holds(value: &Secret, secret_id: &str, key: &Secret) -> bool {
+    parse(value, secret_id).is_ok_and(|(held, _)| held.expose_secret() == key.expose_secret())
+}
+
 /// A Secrets Manager client in one region, with a profile's credentials.
 pub struct Secrets {
     client: aws_sdk_secretsmanager::Client,
@@ -203,18 +236,22 @@ impl Secrets {
     }
 
     /// Write `value` as the new `AWSCURRENT` (the old one becomes `AWSPREVIOUS`), making
-    /// the secret when it is missing, and tag it `bedkey:name=NAME`. Returns its ARN.
+    /// the secret when it is missing, and with `name` tag it `bedkey:name=NAME`. A
+    /// tag that cannot be set does not undo the write: it comes back in
+    /// [`Written::untagged`].
     pub async fn write(
         &self,
         secret_id: &str,
         value: &Secret,
         kms_key_id: Option<&str>,
-        name: &str,
-    ) -> Result<String> {
-        let tag = aws_sdk_secretsmanager::types::Tag::builder()
-            .key(crate::iam::NAME_TAG)
-            .value(name)
-            .build();
+        name: Option<&str>,
+    ) -> Result<Written> {
+        let tag = name.map(|name| {
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key(crate::iam::NAME_TAG)
+                .value(name)
+                .build()
+        });
         let arn = match self.put(secret_id, value).await {
             Ok(arn) => arn,
             Err(e)
@@ -227,22 +264,64 @@ impl Secrets {
                     .name(secret_id)
                     .secret_string(value.expose_secret())
                     .set_kms_key_id(kms_key_id.map(str::to_string))
-                    .tags(tag.clone())
+                    .set_tags(tag.map(|t| vec![t]))
                     .send()
                     .await
                     .map_err(|e| aws::service_error("Secrets Manager", "CreateSecret", e))?;
-                return Ok(created.arn().unwrap_or(secret_id).to_string());
+                return Ok(Written::new(created.arn().unwrap_or(secret_id)));
             }
             Err(e) => return Err(e),
         };
-        self.client
-            .tag_resource()
-            .secret_id(&arn)
-            .tags(tag)
-            .send()
-            .await
-            .map_err(|e| aws::service_error("Secrets Manager", "TagResource", e))?;
-        Ok(arn)
+        let mut written = Written::new(&arn);
+        if let Some(tag) = tag
+            && let Err(e) = self
+                .client
+                .tag_resource()
+                .secret_id(&arn)
+                .tags(tag)
+                .send()
+                .await
+        {
+            written.untagged = Some(aws::service_error("Secrets Manager", "TagResource", e));
+        }
+        Ok(written)
+    }
+
+    /// [`Secrets::write`] `key` (in `value`), reading the secret back after a failure
+    /// that may have taken effect all the same (a reply lost, late or unreadable): a
+    /// secret that holds the key was written, whatever the reply said.
+    pub async fn write_checked(
+        &self,
+        secret_id: &str,
+        value: &Secret,
+        kms_key_id: Option<&str>,
+        name: Option<&str>,
+        key: &Secret,
+    ) -> std::result::Result<Written, NotWritten> {
+        let error = match self.write(secret_id, value, kms_key_id, name).await {
+            Ok(written) => return Ok(written),
+            Err(e) if !crate::iam::may_have_acted(&e) => {
+                return Err(NotWritten {
+                    error: e,
+                    holds_it: Some(false),
+                });
+            }
+            Err(e) => e,
+        };
+        match self.read(secret_id).await {
+            Ok(Some(read)) if holds(&read.value, secret_id, key) => Ok(Written {
+                reply_lost: Some(error),
+                ..Written::new(&read.arn)
+            }),
+            Ok(_) => Err(NotWritten {
+                error,
+                holds_it: Some(false),
+            }),
+            Err(_) => Err(NotWritten {
+                error,
+                holds_it: None,
+            }),
+        }
     }
 
     async fn put(&self, secret_id: &str, value: &Secret) -> Result<String> {

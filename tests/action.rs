@@ -201,7 +201,11 @@ fn bad_inputs_fail_the_action_with_one_line() {
     env.extend([("BEDKEY_REGION", "--help"), ("BEDKEY_EXPIRES", "1h")]);
     let out = runner.step("mint.sh", &env);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("not an AWS region"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("not an AWS region"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(runner.exported(), "");
 }
 
@@ -244,5 +248,9 @@ fn on_windows_the_installer_url_reaches_powershell_intact() {
     assert!(seen.contains(&format!("URL={url}\n")), "{seen}");
     // The command text PowerShell runs holds no part of the URL.
     let command = seen.lines().skip_while(|l| *l != "-Command").nth(1);
-    assert_eq!(command, Some("irm $env:BEDKEY_INSTALLER_URL | iex"), "{seen}");
+    assert_eq!(
+        command,
+        Some("irm $env:BEDKEY_INSTALLER_URL | iex"),
+        "{seen}"
+    );
 }

@@ -1859,6 +1859,255 @@ fn team_keys_fail_clearly_and_never_break_a_shell() {
     assert_eq!(status_of(url, &user, &old_id), None);
 }
 
+/// The IAM user's tags, as moto lists them (raw XML).
+fn user_tags(url: &str, user: &str) -> String {
+    iam_query(url, &format!("Action=ListUserTags&UserName={user}"))
+}
+
+#[test]
+fn a_lost_reply_to_a_secret_write_counts_when_the_secret_holds_the_key() {
+    let Some((url, _turn)) = server() else { return };
+    let admin = Sandbox::new();
+    let name = admin.name("lostput");
+    let user = format!("bedkey-{name}");
+    let secret = format!("bedrock/{name}");
+    run_ok(&admin, url, &["create", &name, "--region", "us-east-1"]);
+    run_ok(&admin, url, &["publish", &name, "--secret-id", &secret]);
+    // publish: the write lands, every reply is lost (the SDK's retries too).
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "PutSecretValue", "mode": "drop_after", "times": 3}"#,
+    );
+    let out = bedkey(&admin, url)
+        .args(["publish", &name, "--secret-id", &secret])
+        .output()
+        .unwrap();
+    ok(&out);
+    let recorded = &admin.keys_json()["keys"][&name]["published"];
+    assert_eq!(recorded.as_array().unwrap().len(), 1, "{recorded}");
+
+    // rotate --secret-id: PutSecretValue's replies lost, and a role that may not tag.
+    let old_id = secret_value(url, &secret)["credential_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "PutSecretValue", "mode": "drop_after", "times": 3}"#,
+    );
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "TagResource", "code": "AccessDeniedException", "status": 400, "times": -1}"#,
+    );
+    let ci = Sandbox::new();
+    let out = rotate_from_secret(&ci, url, &secret, &["--grace", "0"]);
+    ok(&out);
+    let err = stderr(&out);
+    assert!(!err.contains("delete credential"), "{err}");
+    assert!(!err.contains("hint"), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "no key handed over: the secret holds it"
+    );
+    let after = secret_value(url, &secret);
+    assert_ne!(after["credential_id"], old_id.as_str());
+    let live: Vec<String> = credentials_of(url, &user)
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        live,
+        vec![after["credential_id"].as_str().unwrap().to_string()]
+    );
+    assert!(
+        !actions(url).iter().any(|a| a == "TagResource"),
+        "no tag needed"
+    );
+
+    // A write whose reply is an outright refusal is not a write: nothing is claimed.
+    control(url, "POST", "/_control/reset", "{}");
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "PutSecretValue", "code": "AccessDeniedException", "status": 400, "times": -1}"#,
+    );
+    let out = rotate_from_secret(&ci, url, &secret, &["--grace", "0"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(printed.starts_with("ABSK"), "the new key is handed over");
+    assert!(
+        stderr(&out).contains("or delete credential"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_key_in_two_secrets_is_never_retired_while_one_still_holds_it() {
+    let Some((url, _turn)) = server() else { return };
+    let admin = Sandbox::new();
+    let name = admin.name("twosec");
+    let user = format!("bedkey-{name}");
+    let (a, b) = (format!("bedrock/{name}-a"), format!("bedrock/{name}-b"));
+    run_ok(&admin, url, &["create", &name, "--region", "us-east-1"]);
+    run_ok(&admin, url, &["publish", &name, "--secret-id", &a]);
+    run_ok(&admin, url, &["publish", &name, "--secret-id", &b]);
+    let tags = user_tags(url, &user);
+    assert_eq!(tags.matches("bedkey:secret:").count(), 2, "{tags}");
+    let old_id = secret_value(url, &a)["credential_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Rotating from A writes B too, then retires the old credential.
+    let ci = Sandbox::new();
+    ok(&rotate_from_secret(&ci, url, &a, &["--grace", "0"]));
+    let (va, vb) = (secret_value(url, &a), secret_value(url, &b));
+    assert_eq!(va["bedrock_api_key"], vb["bedrock_api_key"]);
+    assert_eq!(va["credential_id"], vb["credential_id"]);
+    assert_eq!(status_of(url, &user, &old_id), None);
+
+    // B made unreadable as a key: whether it holds the old one is unknown, so the
+    // old credential stays, recorded as retiring.
+    let old_id = va["credential_id"].as_str().unwrap().to_string();
+    let body = serde_json::json!({"SecretId": b, "SecretString": "not a key"});
+    assert_eq!(
+        secrets_call(url, "PutSecretValue", &body.to_string()).0,
+        200
+    );
+    let out = rotate_from_secret(&ci, url, &a, &["--grace", "0"]);
+    ok(&out);
+    assert!(stderr(&out).contains(&b), "{}", stderr(&out));
+    assert_eq!(status_of(url, &user, &old_id).as_deref(), Some("Active"));
+    assert_eq!(
+        secret_value(url, &a)["retiring"]["credential_id"],
+        old_id.as_str()
+    );
+    // B holds the old key again (by hand): the next run first writes B the current
+    // key, retires the old credential, then rotates; every copy ends on the newest.
+    assert_eq!(
+        secrets_call(
+            url,
+            "PutSecretValue",
+            &serde_json::json!({"SecretId": b, "SecretString": vb.to_string()}).to_string()
+        )
+        .0,
+        200
+    );
+    ok(&rotate_from_secret(&ci, url, &a, &["--grace", "0"]));
+    let (va, vb) = (secret_value(url, &a), secret_value(url, &b));
+    assert_eq!(va["bedrock_api_key"], vb["bedrock_api_key"]);
+    let live: Vec<String> = credentials_of(url, &user)
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        live,
+        vec![va["credential_id"].as_str().unwrap().to_string()]
+    );
+}
+
+#[test]
+fn a_home_whose_key_was_rotated_from_its_secret_takes_the_new_key() {
+    let Some((url, _turn)) = server() else { return };
+    let admin = Sandbox::new();
+    let name = admin.name("stale");
+    let user = format!("bedkey-{name}");
+    let secret = format!("bedrock/{name}");
+    run_ok(&admin, url, &["create", &name, "--region", "us-east-1"]);
+    run_ok(&admin, url, &["publish", &name, "--secret-id", &secret]);
+    let first = admin.loaded_key(&name);
+    let ci = Sandbox::new();
+    ok(&rotate_from_secret(&ci, url, &secret, &["--grace", "1s"]));
+    let rotated = secret_value(url, &secret);
+
+    // publish from the stale home would hand the team its older key: refused.
+    let out = bedkey(&admin, url)
+        .args(["publish", &name, "--secret-id", &secret])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("newer key"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("bedkey pull {name}")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(secret_value(url, &secret), rotated);
+
+    // env reads the secret again on the shared rule, and takes the new key.
+    let out = bedkey(&admin, url)
+        .env("BEDKEY_SHARED_TTL", "0s")
+        .args(["env", &name, "--shell", "json"])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(
+        stderr(&out).contains("was rotated from"),
+        "{}",
+        stderr(&out)
+    );
+    let vars: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(vars["AWS_BEARER_TOKEN_BEDROCK"], rotated["bedrock_api_key"]);
+    assert_ne!(admin.loaded_key(&name), first);
+    let meta = &admin.keys_json()["keys"][&name];
+    assert_eq!(meta["credential_id"], rotated["credential_id"]);
+
+    // rotate NAME now starts from the secret's key: the due retirement is finished,
+    // then a new credential goes to the secret.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let out = bedkey(&admin, url)
+        .args(["rotate", &name, "--grace", "0"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let now = secret_value(url, &secret);
+    assert_eq!(now["bedrock_api_key"], admin.loaded_key(&name).as_str());
+    assert_eq!(credentials_of(url, &user).len(), 1);
+}
+
+#[test]
+fn pull_takes_a_key_rotated_from_the_secret_into_the_home_that_published_it() {
+    let Some((url, _turn)) = server() else { return };
+    let admin = Sandbox::new();
+    let name = admin.name("pullown");
+    let secret = format!("bedrock/{name}");
+    run_ok(&admin, url, &["create", &name, "--region", "us-east-1"]);
+    run_ok(&admin, url, &["publish", &name, "--secret-id", &secret]);
+    let out = bedkey(&admin, url).args(["pull", &name]).output().unwrap();
+    ok(&out);
+    assert!(
+        stderr(&out).contains("nothing to take in"),
+        "{}",
+        stderr(&out)
+    );
+    let ci = Sandbox::new();
+    ok(&rotate_from_secret(&ci, url, &secret, &["--grace", "1h"]));
+    let out = bedkey(&admin, url).args(["pull", &name]).output().unwrap();
+    ok(&out);
+    assert!(
+        stderr(&out).contains("was rotated from"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        admin.loaded_key(&name),
+        secret_value(url, &secret)["bedrock_api_key"]
+            .as_str()
+            .unwrap()
+    );
+    // The old credential retires with the secret's grace period, here as there.
+    let meta = &admin.keys_json()["keys"][&name];
+    assert!(meta["retiring"]["due"].is_number(), "{meta}");
+}
+
 #[test]
 fn revoke_names_the_secrets_that_still_hold_the_key() {
     let Some((url, _turn)) = server() else { return };

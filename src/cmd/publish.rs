@@ -76,7 +76,8 @@ pub fn about(name: &str, meta: &KeyMeta) -> About {
 }
 
 /// Write `key` (with `about`) to the secret: a new `AWSCURRENT`, other fields of an
-/// existing JSON value kept. Returns the secret's ARN.
+/// existing JSON value kept. A write whose reply was lost counts when the secret
+/// holds the key; a tag that could not be set is a warning. Returns the secret's ARN.
 pub async fn write(
     ctx: &Context,
     target: &Target,
@@ -84,6 +85,7 @@ pub async fn write(
     about: &About,
     raw: bool,
     kms_key_id: Option<&str>,
+    meta: &KeyMeta,
 ) -> Result<String> {
     let (client, source) = Secrets::connect(target.profile.as_deref(), &target.region).await?;
     ctx.out.detail(format_args!(
@@ -91,14 +93,16 @@ pub async fn write(
         target.region
     ));
     let existing = client.read(&target.id).await?;
+    let name = about.name.as_deref().unwrap_or_default();
     if let Some(read) = &existing {
         check_overwrite(
             &read.value,
             &target.id,
-            about.name.as_deref().unwrap_or_default(),
+            name,
             key,
             about.iam_user.as_deref(),
         )?;
+        check_not_newer(&read.value, &read.arn, name, meta)?;
     }
     let value = secrets::value(
         existing
@@ -108,8 +112,50 @@ pub async fn write(
         about,
         raw,
     );
-    let name = about.name.as_deref().unwrap_or_default();
-    client.write(&target.id, &value, kms_key_id, name).await
+    let written = client
+        .write_checked(&target.id, &value, kms_key_id, Some(name), key)
+        .await
+        .map_err(|failed| match failed.holds_it {
+            Some(_) => failed.error,
+            None => failed.error.with_hint(
+                "the secret could not be read back to see whether it took the key: run the same command again",
+            ),
+        })?;
+    if let Some(e) = &written.reply_lost {
+        ctx.out.detail(format_args!(
+            "the reply to the write was lost ({}), but {} holds the key",
+            e.message(),
+            written.arn
+        ));
+    }
+    if let Some(e) = &written.untagged {
+        ctx.out.warn(format_args!(
+            "{} holds the key but could not be tagged {}={name} ({})",
+            written.arn,
+            bedkey::iam::NAME_TAG,
+            e.message()
+        ));
+    }
+    Ok(written.arn)
+}
+
+/// A secret this key was published to that was rotated from the secret since
+/// (`rotate --secret-id`) holds a newer key than this home's: writing this one over
+/// it would hand the team an older key, or a deleted one.
+fn check_not_newer(value: &Secret, arn: &str, name: &str, meta: &KeyMeta) -> Result<()> {
+    let Some(p) = meta.published.iter().find(|p| p.secret == arn) else {
+        return Ok(());
+    };
+    let Ok((held, about)) = secrets::parse(value, arn) else {
+        return Ok(());
+    };
+    match bedkey::keys::rotated_in_secret(meta, p.credential_id.as_deref(), &held, &about) {
+        Some(id) => Err(Error::failure(format!(
+            "secret {arn} holds a newer key of this IAM user (credential {id}, rotated from the secret); bedkey will not replace it with this home's older one"
+        ))
+        .with_hint(format!("`bedkey pull {name}` takes the secret's key into this home"))),
+        None => Ok(()),
+    }
 }
 
 /// A secret that holds something else (a password, another key's JSON) is never
@@ -167,19 +213,20 @@ fn same_user(held: &Secret, key: &Secret, user: Option<&str>) -> bool {
     }
 }
 
-/// Tag the key's IAM user with the secret (`bedkey:secret`): `rotate --secret-id`
-/// acts only on a user that names its secret. Without IAM rights here, publishing
-/// still works, and the rotation from the secret alone is refused.
+/// Tag the key's IAM user with the secret (`bedkey:secret:HASH`, one tag a secret):
+/// `rotate --secret-id` acts only on a user that names its secret, and retires no
+/// credential another named secret still holds. Without IAM rights here,
+/// publishing still works, and the rotation from the secret alone is refused.
 fn bind_user(ctx: &Context, meta: &KeyMeta, arn: &str) {
     let Some(user) = &meta.user else { return };
+    let key = bedkey::iam::secret_tag(arn);
     let tagged = ctx.block_on(async {
-        let tag = [(bedkey::iam::SECRET_TAG.to_string(), arn.to_string())];
+        let tag = [(key.clone(), arn.to_string())];
         ctx.iam().await?.tag_user(user, &tag).await
     });
     if let Err(e) = tagged.and_then(|r| r) {
         ctx.out.warn(format_args!(
-            "IAM user {user} could not be tagged {}={arn} ({}): `bedkey rotate --secret-id` will refuse this secret",
-            bedkey::iam::SECRET_TAG,
+            "IAM user {user} could not be tagged {key}={arn} ({}): `bedkey rotate --secret-id` will refuse this secret",
             e.message()
         ));
     }
@@ -234,6 +281,7 @@ impl Run for Publish {
             &about,
             self.raw,
             self.kms_key_id.as_deref(),
+            &meta,
         ))??;
         bind_user(ctx, &meta, &arn);
         record(
@@ -246,6 +294,7 @@ impl Run for Publish {
                 raw: self.raw,
                 at: time::now(),
                 credential_id: meta.credential_id.clone(),
+                read_at: Some(time::now()),
             },
         )?;
         if ctx.out.json() {

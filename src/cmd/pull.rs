@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use bedkey::config::{KeyMeta, SharedFrom, check_name};
+use bedkey::config::{KeyMeta, Origin, SharedFrom, check_name};
 use bedkey::error::{Error, Result};
 use bedkey::keys::{self, Loaded};
 use bedkey::secrets::{self, Secrets};
@@ -35,9 +35,18 @@ impl Run for Pull {
             None => ctx.with_loader(bedkey::aws::operation_timeout(), |loader, config| {
                 let meta = config.load()?.get(&self.name)?.clone();
                 let backend = ctx.open_store(meta.store, config)?;
+                if meta.origin == Origin::Iam && !meta.published.is_empty() {
+                    // A key this home published: take in a key rotated in its secrets.
+                    return loader
+                        .read_published(&self.name, backend.as_ref(), Instant::now())
+                        .map_err(|u| u.error.context(format!("reading {}", u.secret)));
+                }
                 loader.read_again(&self.name, backend.as_ref(), Instant::now())
             })?,
         };
+        if key.meta.origin == Origin::Iam {
+            return self.report_published(ctx, &key);
+        }
         let from = key.meta.shared.as_ref().map_or("", |s| s.secret.as_str());
         if ctx.out.json() {
             return ctx.out.print_json(&Json {
@@ -62,6 +71,28 @@ impl Run for Pull {
 }
 
 impl Pull {
+    /// `pull NAME` of a key this home published: what its secrets hold now.
+    fn report_published(&self, ctx: &Context, key: &Loaded) -> Result<()> {
+        crate::cmd::tell(&ctx.out, key);
+        if ctx.out.json() {
+            return ctx.out.print_json(&serde_json::json!({
+                "name": self.name,
+                "kind": key.meta.kind.as_str(),
+                "published_to": key.meta.published.iter().map(|p| &p.secret).collect::<Vec<_>>(),
+                "credential_id": key.meta.credential_id,
+                "adopted": key.warnings.iter().any(|w| matches!(w, keys::Warning::Adopted { .. })),
+                "key": key.meta.masked,
+            }));
+        }
+        if key.warnings.is_empty() {
+            ctx.out.note(format_args!(
+                "key '{}' ({}) is what its secrets hold: nothing to take in",
+                self.name, key.meta.masked
+            ));
+        }
+        Ok(())
+    }
+
     /// A new shared entry: read the secret, check it holds a key, store it.
     fn first_pull(&self, ctx: &Context, id: &str) -> Result<Loaded> {
         let config = ctx.config()?;

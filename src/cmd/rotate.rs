@@ -9,6 +9,7 @@ use bedkey::config::{Config, KeyMeta, Publication, Retirement, check_name, polic
 use bedkey::error::{Error, Result};
 use bedkey::iam::{Created, Iam, MAX_KEYS_PER_USER, Remote};
 use bedkey::keys;
+use bedkey::lifecycle::copies;
 use bedkey::secret::ExposeSecret;
 use bedkey::secrets::{self, Secrets};
 use bedkey::store::SecretStore;
@@ -81,6 +82,8 @@ impl Run for Rotate {
         // One IAM change at a time: a second rotate waits, then sees this one's result.
         let _iam = config.iam_lock()?;
         let meta = config.load()?.get(name)?.clone();
+        meta.iam_identity(name, "rotate")?;
+        let meta = reconcile(ctx, &config, name, meta)?;
         let (user, old_id) = meta.iam_identity(name, "rotate")?;
         let (user, old_id) = (user.to_string(), old_id.to_string());
         // `--finish --grace 0`: retire now, whatever the grace period said.
@@ -120,6 +123,33 @@ impl Run for Rotate {
             clear_retiring(&config, name)?;
         }
         report(ctx, &target, &created, &updated, grace)
+    }
+}
+
+/// A published key may have been rotated from one of its secrets (a scheduled
+/// `rotate --secret-id`): start from the key the secrets hold now. A secret that
+/// cannot be read is said, and this home's key is rotated.
+fn reconcile(ctx: &Context, config: &Config, name: &str, meta: KeyMeta) -> Result<KeyMeta> {
+    if meta.published.is_empty() {
+        return Ok(meta);
+    }
+    let backend = ctx.open_store(meta.store, config)?;
+    let read = ctx.with_loader(bedkey::aws::operation_timeout(), |loader, _| {
+        Ok(loader.read_published(name, backend.as_ref(), std::time::Instant::now()))
+    })?;
+    match read {
+        Ok(key) => {
+            crate::cmd::tell(&ctx.out, &key);
+            Ok(key.meta)
+        }
+        Err(unread) => {
+            ctx.out.warn(format_args!(
+                "could not read {} to see whether the key was rotated there ({}); rotating this home's key",
+                unread.secret,
+                unread.error.message()
+            ));
+            Ok(meta)
+        }
     }
 }
 
@@ -241,6 +271,34 @@ fn check_secrets_hold_current(
             return Err(behind(p));
         }
     }
+    // Secrets the key was published to from elsewhere, named on its IAM user: those
+    // that still hold the retiring credential get the current key first.
+    let user = meta.user.as_deref().unwrap_or_default();
+    let profile = ctx.global.profile.as_deref();
+    let left = ctx.block_on(async {
+        let tags = ctx.iam().await?.user_tags(user).await?;
+        let others: Vec<String> = bedkey::iam::tagged_secrets(&tags)
+            .into_iter()
+            .filter(|arn| !meta.published.iter().any(|p| p.secret == *arn))
+            .collect();
+        let found = copies::holding(&others, retiring, profile).await;
+        let mut about = crate::cmd::publish::about(name, meta);
+        about.retiring = meta.retiring.as_ref().map(|r| {
+            serde_json::json!({"credential_id": r.credential_id, "after": time::rfc3339(r.due)})
+        });
+        let mut left = copies::overwrite(&found.holding, &current, &about, profile).await;
+        left.extend(found.unknown);
+        Ok::<_, Error>(left)
+    })??;
+    if !left.is_empty() {
+        return Err(Error::failure(format!(
+            "the old credential {retiring} stays active: it may still be the key of {}",
+            copies::describe(&left)
+        ))
+        .with_hint(format!(
+            "give this home access to those secrets, or write the current key there, then `bedkey rotate {name} --finish`"
+        )));
+    }
     Ok(())
 }
 
@@ -298,6 +356,7 @@ fn publish_all(
             &about,
             p.raw,
             None,
+            updated,
         ))?;
         if let Err(e) = written {
             return Err(e
@@ -317,6 +376,7 @@ fn publish_all(
             Publication {
                 at: time::now(),
                 credential_id: Some(created.remote.id.clone()),
+                read_at: Some(time::now()),
                 ..p.clone()
             },
         )?;
@@ -331,12 +391,17 @@ async fn make_new(ctx: &Context, t: &Target<'_>) -> Result<(Iam, Created)> {
     let iam = ctx.iam().await?;
     let existing = iam.credentials(user).await?;
     if !existing.iter().any(|c| c.id == *old_id) {
+        let hint = if t.meta.published.is_empty() {
+            format!("`bedkey remove {name}` forgets it; `bedkey create {name}` makes a new one")
+        } else {
+            format!(
+                "if it was rotated from its secret, `bedkey pull {name}` takes the secret's key into this home"
+            )
+        };
         return Err(Error::failure(format!(
             "IAM user {user} no longer has credential {old_id}: the key was deleted outside bedkey"
         ))
-        .with_hint(format!(
-            "`bedkey remove {name}` forgets it; `bedkey create {name}` makes a new one"
-        )));
+        .with_hint(hint));
     }
     if existing.len() >= MAX_KEYS_PER_USER {
         return Err(no_room(user, old_id, &existing));
