@@ -679,6 +679,53 @@ fn odd_methods_are_refused_a_broken_body_is_the_clients_fault_and_bearer_is_any_
     assert_eq!(bedrock.seen().len(), 1, "{:?}", bedrock.seen());
 }
 
+#[test]
+fn over_http2_every_answer_of_the_proxys_own_reaches_the_client() {
+    // curl over HTTP/2, ten fresh connections a case, the body streamed: a refusal
+    // the proxy gives while a body is still coming must arrive as its status, not as
+    // a stream reset (which curl takes for a failure).
+    let sb = Sandbox::new();
+    let name = sb.name("pxh2");
+    sb.short_term(&name, "1h", "us-east-1");
+    for (file, size) in [("small", 40), ("large", 200_000), ("huge", 8_000_000)] {
+        std::fs::write(sb.path().join(file), vec![b'a'; size]).unwrap();
+    }
+    let tries = r#"
+        try() { for i in 1 2 3 4 5 6 7 8 9 10; do
+            curl -s -o /dev/null -w '%{http_code} ' --http2 --cacert "$NODE_EXTRA_CA_CERTS" \
+                -X "$1" -H "Authorization: Bearer $2" --data-binary "@$3" \
+                "$AWS_ENDPOINT_URL_BEDROCK_RUNTIME/model/amazon.nova-lite-v1:0/converse"
+        done; echo; }
+        try POST wrong small; try POST wrong large; try POST wrong huge
+        try OPTIONS "$AWS_BEARER_TOKEN_BEDROCK" large
+        try POST "$AWS_BEARER_TOKEN_BEDROCK" large
+    "#;
+    // Bedrock where nothing listens: the right token's requests end in a 502.
+    let out = sb
+        .bedkey()
+        .current_dir(sb.path())
+        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "http://127.0.0.1:9")
+        .env("AWS_ENDPOINT_URL_BEDROCK", "http://127.0.0.1:9")
+        .args(["-q", "exec", &name, "--proxy", "--", "sh", "-c", tries])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    ok(&out);
+    let lines: Vec<String> = stdout(&out).lines().map(|l| l.trim().to_string()).collect();
+    let want = |code: &str| vec![code; 10].join(" ");
+    assert_eq!(
+        lines,
+        vec![
+            want("401"),
+            want("401"),
+            want("401"),
+            want("405"),
+            want("502")
+        ],
+        "wrong token (40 B, 200 kB, 8 MB), OPTIONS, Bedrock down"
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn env_and_ca_files_must_be_regular_files_and_different() {

@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 
-use super::holder::Holder;
+use super::holder::{Holder, Key};
 use super::route::Upstreams;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -55,71 +55,94 @@ pub(super) struct Forwarder {
     pub on_request: Arc<OnRequest>,
 }
 
+/// Why the proxy answers a request itself instead of sending it on.
+struct Refusal {
+    status: StatusCode,
+    kind: &'static str,
+    why: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, kind: &'static str, why: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            kind,
+            why: why.into(),
+        }
+    }
+}
+
+/// A request let through: the key to put on it and where it goes.
+struct Admitted {
+    key: Arc<Key>,
+    uri: http::Uri,
+    upstream: String,
+}
+
+/// How much of a refused request's body is read (and dropped) before the answer, so
+/// that a client that sends its whole body first sees the answer, not a reset.
+const REFUSED_BODY_READ: usize = 64 * 1024;
+/// And for how long at most.
+const REFUSED_BODY_WAIT: Duration = Duration::from_secs(2);
+
 impl Forwarder {
     pub async fn handle(
         &self,
         request: Request<Incoming>,
     ) -> Result<Response<ProxyBody>, Infallible> {
-        let method = request.method().clone();
-        let target = request
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string();
-        let path = request.uri().path().to_string();
-        let answer = |status: StatusCode, kind: &str, why: &str| {
-            (self.on_request)(RequestEvent::Answered {
-                method: &method,
-                path: &path,
-                status,
-                why,
-            });
-            Ok(error_response(status, kind, why))
-        };
+        let (parts, body) = request.into_parts();
+        match self.admit(&parts).await {
+            Ok(admitted) => Ok(self.forward(parts, body, admitted).await),
+            Err(refusal) => Ok(self.refuse(&parts, refusal, Some(body)).await),
+        }
+    }
 
-        if !self.authorized(request.headers()) {
-            return answer(
+    /// The checks a request must pass before anything is sent on: the local token,
+    /// a Bedrock API method, a working key, a path that makes a URL.
+    async fn admit(&self, parts: &http::request::Parts) -> Result<Admitted, Refusal> {
+        if !self.authorized(&parts.headers) {
+            return Err(Refusal::new(
                 StatusCode::UNAUTHORIZED,
                 "UnrecognizedClientException",
                 "bedkey proxy: this request does not carry the local token it was given",
-            );
+            ));
         }
         // Bedrock's APIs use these; TRACE would echo the key back, CONNECT would make
         // this a general proxy.
-        if ![
-            Method::GET,
-            Method::HEAD,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-        ]
-        .contains(&method)
-        {
-            return answer(
+        if !ALLOWED_METHODS.contains(&parts.method) {
+            return Err(Refusal::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "ValidationException",
-                &format!("bedkey proxy: {method} is not a Bedrock API method"),
-            );
+                format!("bedkey proxy: {} is not a Bedrock API method", parts.method),
+            ));
         }
-        let key = match self.holder.current().await {
-            Ok(key) => key,
-            Err(why) => {
-                return answer(
-                    StatusCode::BAD_GATEWAY,
-                    "BadGatewayException",
-                    &format!("bedkey proxy: no working key: {}", one_line(&why)),
-                );
-            }
-        };
-        let upstream = self.upstreams.pick(&path);
-        let uri = match upstream.uri(&target) {
-            Ok(uri) => uri,
-            Err(e) => return answer(StatusCode::BAD_REQUEST, "ValidationException", e.message()),
-        };
+        let key = self.holder.current().await.map_err(|why| {
+            Refusal::new(
+                StatusCode::BAD_GATEWAY,
+                "BadGatewayException",
+                format!("bedkey proxy: no working key: {}", one_line(&why)),
+            )
+        })?;
+        let upstream = self.upstreams.pick(parts.uri.path());
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let uri = upstream.uri(target).map_err(|e| {
+            Refusal::new(StatusCode::BAD_REQUEST, "ValidationException", e.message())
+        })?;
+        Ok(Admitted {
+            key,
+            uri,
+            upstream: upstream.url().to_string(),
+        })
+    }
 
-        let (parts, body) = request.into_parts();
-        let mut headers = parts.headers;
+    /// Send the request on with the key, and pass the answer back as it arrives.
+    async fn forward(
+        &self,
+        parts: http::request::Parts,
+        body: Incoming,
+        admitted: Admitted,
+    ) -> Response<ProxyBody> {
+        let mut headers = parts.headers.clone();
         strip_hop_by_hop(&mut headers);
         for name in [
             header::HOST,
@@ -130,50 +153,99 @@ impl Forwarder {
         ] {
             headers.remove(name);
         }
-        headers.insert(header::AUTHORIZATION, key.header.clone());
+        headers.insert(header::AUTHORIZATION, admitted.key.header.clone());
+        // The client's body comes back if the call fails before it is used up, so that
+        // the failure reaches the client as an answer (see `refuse`).
+        let (returned, back) = tokio::sync::oneshot::channel();
+        let body = Returning {
+            inner: Some(body),
+            back: Some(returned),
+        };
         let mut outgoing = Request::new(Idle::new(body, Side::Client).boxed());
-        *outgoing.method_mut() = method.clone();
-        *outgoing.uri_mut() = uri;
+        *outgoing.method_mut() = parts.method.clone();
+        *outgoing.uri_mut() = admitted.uri;
         *outgoing.headers_mut() = headers;
 
-        let response = match tokio::time::timeout(IDLE_TIMEOUT, self.client.request(outgoing)).await
-        {
-            Ok(Ok(response)) => response,
-            Ok(Err(e)) if from_client(&e) => {
-                let why = format!(
+        let sent = tokio::time::timeout(IDLE_TIMEOUT, self.client.request(outgoing)).await;
+        let refusal = match sent {
+            Ok(Ok(response)) => {
+                (self.on_request)(RequestEvent::Forwarded {
+                    method: &parts.method,
+                    path: parts.uri.path(),
+                    status: response.status(),
+                });
+                let (mut head, body) = response.into_parts();
+                strip_hop_by_hop(&mut head.headers);
+                return Response::from_parts(head, Idle::new(body, Side::Bedrock).boxed());
+            }
+            Ok(Err(e)) if from_client(&e) => Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                format!(
                     "bedkey proxy: the request's body could not be read: {}",
                     crate::aws::reason(&e)
-                );
-                return answer(StatusCode::BAD_REQUEST, "ValidationException", &why);
-            }
-            Ok(Err(e)) => {
-                let why = format!(
+                ),
+            ),
+            Ok(Err(e)) => Refusal::new(
+                StatusCode::BAD_GATEWAY,
+                "BadGatewayException",
+                format!(
                     "bedkey proxy: cannot reach Bedrock at {}: {}",
-                    upstream.url(),
+                    admitted.upstream,
                     crate::aws::reason(&e)
-                );
-                return answer(StatusCode::BAD_GATEWAY, "BadGatewayException", &why);
-            }
-            Err(_) => {
-                let why = format!(
+                ),
+            ),
+            Err(_) => Refusal::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "GatewayTimeoutException",
+                format!(
                     "bedkey proxy: Bedrock at {} did not answer within {}s",
-                    upstream.url(),
+                    admitted.upstream,
                     IDLE_TIMEOUT.as_secs()
-                );
-                return answer(StatusCode::GATEWAY_TIMEOUT, "GatewayTimeoutException", &why);
-            }
+                ),
+            ),
         };
-        (self.on_request)(RequestEvent::Forwarded {
-            method: &method,
-            path: &path,
-            status: response.status(),
+        // The connection that failed drops the body at once; a second is plenty.
+        let body = tokio::time::timeout(Duration::from_secs(1), back)
+            .await
+            .ok()
+            .and_then(Result::ok);
+        self.refuse(&parts, refusal, body).await
+    }
+
+    /// Answer a request with the proxy's own error. Up to [`REFUSED_BODY_READ`] of the
+    /// body is read first, and the rest is dropped only once the answer is sent: over
+    /// HTTP/2 that ends the stream with NO_ERROR after the answer, where dropping it
+    /// first would reset the stream and the client would never see the answer.
+    async fn refuse(
+        &self,
+        parts: &http::request::Parts,
+        refusal: Refusal,
+        body: Option<Incoming>,
+    ) -> Response<ProxyBody> {
+        (self.on_request)(RequestEvent::Answered {
+            method: &parts.method,
+            path: parts.uri.path(),
+            status: refusal.status,
+            why: &refusal.why,
         });
-        let (mut parts, body) = response.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
-        Ok(Response::from_parts(
-            parts,
-            Idle::new(body, Side::Bedrock).boxed(),
-        ))
+        let rest = match body {
+            Some(body) => read_a_little(body).await,
+            None => None,
+        };
+        let mut response = error_response(refusal.status, refusal.kind, &refusal.why);
+        if let Some(rest) = rest {
+            let (head, answer) = response.into_parts();
+            response = Response::from_parts(
+                head,
+                Holding {
+                    answer,
+                    held: Some(rest),
+                }
+                .boxed(),
+            );
+        }
+        response
     }
 
     /// One `Authorization: Bearer <local token>` (the scheme in any case, RFC 9110).
@@ -187,6 +259,134 @@ impl Forwarder {
         value.len() == expected.len()
             && value[..SCHEME].eq_ignore_ascii_case(&expected[..SCHEME])
             && same(&value[SCHEME..], &expected[SCHEME..])
+    }
+}
+
+/// Bedrock's APIs use these; TRACE would echo the key back, CONNECT would make this a
+/// general proxy.
+const ALLOWED_METHODS: [Method; 6] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
+
+/// Read and drop a refused request's body, up to [`REFUSED_BODY_READ`] bytes or
+/// [`REFUSED_BODY_WAIT`]; what is left, if the body goes on, is returned to be held.
+async fn read_a_little(mut body: Incoming) -> Option<Incoming> {
+    let reading = async {
+        let mut read = 0;
+        while read <= REFUSED_BODY_READ {
+            match body.frame().await {
+                Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
+                // Ended, or broken: nothing left to hold.
+                Some(Err(_)) | None => return true,
+            }
+        }
+        false
+    };
+    match tokio::time::timeout(REFUSED_BODY_WAIT, reading).await {
+        Ok(true) => None,
+        _ => Some(body),
+    }
+}
+
+/// The proxy's answer, holding on to the rest of the request's body until the answer
+/// is done with; then the rest is read and dropped for a while (bounded in time and
+/// bytes, never kept), so that a client still uploading finishes cleanly rather than
+/// see its stream reset, which some (curl 7.88) take as a failure despite the answer.
+struct Holding {
+    answer: ProxyBody,
+    held: Option<Incoming>,
+}
+
+/// How long, and how much, of a refused request's body is read after the answer.
+const DISCARD_FOR: Duration = Duration::from_secs(10);
+const DISCARD_AT_MOST: usize = 256 * 1024 * 1024;
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        let (Some(mut body), Ok(runtime)) =
+            (self.held.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        runtime.spawn(async move {
+            let discarding = async {
+                let mut read = 0;
+                while read <= DISCARD_AT_MOST {
+                    match body.frame().await {
+                        Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
+                        Some(Err(_)) | None => break,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DISCARD_FOR, discarding).await;
+        });
+    }
+}
+
+impl Body for Holding {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.answer).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.answer.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.answer.size_hint()
+    }
+}
+
+/// A client's body sent on to Bedrock that, when the call drops it before its end,
+/// goes back to the handler to be held while the failure is answered.
+struct Returning {
+    inner: Option<Incoming>,
+    back: Option<tokio::sync::oneshot::Sender<Incoming>>,
+}
+
+impl Body for Returning {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(SizeHint::default, Body::size_hint)
+    }
+}
+
+impl Drop for Returning {
+    fn drop(&mut self) {
+        if let (Some(inner), Some(back)) = (self.inner.take(), self.back.take())
+            && !inner.is_end_stream()
+        {
+            let _ = back.send(inner);
+        }
     }
 }
 
