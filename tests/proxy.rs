@@ -712,7 +712,7 @@ fn over_http2_every_answer_of_the_proxys_own_reaches_the_client() {
         .unwrap();
     ok(&out);
     let lines: Vec<String> = stdout(&out).lines().map(|l| l.trim().to_string()).collect();
-    let want = |code: &str| vec![code; 10].join(" ");
+    let want = |code: &str| [code; 10].join(" ");
     assert_eq!(
         lines,
         vec![
