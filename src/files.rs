@@ -47,11 +47,27 @@ pub fn describe(e: &std::io::Error) -> String {
 /// Write a private (0600) file by writing a temp file beside it and renaming it over.
 /// A symlink at `path` is replaced, never followed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically_with_mode(path, bytes, 0o600)
+}
+
+/// [`write_atomically`] with another mode (a public CA certificate: 0644). The mode
+/// is set on the temp file's own descriptor before the rename: a chmod of `path`
+/// afterwards would follow whatever symlink was put there meanwhile.
+pub fn write_atomically_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let fail =
         |e: &dyn std::fmt::Display| Error::failure(format!("writing {}: {e}", path.display()));
     // tempfile creates the file 0600 on Unix.
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(&e))?;
+    #[cfg(unix)]
+    if mode != 0o600 {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| fail(&e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
     tmp.write_all(bytes).map_err(|e| fail(&e))?;
     tmp.as_file().sync_all().map_err(|e| fail(&e))?;
     tmp.persist(path).map_err(|e| fail(&e.error))?;
@@ -244,6 +260,45 @@ mod tests {
         let told = told.lock().unwrap();
         assert_eq!(told.len(), 1, "{told:?}");
         assert!(told[0].starts_with("waiting for"), "{told:?}");
+    }
+
+    #[test]
+    fn a_file_written_with_a_mode_never_changes_the_mode_of_what_a_symlink_names() {
+        use std::os::unix::fs::PermissionsExt;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "private").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let path = dir.path().join("ca.pem");
+        // Another process keeps putting a symlink to the victim where the file goes.
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let racer = {
+            let (stop, path, victim) = (stop.clone(), path.clone(), victim.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = std::fs::remove_file(&path);
+                    let _ = std::os::unix::fs::symlink(&victim, &path);
+                }
+            })
+        };
+        for _ in 0..300 {
+            let _ = write_atomically_with_mode(&path, b"public", 0o644);
+        }
+        stop.store(true, Ordering::Relaxed);
+        racer.join().unwrap();
+        let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "private");
+        // Written alone, the file has the mode asked for.
+        let _ = std::fs::remove_file(&path);
+        write_atomically_with_mode(&path, b"public", 0o644).unwrap();
+        let mode = std::fs::symlink_metadata(&path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o644);
     }
 
     #[test]

@@ -143,11 +143,17 @@ fn dotenv_value(s: &str) -> String {
     }
 }
 
-/// Whether a value goes in a dotenv line as it is, with no quotes.
+/// Whether a value goes in a dotenv line as it is, with no quotes: read the same by
+/// docker's `--env-file` (the rest of the line, literally) and systemd's
+/// `EnvironmentFile` (which strips outer spaces, unquotes and unescapes). So no
+/// quote, backslash, `$` or `#`, and spaces only inside: an IPv6 endpoint
+/// (`https://[::1]:8443`) and a path with a space pass.
 pub fn dotenv_bare(s: &str) -> bool {
     !s.is_empty()
+        && !s.starts_with(' ')
+        && !s.ends_with(' ')
         && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"+/=._-:@,".contains(&c))
+            .all(|c| c.is_ascii_alphanumeric() || b"+/=._-:@,[] ".contains(&c))
 }
 
 /// Profile code for `bedkey init`: refresh the key at a prompt only when its recorded

@@ -446,6 +446,113 @@ fn proxy_writes_an_env_file_for_a_child_started_elsewhere_and_stops_on_sigterm()
     assert!(!err.contains(&sb.loaded_key(&name)));
 }
 
+/// `bedkey proxy` started with `args` (which write the env file `env_file`), and the
+/// variables it wrote there once it did.
+fn proxy_with_env_file(
+    mut command: std::process::Command,
+    args: &[&str],
+    env_file: &Path,
+) -> (Background, Vec<(String, String)>) {
+    let proxy = Background(
+        command
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while !env_file.exists() {
+        assert!(started.elapsed() < Duration::from_secs(20), "no env file");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let text = std::fs::read_to_string(env_file).unwrap();
+    let vars = text
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once('=').expect("KEY=value");
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    (proxy, vars)
+}
+
+#[test]
+fn ipv6_loopback_and_a_temp_dir_with_a_space_work_end_to_end() {
+    if !boto3() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let name = sb.name("pxv6");
+    sb.short_term(&name, "1h", "eu-west-1");
+    let bedrock = Bedrock::start(&sb, &[], true);
+    let tmp = sb.path().join("temp dir");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let env_file = sb.path().join("v6.env");
+    let mut command = bedrock.command(&sb);
+    command.env("TMPDIR", &tmp);
+    let (_proxy, vars) = proxy_with_env_file(
+        command,
+        &[
+            "proxy",
+            &name,
+            "--listen",
+            "[::1]:0",
+            "--env-file",
+            env_file.to_str().unwrap(),
+        ],
+        &env_file,
+    );
+    let var = |k: &str| vars.iter().find(|(n, _)| n == k).unwrap().1.clone();
+    assert!(
+        var("AWS_ENDPOINT_URL_BEDROCK_RUNTIME").starts_with("https://[::1]:"),
+        "{vars:?}"
+    );
+    assert!(var("AWS_CA_BUNDLE").contains("temp dir"), "{vars:?}");
+    let out = sb
+        .command("python3")
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .env("STANDIN", &bedrock.url)
+        .env("STANDIN_CA", &bedrock.ca)
+        .args([CLIENT, "calls", "0"])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert_proxied_calls(&json_line(&out), &bedrock, "eu-west-1");
+
+    // --output json with the same temp dir: one object, its paths as they are.
+    let mut json = Background(
+        sb.command(bedkey_bin())
+            .env("TMPDIR", &tmp)
+            .args(["proxy", &name, "--listen", "[::1]:0", "--output", "json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut text = String::new();
+    let mut reader = BufReader::new(json.stdout.take().unwrap());
+    while !text.trim_end().ends_with('}') || text.matches('{').count() > text.matches('}').count() {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "ended: {text}");
+        text.push_str(&line);
+    }
+    let object: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        object["endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://[::1]:"),
+        "{object}"
+    );
+    assert!(
+        object["vars"]["AWS_CA_BUNDLE"]
+            .as_str()
+            .unwrap()
+            .contains("temp dir")
+    );
+}
+
 #[test]
 fn proxy_prints_the_variables_when_no_env_file_is_given() {
     let sb = Sandbox::new();

@@ -81,8 +81,12 @@ fn publish(
 ) -> Result<Secret> {
     let node_ca = ca_file.map_or_else(|| serving.trust.ca.clone(), Path::to_path_buf);
     let vars = serving.vars(&node_ca);
-    // Checked before anything is written.
-    let dotenv = dotenv(&vars)?;
+    // Checked before anything is written; one JSON object needs no dotenv lines.
+    let dotenv = if env_file.is_none() && ctx.out.json() {
+        Secret::from(String::new())
+    } else {
+        dotenv(&vars)?
+    };
     if let Some(path) = ca_file {
         // Public, and read by a container that may run as another user.
         write_public(path, serving.ca.cert_pem().as_bytes())?;
@@ -391,9 +395,9 @@ fn dotenv(vars: &[(&'static str, String)]) -> Result<Secret> {
     use bedkey::shell::{self, Format};
     if let Some((name, value)) = vars.iter().find(|(_, v)| !shell::dotenv_bare(v)) {
         let hint = if *name == "NODE_EXTRA_CA_CERTS" {
-            "choose a --ca-file path of letters, digits and / . _ - only"
+            "choose a --ca-file path without quotes, backslashes, $ or #"
         } else {
-            "set TMPDIR or XDG_RUNTIME_DIR to a path of letters, digits and / . _ - only"
+            "set TMPDIR or XDG_RUNTIME_DIR to a path without quotes, backslashes, $ or #"
         };
         return Err(Error::usage(format!(
             "{name}={} cannot be written as a dotenv line",
@@ -405,13 +409,7 @@ fn dotenv(vars: &[(&'static str, String)]) -> Result<Secret> {
     Ok(Secret::from(shell::render(Format::Dotenv, &pairs)?))
 }
 
+/// Public, and read by a container that may run as another user: 0644.
 fn write_public(path: &Path, bytes: &[u8]) -> Result<()> {
-    bedkey::files::write_atomically(path, bytes)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| Error::failure(format!("cannot make {} readable: {e}", path.display())))?;
-    }
-    Ok(())
+    bedkey::files::write_atomically_with_mode(path, bytes, 0o644)
 }
