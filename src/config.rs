@@ -469,6 +469,24 @@ impl Config {
         Ok(warnings)
     }
 
+    /// What the key list and the file store look like on disk (size, time, inode),
+    /// to tell cheaply whether anything changed since: a rotation elsewhere replaces
+    /// keys.json, and reading a file-store key costs a scrypt.
+    pub fn fingerprint(&self) -> Fingerprint {
+        let stamp = |name: &str| {
+            std::fs::symlink_metadata(self.dir.join(name))
+                .ok()
+                .map(|m| {
+                    #[cfg(unix)]
+                    let inode = std::os::unix::fs::MetadataExt::ino(&m);
+                    #[cfg(not(unix))]
+                    let inode = 0;
+                    (m.len(), m.modified().ok(), inode)
+                })
+        };
+        Fingerprint([stamp(FILE), stamp(crate::store::FILE_STORE_NAME)])
+    }
+
     /// Read the current keys. No lock: writers replace the file atomically, so a
     /// reader sees the old or the new file, never half of one.
     pub fn load(&self) -> Result<Keys> {
@@ -563,6 +581,10 @@ impl Config {
             .map_err(|e| Error::failure(format!("creating {}: {e}", self.dir.display())))
     }
 }
+
+/// See [`Config::fingerprint`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fingerprint([Option<(u64, Option<std::time::SystemTime>, u64)>; 2]);
 
 /// The config while its lock is held.
 pub struct Locked<'a> {
@@ -692,6 +714,34 @@ mod tests {
         }
         let config = Config::new(Some(&path)).unwrap();
         assert_eq!(config.load().unwrap().keys.len(), 80);
+    }
+
+    #[test]
+    fn the_fingerprint_changes_when_the_key_list_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new(Some(dir.path())).unwrap();
+        let empty = config.fingerprint();
+        assert_eq!(empty, config.fingerprint());
+        config
+            .update(|k| {
+                k.keys.insert("one".into(), meta());
+                Ok(())
+            })
+            .unwrap();
+        let one = config.fingerprint();
+        assert_ne!(one, empty);
+        assert_eq!(one, config.fingerprint(), "reading changes nothing");
+        config
+            .update(|k| {
+                k.keys.get_mut("one").unwrap().created = 2;
+                Ok(())
+            })
+            .unwrap();
+        assert_ne!(
+            config.fingerprint(),
+            one,
+            "a rewrite of the same size is a change"
+        );
     }
 
     #[test]

@@ -153,6 +153,28 @@ impl Loaded {
         }
     }
 
+    /// When a load would read a secret again (a shared key's, or a published key's):
+    /// its copy grows older than `shared_ttl`, or the key nears its expiry. None for
+    /// keys no load changes unless their store does (short-term keys fall due by
+    /// their own expiry).
+    pub fn read_again_at(&self, min_ttl: i64, shared_ttl: i64) -> Option<i64> {
+        let expiring = self.meta.expires.map(|at| at - min_ttl);
+        let read = match self.meta.origin {
+            Origin::Shared => self.meta.shared.as_ref().map(|s| s.read_at),
+            Origin::Iam if !self.meta.published.is_empty() => self
+                .meta
+                .published
+                .iter()
+                .map(|p| p.read_at.unwrap_or(0))
+                .min(),
+            _ => return None,
+        };
+        [read.map(|at| at + shared_ttl), expiring]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
     /// `AWS_BEARER_TOKEN_BEDROCK`, and the region for keys that have one (both
     /// spellings: boto3 reads only `AWS_DEFAULT_REGION`, the Rust and JS SDKs only
     /// `AWS_REGION`).

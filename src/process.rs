@@ -98,6 +98,24 @@ pub fn restore_core_limit() {
     }
 }
 
+/// In a child just forked (a `pre_exec` hook): be sent SIGTERM when bedkey dies, even
+/// by SIGKILL, so that a program under `exec --proxy` does not run on against an
+/// endpoint that is gone. If bedkey (`parent`) died before this, end now. Linux only;
+/// elsewhere the child outlives a killed bedkey (docs/long-running.md says so).
+#[cfg(unix)]
+pub fn die_with_parent(parent: u32) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: async-signal-safe calls on this process only.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+        if libc::getppid() as u32 != parent {
+            libc::kill(libc::getpid(), libc::SIGTERM);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = parent;
+}
+
 /// While it lives, SIGINT, SIGTERM and SIGHUP wait: from the moment AWS may make a
 /// key until it is stored or handed over, a signal must not lose it. They take effect
 /// when the guard drops.

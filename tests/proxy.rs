@@ -332,6 +332,57 @@ fn exec_proxy_forwards_signals_and_exits_as_the_child_did() {
 }
 
 #[cfg(unix)]
+#[cfg(target_os = "linux")]
+#[test]
+fn a_child_under_exec_proxy_ends_when_bedkey_is_killed() {
+    let sb = Sandbox::new();
+    let name = sb.name("pxorphan");
+    sb.short_term(&name, "1h", "us-east-1");
+    let pidfile = sb.path().join("child.pid");
+    let mut bedkey = Background(
+        sb.command(bedkey_bin())
+            .args(["-q", "exec", &name, "--proxy", "--", "sh", "-c"])
+            .arg(format!("echo $$ > '{}'; exec sleep 300", pidfile.display()))
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    let child: i32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the child did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    bedkey.kill().unwrap();
+    bedkey.wait().unwrap();
+    // Gone, or a zombie waiting for a reaper: either way not running.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    let killed = Instant::now();
+    while running() && killed.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = running();
+    if left {
+        unsafe { libc::kill(child, libc::SIGKILL) };
+    }
+    assert!(!left, "the child kept running after bedkey was killed");
+}
+
 #[test]
 fn exec_proxy_gives_the_child_its_own_core_limit_back() {
     let sb = Sandbox::new();

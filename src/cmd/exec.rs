@@ -72,12 +72,19 @@ fn proxied(ctx: &Context, name: &str, program: &str, args: &[String]) -> Result<
     command.args(args).envs(vars);
     command.env_remove(bedkey::store::PASSPHRASE_VAR);
     #[cfg(unix)]
-    // SAFETY: setrlimit is async-signal-safe, as a pre_exec hook must be.
-    unsafe {
-        command.pre_exec(|| {
-            crate::process::restore_core_limit();
-            Ok(())
-        });
+    {
+        // Forked from this (the main) thread, which lives as long as bedkey: the
+        // parent-death signal fires when the forking thread ends, not the process.
+        let parent = std::process::id();
+        // SAFETY: setrlimit, prctl, getppid and kill are async-signal-safe, as a
+        // pre_exec hook must be.
+        unsafe {
+            command.pre_exec(move || {
+                crate::process::restore_core_limit();
+                crate::process::die_with_parent(parent);
+                Ok(())
+            });
+        }
     }
     let super::proxy::Serving { proxy, trust, .. } = serving;
     let runtime = super::proxy::runtime()?;

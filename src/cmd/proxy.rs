@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bedkey::config::{Config, KeyKind};
+use bedkey::config::{Config, Fingerprint, KeyKind};
 use bedkey::error::{Error, Result};
 use bedkey::keys::{self, AwsMinter, AwsReader, Loaded, Loader};
 use bedkey::proxy::{self, KeyEvent, KeySource, LocalCa, RequestEvent, TrustFiles, Upstreams};
@@ -331,6 +331,9 @@ struct StoreSource {
     name: String,
     min_ttl: i64,
     shared_ttl: i64,
+    /// The config dir as the last load found it, and when a load would next read a
+    /// secret again: until either changes, a load would give the same key.
+    seen: std::sync::Mutex<Option<(Fingerprint, Option<i64>)>>,
 }
 
 impl StoreSource {
@@ -345,6 +348,7 @@ impl StoreSource {
             name: name.to_string(),
             min_ttl: keys::min_ttl()?,
             shared_ttl: keys::shared_ttl()?,
+            seen: std::sync::Mutex::new(None),
         })
     }
 }
@@ -352,8 +356,10 @@ impl StoreSource {
 impl KeySource for StoreSource {
     fn load(&self) -> Result<Loaded> {
         let config = Config::new(self.config_dir.as_deref())?;
+        // Taken before the load: a change during it shows at the next look.
+        let before = config.fingerprint();
         let open = |b: Backend| store::open(b, config.dir(), &self.access);
-        Loader {
+        let loaded = Loader {
             config: &config,
             open: &open,
             minter: &AwsMinter,
@@ -362,7 +368,22 @@ impl KeySource for StoreSource {
             shared_ttl: self.shared_ttl,
             budget: keys::SHELL_BUDGET,
         }
-        .load(&self.name)
+        .load(&self.name)?;
+        let again = loaded.read_again_at(self.min_ttl, self.shared_ttl);
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some((before, again));
+        Ok(loaded)
+    }
+
+    fn changed(&self) -> bool {
+        let Ok(config) = Config::new(self.config_dir.as_deref()) else {
+            return true;
+        };
+        match &*self.seen.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((seen, again)) => {
+                *seen != config.fingerprint() || again.is_some_and(|at| at <= bedkey::time::now())
+            }
+            None => true,
+        }
     }
 }
 

@@ -17,6 +17,13 @@ use crate::time;
 /// Loads the key by name, as `env` does. Blocking; called off the async threads.
 pub trait KeySource: Send + Sync + 'static {
     fn load(&self) -> Result<Loaded>;
+
+    /// Whether a load now could give anything but the key held: its store changed, or
+    /// a secret is due to be read again. Cheap: asked at every look, so that a key
+    /// that costs work to read (a file store's scrypt) is read only when needed.
+    fn changed(&self) -> bool {
+        true
+    }
 }
 
 /// What the holder tells its owner.
@@ -235,8 +242,15 @@ impl Holder {
                     Instant::now() < state.retry_at,
                 )
             };
-            if !fresh_enough && !backing_off {
+            if fresh_enough || backing_off {
+                continue;
+            }
+            let due = self.lock().key.as_ref().is_none_or(|k| k.due(time::now()));
+            if due || self.source.changed() {
                 self.load().await;
+            } else {
+                // Nothing to read: this look is done.
+                self.lock().checked = Instant::now();
             }
         }
     }
@@ -365,6 +379,39 @@ mod tests {
             "the store was not looked at"
         );
         assert_ne!(holder.current().await.unwrap().header, before);
+    }
+
+    /// A source whose store never changes: counts the loads it is asked for.
+    struct Unchanged(AtomicUsize);
+
+    impl KeySource for Unchanged {
+        fn load(&self) -> Result<Loaded> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(loaded(0, 3600))
+        }
+        fn changed(&self) -> bool {
+            false
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_store_is_not_read_at_each_look() {
+        let source = Arc::new(Unchanged(AtomicUsize::new(0)));
+        let holder = Arc::new(
+            Holder::new(
+                source.clone(),
+                &loaded(0, 3600),
+                300,
+                Arc::new(|_: KeyEvent<'_>| {}),
+            )
+            .unwrap()
+            .recheck_every(Duration::from_millis(150)),
+        );
+        let looking = tokio::spawn(holder.clone().keep_fresh());
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        looking.abort();
+        assert_eq!(source.0.load(Ordering::SeqCst), 0);
+        assert!(holder.current().await.is_ok());
     }
 
     #[tokio::test]

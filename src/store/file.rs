@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::secret::{ExposeSecret, Secret, secret};
 
 pub const PASSPHRASE_VAR: &str = "BEDKEY_PASSPHRASE";
-const FILE: &str = "secrets.age";
+/// The file's name in the config dir.
+pub const FILE: &str = "secrets.age";
 const LOCK: &str = "secrets.lock";
 /// scrypt cost 2^16 (about 0.2 s here): `env` reads this file on a shell start, so the
 /// cost is fixed rather than age's default of about a second.

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
-pub use self::file::PASSPHRASE_VAR;
+pub use self::file::{FILE as FILE_STORE_NAME, PASSPHRASE_VAR};
 
 /// A concrete backend, as recorded with each key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
