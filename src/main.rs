@@ -12,9 +12,18 @@ fn main() -> ExitCode {
     process::harden();
     // A panic is a bug; its message could hold data, so users see one line instead.
     std::panic::set_hook(Box::new(|info| {
+        // The file as its crate names it (`aws-smithy-types-1.9.3/src/endpoint.rs`),
+        // not the path of the machine it was built on.
         let at = info
             .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .map(|l| {
+                let file = l.file();
+                let short = file
+                    .rfind("/src/")
+                    .map(|i| &file[file[..i].rfind('/').map_or(0, |j| j + 1)..])
+                    .unwrap_or(file);
+                format!(" at {short}:{}", l.line())
+            })
             .unwrap_or_default();
         output::stderr_line(&format!(
             "bedkey: error: internal error{at}; please report it"

@@ -24,6 +24,14 @@ pub fn harden() {
     // SAFETY: no other thread exists yet (the runtime and keyring workers start
     // later), so nothing can read the environment while it changes.
     unsafe { std::env::remove_var(bedkey::store::PASSPHRASE_VAR) };
+    // An endpoint variable set but empty means "unset" to a person (as to the AWS
+    // CLI); the SDK would take it for a URL and fail on it.
+    for (name, value) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_ENDPOINT_URL") && value.is_empty() {
+            // SAFETY: as above, still one thread.
+            unsafe { std::env::remove_var(&name) };
+        }
+    }
     let _ = PASSPHRASE.set(taken);
 }
 

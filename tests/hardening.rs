@@ -801,3 +801,34 @@ fn timeouts_in_the_environment_are_checked_like_flags() {
         assert!(stderr(&out).contains(var), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn an_empty_endpoint_variable_is_unset_not_a_panic() {
+    let sb = Sandbox::new();
+    for var in [
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_IAM",
+        "AWS_ENDPOINT_URL_STS",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    ] {
+        // Nothing answers at the real endpoints here: the call fails, but plainly.
+        for args in [
+            vec!["audit"],
+            vec!["pull", "p", "--secret-id", "s", "--secret-region", "us-east-1"],
+        ] {
+            let out = sb
+                .bedkey_with_env_credentials()
+                .env(var, "")
+                .env("BEDKEY_AWS_TIMEOUT", "2")
+                .env("HTTPS_PROXY", "http://127.0.0.1:9")
+                .args(&args)
+                .timeout(std::time::Duration::from_secs(60))
+                .output()
+                .unwrap();
+            let err = stderr(&out);
+            assert!(!err.contains("internal error"), "{var} {args:?}: {err}");
+            assert!(!err.contains(".cargo"), "{var} {args:?}: {err}");
+            assert!(matches!(out.status.code(), Some(1 | 4)), "{var} {args:?}: {err}");
+        }
+    }
+}
