@@ -180,6 +180,52 @@ pub fn reason(err: &(dyn std::error::Error + 'static)) -> String {
     joined.chars().take(240).collect()
 }
 
+/// What happened to a call that got no usable answer, in words: the connection
+/// refused, closed, timed out, a TLS failure, a name not found, or else the innermost
+/// cause's own message, without the layers that wrap it (`dispatch failure`,
+/// `client error (Connect)`, `… interceptor encountered an error`).
+pub fn what_happened(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = err;
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            let said = match io.kind() {
+                K::ConnectionRefused => Some("the connection was refused"),
+                K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
+                    Some("the connection was closed")
+                }
+                K::UnexpectedEof => Some("the connection was closed before an answer"),
+                K::TimedOut => Some("the connection timed out"),
+                _ => None,
+            };
+            if let Some(said) = said {
+                return said.to_string();
+            }
+        }
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return format!("TLS failed: {}", undebug(&e.to_string()));
+        }
+        let text = e.to_string();
+        if text.contains("connection closed before message completed") {
+            return "the connection was closed before the answer was complete".to_string();
+        }
+        if text.contains("failed to lookup address") || text.contains("Name or service not known") {
+            return "its host name could not be resolved".to_string();
+        }
+        innermost = e;
+        next = e.source();
+    }
+    let text = undebug(&innermost.to_string());
+    let text = text.trim().trim_end_matches('.');
+    let text = if text.is_empty() {
+        "an error AWS did not describe"
+    } else {
+        text
+    };
+    text.chars().take(240).collect()
+}
+
 /// Debug-formatted enum values inside a message, as rustls's certificate errors
 /// carry them (`invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))`),
 /// reduced to the innermost name (`invalid peer certificate: CaUsedAsEndEntity`).
@@ -361,7 +407,7 @@ where
     let (kind, hint) = classify(service, &code);
     let text = match &err {
         SdkError::ServiceError(_) if code.is_empty() => format!(
-            "{service} answered {operation} with a reply bedkey could not read (no error code in it)"
+            "{service} answered {operation} with a reply bedkey could not read: it had no error code"
         ),
         SdkError::ServiceError(_) if message.is_empty() => {
             format!("{service} {operation} failed: {code}")
@@ -375,14 +421,15 @@ where
             "{service} did not answer {operation} within {}",
             crate::time::human(operation_timeout().as_secs() as i64)
         ),
-        SdkError::DispatchFailure(_) => {
-            format!("cannot reach {service} for {operation}: {}", reason(&err))
-        }
-        SdkError::ResponseError(_) => format!(
-            "{service} answered {operation} with a reply bedkey could not read ({})",
-            reason(&err)
+        SdkError::DispatchFailure(_) => format!(
+            "cannot reach {service} for {operation}: {}",
+            what_happened(&err)
         ),
-        _ => format!("{service} {operation} failed: {}", reason(&err)),
+        SdkError::ResponseError(_) => format!(
+            "{service} answered {operation} with a reply bedkey could not read: {}",
+            what_happened(&err)
+        ),
+        _ => format!("{service} {operation} failed: {}", what_happened(&err)),
     };
     let timed_out = matches!(&err, SdkError::TimeoutError(_))
         || matches!(&err, SdkError::DispatchFailure(d) if d.is_timeout());

@@ -630,7 +630,7 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for WholeReply {
         };
         let whole = String::from_utf8_lossy(body).trim_end().ends_with(self.0);
         if response.status().is_success() && !whole {
-            return Err("a reply bedkey could not read: it was cut short".into());
+            return Err("it was cut short".into());
         }
         Ok(())
     }

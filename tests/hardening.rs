@@ -814,7 +814,14 @@ fn an_empty_endpoint_variable_is_unset_not_a_panic() {
         // Nothing answers at the real endpoints here: the call fails, but plainly.
         for args in [
             vec!["audit"],
-            vec!["pull", "p", "--secret-id", "s", "--secret-region", "us-east-1"],
+            vec![
+                "pull",
+                "p",
+                "--secret-id",
+                "s",
+                "--secret-region",
+                "us-east-1",
+            ],
         ] {
             let out = sb
                 .bedkey_with_env_credentials()
@@ -828,7 +835,10 @@ fn an_empty_endpoint_variable_is_unset_not_a_panic() {
             let err = stderr(&out);
             assert!(!err.contains("internal error"), "{var} {args:?}: {err}");
             assert!(!err.contains(".cargo"), "{var} {args:?}: {err}");
-            assert!(matches!(out.status.code(), Some(1 | 4)), "{var} {args:?}: {err}");
+            assert!(
+                matches!(out.status.code(), Some(1 | 4)),
+                "{var} {args:?}: {err}"
+            );
         }
     }
 }

@@ -183,7 +183,7 @@ impl Forwarder {
                 "ValidationException",
                 format!(
                     "bedkey proxy: the request's body could not be read: {}",
-                    crate::aws::reason(&e)
+                    crate::aws::what_happened(&e)
                 ),
             ),
             Ok(Err(e)) => Refusal::new(
@@ -192,7 +192,7 @@ impl Forwarder {
                 format!(
                     "bedkey proxy: cannot reach Bedrock at {}: {}",
                     admitted.upstream,
-                    crate::aws::reason(&e)
+                    crate::aws::what_happened(&e)
                 ),
             ),
             Err(_) => Refusal::new(
