@@ -493,6 +493,20 @@ pub struct Completions {
     pub shell: clap_complete::Shell,
 }
 
+/// Whether `flag` (a long flag) is on the command line itself, as `--flag VALUE` or
+/// `--flag=VALUE`, rather than taken from its environment variable.
+pub fn given(flag: &str) -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| {
+            let a = a.to_string_lossy();
+            a == flag
+                || a.strip_prefix(flag)
+                    .is_some_and(|rest| rest.starts_with('='))
+        })
+}
+
 /// Parse argv. `--help` and `--version` print and exit as usual; a usage mistake
 /// becomes one `bedkey: error:` line (exit 2) like every other failure.
 pub fn parse() -> bedkey::error::Result<Cli> {

@@ -55,8 +55,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 /// afterwards would follow whatever symlink was put there meanwhile.
 pub fn write_atomically_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let fail =
-        |e: &dyn std::fmt::Display| Error::failure(format!("writing {}: {e}", path.display()));
+    let fail = |e: &std::io::Error| {
+        let error = Error::failure(format!("writing {}: {e}", path.display()));
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            error.with_hint(DISK_FULL)
+        } else {
+            error
+        }
+    };
     // tempfile creates the file 0600 on Unix.
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(&e))?;
     #[cfg(unix)]
@@ -73,6 +79,9 @@ pub fn write_atomically_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Resul
     tmp.persist(path).map_err(|e| fail(&e.error))?;
     Ok(())
 }
+
+/// What to do when the disk is full; nothing else (`--force` included) can work.
+pub const DISK_FULL: &str = "the disk is full: free some space, then run the same command again";
 
 /// Check a path bedkey is told to write (an `--env-file`, a `--ca-file`): it may be
 /// missing or a regular file. A symlink, a device (`/dev/null`), a FIFO or a directory

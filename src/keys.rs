@@ -743,13 +743,21 @@ pub fn kind_and_expiry(key: &Secret, about: &About) -> Result<(KeyKind, Option<i
 }
 
 fn missing_secret(name: &str, meta: &KeyMeta) -> Error {
+    // The command that brings the key back, for the way it came.
+    let hint = match meta.origin {
+        Origin::Iam => {
+            format!("`bedkey rotate {name}` makes it a new key (the lost one cannot be read again)")
+        }
+        Origin::Shared => format!("`bedkey pull {name}` reads it from its secret again"),
+        Origin::Imported | Origin::Minted => {
+            format!("`bedkey remove {name}`, then `bedkey import {name}` stores it again")
+        }
+    };
     Error::store(format!(
         "key '{name}' is listed but its secret is missing from the {} store",
         meta.store.as_str()
     ))
-    .with_hint(format!(
-        "`bedkey remove {name}` forgets it; `bedkey import {name}` stores it again"
-    ))
+    .with_hint(hint)
 }
 
 /// Refuse a name that is taken, before any work is done for it.
@@ -840,6 +848,9 @@ pub fn forget(
                 e.message(),
                 by_hand(meta.store, name)
             )),
+            // A hint of the store's own (a full disk) says what works; --force would
+            // fail the same way.
+            Err(e) if e.hint().is_some() => return Err(e),
             Err(e) => {
                 return Err(e.with_hint(format!(
                     "`bedkey remove {name} --force` forgets the key anyway"

@@ -157,9 +157,15 @@ pub fn dotenv_bare(s: &str) -> bool {
 }
 
 /// Profile code for `bedkey init`: refresh the key at a prompt only when its recorded
-/// expiry is near, so a prompt costs no process while the key is fresh.
-pub fn init_script(shell: InitShell, name: &str) -> String {
+/// expiry is near, so a prompt costs no process while the key is fresh. `globals` are
+/// the global flags `init` was given (`--config-dir DIR`, `--store file`, …), passed
+/// on to each `bedkey env` the hook runs.
+pub fn init_script(shell: InitShell, name: &str, globals: &[String]) -> String {
     let name_q = posix_quote(name);
+    let quoted = |quote: fn(&str) -> String| -> String {
+        globals.iter().map(|g| format!("{} ", quote(g))).collect()
+    };
+    let (flags, fish_flags) = (quoted(posix_quote), quoted(fish_quote));
     match shell {
         InitShell::Bash | InitShell::Zsh => {
             let (clock, hook) = if shell == InitShell::Bash {
@@ -182,14 +188,14 @@ add-zsh-hook precmd __bedkey_refresh"#,
             };
             format!(
                 r#"# bedkey: keep {KEY_VAR} fresh in this shell.
-# Add to your profile: eval "$(bedkey init {shell})"
+# Add to your profile: eval "$(bedkey {shown_flags}init {shell} {name})"
 __bedkey_refresh() {{
 {clock}
   if [ -n "${{{EXPIRY_VAR}-}}" ] && [ "$now" -lt "$(( {EXPIRY_VAR} - ${{BEDKEY_REFRESH_BEFORE:-300}} ))" ]; then
     return 0
   fi
   local __bedkey_env
-  if __bedkey_env=$(BEDKEY_MIN_TTL=${{BEDKEY_REFRESH_BEFORE:-300}} command bedkey env {name_q} --shell posix --export-expiry); then
+  if __bedkey_env=$(BEDKEY_MIN_TTL=${{BEDKEY_REFRESH_BEFORE:-300}} command bedkey {flags}env {name_q} --shell posix --export-expiry); then
     eval "$__bedkey_env"
   fi
   # Failed, or a key that is already due (expired, or cut short by its credentials):
@@ -202,11 +208,12 @@ __bedkey_refresh() {{
 __bedkey_refresh
 "#,
                 shell = shell.as_str(),
+                shown_flags = quoted(posix_quote),
             )
         }
         InitShell::Fish => format!(
             r#"# bedkey: keep {KEY_VAR} fresh in this shell.
-# Add to ~/.config/fish/config.fish: bedkey init fish | source
+# Add to ~/.config/fish/config.fish: bedkey {fish_flags}init fish {name} | source
 function __bedkey_refresh --on-event fish_prompt
     # fish has no clock builtin: the one `date` a prompt is the price of freshness.
     set -l now (date +%s)
@@ -214,7 +221,7 @@ function __bedkey_refresh --on-event fish_prompt
     if set -q {EXPIRY_VAR}; and test $now -lt (math ${EXPIRY_VAR} - $BEDKEY_REFRESH_BEFORE)
         return 0
     end
-    set -l lines (env BEDKEY_MIN_TTL=$BEDKEY_REFRESH_BEFORE bedkey env {name_q} --shell fish --export-expiry)
+    set -l lines (env BEDKEY_MIN_TTL=$BEDKEY_REFRESH_BEFORE bedkey {fish_flags}env {name_q} --shell fish --export-expiry)
     and string join \n -- $lines | source
     # Failed, or a key already due: try again in a minute, not at every prompt.
     if not set -q {EXPIRY_VAR}; or test $now -ge (math ${EXPIRY_VAR} - $BEDKEY_REFRESH_BEFORE)
@@ -307,7 +314,7 @@ mod tests {
     #[test]
     fn init_scripts_name_the_key_and_the_expiry_variable() {
         for shell in [InitShell::Bash, InitShell::Zsh, InitShell::Fish] {
-            let s = init_script(shell, "work");
+            let s = init_script(shell, "work", &[]);
             assert!(s.contains("bedkey env 'work'"), "{s}");
             assert!(s.contains(EXPIRY_VAR));
         }

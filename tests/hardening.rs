@@ -842,3 +842,59 @@ fn an_empty_endpoint_variable_is_unset_not_a_panic() {
         }
     }
 }
+
+/// Run `script` (sh) in a user and mount namespace of its own, where it may mount a
+/// small tmpfs; None where the kernel allows no such namespace.
+#[cfg(target_os = "linux")]
+fn in_own_mounts(sb: &Sandbox, script: &str) -> Option<std::process::Output> {
+    let probe = std::process::Command::new("unshare")
+        .args(["-rm", "true"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: no user and mount namespaces here");
+        return None;
+    }
+    Some(
+        sb.command("unshare")
+            .args(["-rm", "sh", "-c", script])
+            .env("BEDKEY", bedkey_bin())
+            .env("BEDKEY_STORE", "file")
+            .output()
+            .unwrap(),
+    )
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn on_a_full_disk_remove_hints_what_works() {
+    let sb = Sandbox::new();
+    let disk = sb.path().join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    let key = long_term_key("BedrockAPIKey-full-at-123456789012");
+    std::fs::write(sb.path().join("key"), &key).unwrap();
+    let script = format!(
+        r#"set -u
+        mount -t tmpfs -o size=256k tmpfs '{disk}' || exit 99
+        export BEDKEY_CONFIG_DIR='{disk}/bedkey'
+        "$BEDKEY" import full < '{key}' 2>/dev/null || exit 98
+        dd if=/dev/zero of='{disk}/fill' bs=4k 2>/dev/null
+        "$BEDKEY" remove full --yes; echo "remove=$?"
+        "$BEDKEY" remove full --yes --force; echo "force=$?"
+        rm '{disk}/fill'
+        "$BEDKEY" remove full --yes; echo "freed=$?"
+        "#,
+        disk = disk.display(),
+        key = sb.path().join("key").display()
+    );
+    let Some(out) = in_own_mounts(&sb, &script) else {
+        return;
+    };
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(
+        text.contains("remove=1") || text.contains("remove=5"),
+        "{text}{err}"
+    );
+    assert!(err.contains("the disk is full"), "{err}");
+    assert!(!err.contains("--force"), "a hint that fails too: {err}");
+    assert!(text.contains("freed=0"), "{text}{err}");
+}

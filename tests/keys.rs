@@ -686,6 +686,70 @@ fn init_backs_off_for_an_expired_key_instead_of_calling_at_every_prompt() {
     }
 }
 
+#[cfg(unix)]
+#[test]
+fn init_passes_its_global_flags_to_the_hook_and_names_the_key_in_its_advice() {
+    let sb = Sandbox::new();
+    let name = sb.name("initflags");
+    // A config dir of its own, with a space and a quote, given only as a flag.
+    let dir = sb.path().join("other dir 'x'");
+    let key = long_term_key("BedrockAPIKey-b7-at-123456789012");
+    ok(&sb
+        .bedkey()
+        .arg("--config-dir")
+        .arg(&dir)
+        .args(["import", &name, "--days", "30"])
+        .write_stdin(key.clone())
+        .output()
+        .unwrap());
+    let bin_dir = bedkey_bin().parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    for (shell, script) in [
+        (
+            "bash",
+            r#"eval "$(bedkey --config-dir "$D" init bash NAME)"; printf %s "$AWS_BEARER_TOKEN_BEDROCK""#,
+        ),
+        (
+            "zsh",
+            r#"eval "$(bedkey --config-dir "$D" init zsh NAME)"; printf %s "$AWS_BEARER_TOKEN_BEDROCK""#,
+        ),
+        (
+            "fish",
+            r#"bedkey --config-dir "$D" init fish NAME | source; printf %s "$AWS_BEARER_TOKEN_BEDROCK""#,
+        ),
+    ] {
+        if Std::new(shell).arg("-c").arg("exit 0").output().is_err() {
+            continue;
+        }
+        let run = sb
+            .command(shell)
+            .env("PATH", &path)
+            .env("D", &dir)
+            .env_remove("BEDKEY_CONFIG_DIR")
+            .arg("-c")
+            .arg(script.replace("NAME", &name))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&run.stdout),
+            key,
+            "{shell}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let text = stdout(
+        &sb.bedkey()
+            .arg("--config-dir")
+            .arg(&dir)
+            .args(["init", "bash", &name])
+            .output()
+            .unwrap(),
+    );
+    let advice = text.lines().nth(1).unwrap();
+    assert!(advice.contains(&format!("init bash {name}")), "{advice}");
+    assert!(advice.contains("--config-dir"), "{advice}");
+}
+
 #[test]
 fn doctor_says_which_credentials_region_and_store_and_which_keys_need_attention() {
     let sb = Sandbox::new();

@@ -270,3 +270,54 @@ fn no_session_bus_is_a_clear_store_error() {
         assert_eq!(err.lines().count(), 2, "{err}");
     }
 }
+
+#[test]
+fn a_key_lost_from_the_kernel_keyring_says_the_commands_that_bring_it_back() {
+    if skip("BEDKEY_TEST_KEYUTILS") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let name = sb.name("kulost");
+    let key = long_term_key("BedrockAPIKey-c4-at-123456789012");
+    ok(&sb
+        .bedkey()
+        .args(["--store", "keyutils", "import", &name])
+        .write_stdin(key.clone())
+        .output()
+        .unwrap());
+    // What a reboot does to the kernel keyring.
+    let purged = Std::new("keyctl")
+        .args(["purge", "-s", "user", &format!("keyring:{name}@bedkey")])
+        .output()
+        .unwrap();
+    assert!(purged.status.success());
+    let out = sb.bedkey().args(["env", &name]).output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let hint = stderr(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("hint: "))
+        .unwrap()
+        .to_string();
+    // One way, in order: not two alternatives, one of which (import alone) is refused.
+    assert!(hint.contains("`, then `"), "{hint}");
+    // Every command in the hint works as given, in order.
+    let commands: Vec<&str> = hint.split('`').skip(1).step_by(2).collect();
+    assert_eq!(commands.len(), 2, "{hint}");
+    for command in commands {
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let out = sb
+            .bedkey()
+            .args(["--store", "keyutils"])
+            .args(&args)
+            .args(if args[0] == "remove" {
+                &["--yes"][..]
+            } else {
+                &[][..]
+            })
+            .write_stdin(key.clone())
+            .output()
+            .unwrap();
+        ok(&out);
+    }
+    assert!(stdout(&sb.bedkey().args(["env", &name]).output().unwrap()).contains(&key));
+}

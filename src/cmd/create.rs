@@ -456,7 +456,7 @@ impl Create {
             minted.region,
             meta.store.as_str(),
             self.name,
-            time::human(keys::min_ttl()?),
+            time::human(keys::refresh_margin(keys::min_ttl()?, Some(wanted.as_secs()), None)),
         ));
         Ok(())
     }

@@ -202,7 +202,14 @@ fn claims(value: &Secret, id: &str) -> Result<(About, Claims)> {
         ))
         .with_hint("publish the key with `bedkey publish`, which writes them"));
     };
-    bedkey::policy::check_user(&user)?;
+    // The name comes from the secret, not a flag: say so.
+    bedkey::policy::check_user(&user).map_err(|e| {
+        Error::usage(format!(
+            "secret {id} names an IAM user bedkey cannot use: {}",
+            e.message()
+        ))
+        .with_hint("publish the key again with `bedkey publish` from the home that made it")
+    })?;
     let Ok(Decoded::LongTerm(long)) =
         token::decode(bedkey::secret::ExposeSecret::expose_secret(&key))
     else {

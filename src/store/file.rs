@@ -124,7 +124,10 @@ impl FileStore {
             .write_all(plain.expose_secret().as_bytes())
             .and_then(|_| writer.finish().map(|_| ()))
             .map_err(|e| Error::store(format!("cannot encrypt: {e}")))?;
-        crate::files::write_atomically(&self.path, &sealed).map_err(|e| Error::store(e.message()))
+        crate::files::write_atomically(&self.path, &sealed).map_err(|e| match e.hint() {
+            Some(hint) => Error::store(e.message()).with_hint(hint),
+            None => Error::store(e.message()),
+        })
     }
 
     /// Read-change-write under the file's own lock.
