@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use bedkey::shell::{Format, InitShell};
 use bedkey::store::Choice;
@@ -188,6 +188,12 @@ pub enum Command {
     /// Forget a key locally (its IAM credential, if any, is left alone)
     Remove(Remove),
 
+    /// Change what bedkey records about a stored key (never its secret): region, expiry
+    #[command(after_help = "Examples:\n  \
+        bedkey set console --region us-east-1\n  \
+        bedkey set console --expires-at 2026-12-31")]
+    Set(Set),
+
     /// Delete a key's IAM credential, then forget the key
     Revoke(Remove),
 
@@ -308,6 +314,20 @@ pub struct Create {
 pub struct Import {
     /// Key name
     #[arg(default_value = "default")]
+    pub name: String,
+
+    /// When the key expires (YYYY-MM-DD or RFC 3339), as the console showed it
+    #[arg(long, value_name = "DATE", conflicts_with = "days")]
+    pub expires_at: Option<String>,
+
+    /// The key expires N days from now (1 to 36600)
+    #[arg(long, value_name = "N")]
+    pub days: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct Set {
+    /// Key name (its region is set with --region)
     pub name: String,
 
     /// When the key expires (YYYY-MM-DD or RFC 3339), as the console showed it
@@ -521,15 +541,51 @@ pub fn parse() -> bedkey::error::Result<Cli> {
             std::process::exit(2)
         }
         Err(e) => {
-            let (message, hint) = one_line(&e.render().to_string());
+            let (message, hint) = one_line(&e.render().to_string(), subcommand().as_deref());
             Err(bedkey::error::Error::usage(message).with_hint(hint))
         }
     }
 }
 
+/// The subcommand named on the command line, if one is: the first argument that is
+/// one, skipping the values of global flags.
+fn subcommand() -> Option<String> {
+    let command = Cli::command();
+    let names: Vec<&str> = command.get_subcommands().map(|c| c.get_name()).collect();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if [
+            "--output",
+            "--profile",
+            "--region",
+            "--store",
+            "--config-dir",
+        ]
+        .contains(&arg.as_str())
+        {
+            args.next();
+        } else if names.contains(&arg.as_str()) {
+            return Some(arg);
+        } else if !arg.starts_with('-') {
+            return None;
+        }
+    }
+    None
+}
+
+/// A subcommand's usage line as its definition has it, not as clap renders it for
+/// an error (which lists arguments given through their variables as if required).
+fn usage_of(name: &str) -> Option<String> {
+    let mut command = Cli::command();
+    command.build();
+    let sub = command.find_subcommand_mut(name)?;
+    let usage = sub.render_usage().to_string();
+    Some(usage.trim().trim_start_matches("Usage: ").to_string())
+}
+
 /// clap's message folded onto one line (a list of missing arguments included), and
-/// its tip, or a pointer to the usage, as the hint.
-fn one_line(rendered: &str) -> (String, String) {
+/// its tip, or the usage of `subcommand`, or its help, as the hint.
+fn one_line(rendered: &str, subcommand: Option<&str>) -> (String, String) {
     let mut message = Vec::new();
     let mut tip = None;
     let mut usage = None;
@@ -548,21 +604,28 @@ fn one_line(rendered: &str) -> (String, String) {
     } else {
         message.join(" ")
     };
+    let usage = match (usage, subcommand) {
+        (Some(_), Some(sub)) => usage_of(sub),
+        (usage, _) => usage,
+    };
+    let help = match subcommand {
+        Some(sub) => format!("see `bedkey {sub} --help`"),
+        None => "see `bedkey --help`".to_string(),
+    };
     let hint = tip
         .or_else(|| usage.map(|u| format!("usage: {u}")))
-        .unwrap_or_else(|| "see `bedkey --help`".to_string());
+        .unwrap_or(help);
     (message, hint)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn a_missing_argument_is_named_on_one_line() {
         let e = Cli::try_parse_from(["bedkey", "remove"]).unwrap_err();
-        let (message, hint) = one_line(&e.render().to_string());
+        let (message, hint) = one_line(&e.render().to_string(), Some("remove"));
         assert_eq!(
             message,
             "the following required arguments were not provided: <NAME>"

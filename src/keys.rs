@@ -114,7 +114,7 @@ impl Warning {
                 "key '{name}' was rotated from {secret}: now using its credential {credential_id}"
             ),
             Warning::NoRegion => format!(
-                "key '{name}' has no region and neither AWS_REGION nor AWS_DEFAULT_REGION is set: boto3, the AWS CLI and the SDKs will refuse to start; set AWS_REGION"
+                "key '{name}' has no region and neither AWS_REGION nor AWS_DEFAULT_REGION is set: boto3, the AWS CLI and the SDKs will refuse to start; `bedkey set {name} --region REGION` records one"
             ),
         }
     }

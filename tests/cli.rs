@@ -26,6 +26,69 @@ fn unknown_commands_and_flags_exit_2_with_one_error_line() {
 }
 
 #[test]
+fn usage_hints_point_at_the_command_and_list_no_flag_as_required() {
+    // The sandbox sets BEDKEY_STORE and BEDKEY_CONFIG_DIR: they are not required flags.
+    let sb = Sandbox::new();
+    let out = sb.bedkey().arg("remove").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("hint: usage: bedkey remove [OPTIONS] <NAME>"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("--store") && !err.contains("--config-dir"),
+        "{err}"
+    );
+    let out = sb
+        .bedkey()
+        .args(["env", "x", "--shell", "bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`bedkey env --help`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = sb
+        .bedkey()
+        .args(["--output", "json", "env", "x", "--shell", "bogus"])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("`bedkey env --help`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn inspect_of_a_stored_keys_name_says_it_takes_the_key() {
+    let sb = Sandbox::new();
+    let name = sb.name("named");
+    ok(&sb.import(
+        &name,
+        &long_term_key("BedrockAPIKey-n1-at-123456789012"),
+        &[],
+    ));
+    let out = sb.bedkey().args(["inspect", &name]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(&format!("'{name}' is a stored key's name")),
+        "{}",
+        stderr(&out)
+    );
+    // Not for anything else.
+    let out = sb
+        .bedkey()
+        .args(["inspect", "nosuchname"])
+        .output()
+        .unwrap();
+    assert!(!stderr(&out).contains("stored key"), "{}", stderr(&out));
+}
+
+#[test]
 fn help_and_version_succeed() {
     let sb = Sandbox::new();
     let out = sb.bedkey().arg("--help").output().unwrap();

@@ -378,6 +378,87 @@ fn list_shows_masked_keys_and_never_a_secret() {
 }
 
 #[test]
+fn an_imported_key_of_unknown_expiry_says_so_until_set_records_it() {
+    let sb = Sandbox::new();
+    let name = sb.name("unknownexp");
+    ok(&sb.import(
+        &name,
+        &long_term_key("BedrockAPIKey-b8-at-123456789012"),
+        &[],
+    ));
+    let row = |sb: &Sandbox| {
+        stdout(&sb.bedkey().arg("list").output().unwrap())
+            .lines()
+            .find(|l| l.starts_with(&name))
+            .unwrap()
+            .to_string()
+    };
+    let listed = row(&sb);
+    assert!(listed.contains("unknown"), "{listed}");
+    assert!(!listed.contains("never"), "{listed}");
+
+    // `set` records what the console showed: a region and an expiry.
+    let out = sb
+        .bedkey()
+        .args([
+            "set",
+            &name,
+            "--region",
+            "eu-west-3",
+            "--expires-at",
+            "2099-01-02",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    let listed = row(&sb);
+    assert!(
+        listed.contains("eu-west-3") && listed.contains("2099-01-02"),
+        "{listed}"
+    );
+    let json = sb.keys_json();
+    assert_eq!(json["keys"][&name]["region"], "eu-west-3");
+    ok(&sb
+        .bedkey()
+        .args(["set", &name, "--days", "10"])
+        .output()
+        .unwrap());
+    assert!(!row(&sb).contains("2099"), "{}", row(&sb));
+    // What a flag could not be is refused, and nothing changes.
+    for bad in [
+        vec!["--region", "--help"],
+        vec!["--days", "0"],
+        vec!["--expires-at", "soon"],
+        vec![],
+    ] {
+        let before = sb.keys_json();
+        let out = sb
+            .bedkey()
+            .args(["set", &name])
+            .args(&bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+        assert_eq!(sb.keys_json(), before, "{bad:?}");
+    }
+    let out = sb
+        .bedkey()
+        .args(["set", "nosuch", "--days", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    // A short-term key's region and expiry are its own.
+    let short = sb.name("setshort");
+    sb.short_term(&short, "1h", "us-east-1");
+    let out = sb
+        .bedkey()
+        .args(["set", &short, "--region", "us-west-2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
 fn remove_asks_off_a_terminal_for_yes_and_then_forgets() {
     let sb = Sandbox::new();
     let name = sb.name("gone");
@@ -798,4 +879,30 @@ fn doctor_says_which_credentials_region_and_store_and_which_keys_need_attention(
     );
     assert_eq!(report["region"]["ok"], false);
     assert_eq!(report["keys"], 1);
+
+    // One key is "1 key"; the store chosen by BEDKEY_STORE is called that; a config dir
+    // others can read is not called private.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = sb.path().join("bedkey");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let text = stdout(&sb.bedkey().arg("doctor").output().unwrap());
+        assert!(text.contains("(1 key)"), "{text}");
+        assert!(text.contains("BEDKEY_STORE="), "{text}");
+        assert!(!text.contains("(--store"), "{text}");
+        assert!(!text.contains("private to you"), "{text}");
+        assert!(text.contains("others may read it (mode 755)"), "{text}");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let text = stdout(
+            &sb.bedkey()
+                .args(["doctor", "--store", "file"])
+                .output()
+                .unwrap(),
+        );
+        assert!(
+            text.contains("private to you") && text.contains("(--store file)"),
+            "{text}"
+        );
+    }
 }

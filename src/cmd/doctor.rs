@@ -78,7 +78,7 @@ fn gather(ctx: &Context) -> Result<Report> {
     let config = Config::new(ctx.global.config_dir.as_deref())?;
     let config_trust = Check::from(config.check_ownership().map(|w| {
         if w.is_empty() {
-            "private to you".to_string()
+            privacy(config.dir())
         } else {
             w.join("; ")
         }
@@ -102,6 +102,24 @@ fn gather(ctx: &Context) -> Result<Report> {
         new_keys_go_to,
         attention: attention(&keys),
     })
+}
+
+/// "private to you", or who else may read the config dir: it holds no secret, but
+/// names every key, its IAM user and where it is kept.
+fn privacy(dir: &std::path::Path) -> String {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(dir) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return format!(
+                "yours, but others may read it (mode {mode:o}); `chmod 700 {}` keeps it private",
+                dir.display()
+            );
+        }
+    }
+    let _ = dir;
+    "private to you".to_string()
 }
 
 async fn aws_checks(ctx: &Context) -> (Check, Check) {
@@ -179,8 +197,10 @@ fn render(ctx: &Context, report: &Report) -> Result<()> {
     let check = |label: &str, c: &Check| format!("{label:<12} {} {}", mark(c.ok), c.detail);
     stdout_line(&format!("bedkey {}", report.version))?;
     stdout_line(&format!(
-        "config       {} ({} keys)",
-        report.config_dir, report.keys
+        "config       {} ({} key{})",
+        report.config_dir,
+        report.keys,
+        if report.keys == 1 { "" } else { "s" }
     ))?;
     stdout_line(&check("config trust", &report.config_trust))?;
     stdout_line(&check("credentials", &report.credentials))?;
@@ -193,11 +213,19 @@ fn render(ctx: &Context, report: &Report) -> Result<()> {
             s.reason
         ))?;
     }
-    let choice = format!("{:?}", ctx.global.store).to_lowercase();
+    // Where the choice came from: the flag, BEDKEY_STORE, or neither.
+    let value = format!("{:?}", ctx.global.store).to_lowercase();
+    let choice = if crate::cli::given("--store") {
+        format!("--store {value}")
+    } else if std::env::var_os("BEDKEY_STORE").is_some_and(|v| !v.is_empty()) {
+        format!("BEDKEY_STORE={value}")
+    } else {
+        format!("the default, {value}")
+    };
     match report.new_keys_go_to {
-        Some(s) => stdout_line(&format!("new keys     go to {s} (--store {choice})"))?,
+        Some(s) => stdout_line(&format!("new keys     go to {s} ({choice})"))?,
         None => stdout_line(&format!(
-            "new keys     {} no usable store for --store {choice}",
+            "new keys     {} no usable store for {choice}",
             mark(false)
         ))?,
     }

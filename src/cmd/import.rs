@@ -100,7 +100,7 @@ impl Import {
     fn report(&self, ctx: &Context, meta: &KeyMeta) -> Result<()> {
         if meta.region.is_none() && !region_in_effect(ctx) {
             ctx.out.warn(format_args!(
-                "key '{}' has no region, and none is set here: boto3, the AWS CLI and the SDKs will need AWS_REGION (or `bedkey remove {}` and import it again with --region)",
+                "key '{}' has no region, and none is set here: boto3, the AWS CLI and the SDKs will need AWS_REGION (or `bedkey set {} --region REGION`)",
                 self.name, self.name
             ));
         }

@@ -61,10 +61,27 @@ struct Json {
     account: Option<String>,
 }
 
+impl Inspect {
+    /// The argument, when it is not a key but the name of a stored one.
+    fn stored_name(&self, ctx: &Context) -> Option<&str> {
+        let name = self.key.as_deref().filter(|k| *k != "-")?;
+        bedkey::config::check_name(name).ok()?;
+        let config = bedkey::config::Config::new(ctx.global.config_dir.as_deref()).ok()?;
+        config.load().ok()?.keys.contains_key(name).then_some(name)
+    }
+}
+
 impl Run for Inspect {
     fn run(&self, ctx: &Context) -> Result<()> {
         let key = read_key(self.key.as_deref())?;
-        let json = facts(token::decode(key.expose_secret())?, time::now());
+        let decoded = token::decode(key.expose_secret())
+            .map_err(|e| match self.stored_name(ctx) {
+                Some(name) => e.with_hint(format!(
+                    "'{name}' is a stored key's name; inspect takes the key itself: `bedkey list` shows what bedkey knows of '{name}'"
+                )),
+                None => e,
+            })?;
+        let json = facts(decoded, time::now());
         if ctx.out.json() {
             return ctx.out.print_json(&json);
         }

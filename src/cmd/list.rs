@@ -243,7 +243,9 @@ fn local_table(rows: &[Row], keys: &bedkey::config::Keys, now: i64) -> Result<()
                 time::prefix(&time::rfc3339(at), 16),
                 time::relative(at, now)
             ),
-            None => "never".to_string(),
+            // IAM said so for a key bedkey made; of a key brought in, nobody told.
+            None if meta.origin == Origin::Iam => "never".to_string(),
+            None => "unknown".to_string(),
         };
         cells.push(vec![
             r.name.clone(),

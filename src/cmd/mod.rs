@@ -18,6 +18,7 @@ mod remove;
 mod revoke;
 pub(crate) mod rotate;
 mod rotate_secret;
+mod set;
 mod token;
 mod verify;
 mod version;
@@ -168,6 +169,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Proxy(c) => c.run(&ctx),
         Command::List(c) => c.run(&ctx),
         Command::Remove(c) => c.run(&ctx),
+        Command::Set(c) => c.run(&ctx),
         Command::Revoke(c) => revoke::Revoke(c).run(&ctx),
         Command::Rotate(c) => c.run(&ctx),
         Command::Verify(c) => c.run(&ctx),

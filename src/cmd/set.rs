@@ -1,0 +1,76 @@
+//! `bedkey set NAME [--region R] [--expires-at DATE | --days N]`: change what bedkey
+//! records about a stored key, never its secret: a region for a key imported without
+//! one, an expiry the console showed. A short-term key carries both itself.
+
+use serde::Serialize;
+
+use bedkey::config::{KeyKind, check_name};
+use bedkey::error::{Error, Result};
+use bedkey::policy;
+use bedkey::time;
+
+use crate::cli::Set;
+use crate::cmd::{Context, Run};
+
+#[derive(Serialize)]
+struct Json<'a> {
+    name: &'a str,
+    region: Option<&'a str>,
+    expires_at: Option<String>,
+}
+
+impl Run for Set {
+    fn run(&self, ctx: &Context) -> Result<()> {
+        check_name(&self.name)?;
+        let region = ctx
+            .global
+            .region
+            .as_deref()
+            .map(bedkey::aws::checked_region)
+            .transpose()?;
+        let expires = match (&self.expires_at, self.days) {
+            (Some(at), _) => Some(time::parse_instant(at)?),
+            (None, Some(days)) => Some(time::now() + policy::check_days(days)? * 86_400),
+            (None, None) => None,
+        };
+        if region.is_none() && expires.is_none() {
+            return Err(
+                Error::usage("nothing to set").with_hint("give --region, --expires-at or --days")
+            );
+        }
+        let config = ctx.config()?;
+        let meta = config.update(|keys| {
+            let meta = keys
+                .keys
+                .get_mut(&self.name)
+                .ok_or_else(|| Error::no_such_key(&self.name))?;
+            if meta.kind == KeyKind::ShortTerm {
+                return Err(Error::usage(format!(
+                    "key '{}' is short-term: its region and expiry are the key's own",
+                    self.name
+                )));
+            }
+            if let Some(r) = &region {
+                meta.region = Some(r.clone());
+            }
+            if let Some(at) = expires {
+                meta.expires = Some(at);
+            }
+            Ok(meta.clone())
+        })?;
+        if ctx.out.json() {
+            return ctx.out.print_json(&Json {
+                name: &self.name,
+                region: meta.region.as_deref(),
+                expires_at: meta.expires.map(time::rfc3339),
+            });
+        }
+        ctx.out.note(format_args!(
+            "key '{}': region {}, expires {}",
+            self.name,
+            meta.region.as_deref().unwrap_or("-"),
+            meta.expires.map_or("unknown".to_string(), time::rfc3339)
+        ));
+        Ok(())
+    }
+}
