@@ -394,6 +394,10 @@ pub struct List {
     /// Also list the IAM credentials of bedkey's users, marking those with no local secret
     #[arg(long)]
     pub remote: bool,
+
+    /// Only the names, one a line (for shell completions)
+    #[arg(long, hide = true, conflicts_with = "remote")]
+    pub names: bool,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@
 //! - [`audit`]: an account's Bedrock API keys judged
 //! - [`lifecycle`]: the flows of the commands that change AWS, and their decisions
 //! - [`proxy`]: a local endpoint that keeps long-running programs' keys fresh
+//! - [`settings`]: bedkey's own environment variables
 //! - [`policy`], [`shell`], [`time`], [`files`], [`secret`], [`error`]: the pieces
 
 pub mod audit;
@@ -27,6 +28,7 @@ pub mod policy;
 pub mod proxy;
 pub mod secret;
 pub mod secrets;
+pub mod settings;
 pub mod shell;
 pub mod store;
 pub mod time;

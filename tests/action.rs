@@ -254,3 +254,53 @@ fn on_windows_the_installer_url_reaches_powershell_intact() {
         "{seen}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn the_project_scripts_wait_for_the_apt_lock() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    // A stand-in apt-get that records its arguments.
+    let bin = sb.path().join("stub-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let record = sb.path().join("apt.txt");
+    std::fs::write(
+        bin.join("apt-get"),
+        format!("#!/bin/sh\necho \"$*\" >> '{}'\n", record.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("apt-get"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = sb
+        .command(Path::new(ACTION).join("scripts/apt-install"))
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .args(["pkg-a", "pkg-b"])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        // Not root and no passwordless sudo: nothing to check here.
+        eprintln!("skipped: {}", stderr(&out));
+        return;
+    }
+    let calls = std::fs::read_to_string(&record).unwrap();
+    let lines: Vec<&str> = calls.lines().collect();
+    assert_eq!(lines.len(), 2, "{calls}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("-o DPkg::Lock::Timeout=600")),
+        "{calls}"
+    );
+    assert!(
+        lines[1].contains("install") && lines[1].ends_with("pkg-a pkg-b"),
+        "{calls}"
+    );
+    // Both scripts that install packages go through it.
+    for script in ["scripts/install-test-deps", "scripts/cross-check"] {
+        let text = std::fs::read_to_string(Path::new(ACTION).join(script)).unwrap();
+        assert!(text.contains("apt-install"), "{script}");
+        assert!(!text.contains("apt-get install"), "{script}");
+    }
+}

@@ -127,6 +127,92 @@ fn bash_completions_are_valid_bash() {
 }
 
 #[test]
+fn completions_offer_stored_key_names_where_a_command_takes_one() {
+    let sb = Sandbox::new();
+    let name = sb.name("completed");
+    ok(&sb.import(
+        &name,
+        &long_term_key("BedrockAPIKey-c9-at-123456789012"),
+        &[],
+    ));
+    let bin_dir = bedkey_bin().parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let script = |shell: &str| {
+        let out = sb.bedkey().args(["completions", shell]).output().unwrap();
+        let file = sb.path().join(format!("bedkey.{shell}"));
+        std::fs::write(&file, out.stdout).unwrap();
+        file
+    };
+    let shell_runs = |shell: &str| {
+        std::process::Command::new(shell)
+            .arg("-c")
+            .arg("exit 0")
+            .output()
+            .is_ok()
+    };
+    if shell_runs("bash") {
+        let file = script("bash");
+        // What bash does at <TAB>: the words so far, then the completion function.
+        let complete = |words: &str| {
+            let run = sb
+                .command("bash")
+                .env("PATH", &path)
+                .arg("-c")
+                .arg(format!(
+                    "source '{}'; COMP_WORDS=({words} ''); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+                     COMP_LINE=\"${{COMP_WORDS[*]}}\"; COMP_POINT=${{#COMP_LINE}}; \
+                     _bedkey_with_names bedkey '' \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                    file.display()
+                ))
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&run.stdout).into_owned()
+        };
+        assert!(
+            complete("bedkey env").lines().any(|l| l == name),
+            "{}",
+            complete("bedkey env")
+        );
+        assert!(
+            complete("bedkey --store file rotate")
+                .lines()
+                .any(|l| l == name)
+        );
+        // Not where a value or a new name goes, nor after the name.
+        assert!(!complete("bedkey env --shell").contains(&name));
+        assert!(!complete("bedkey create").contains(&name));
+        assert!(!complete(&format!("bedkey env {name}")).contains(&name));
+    }
+    if shell_runs("fish") {
+        let file = script("fish");
+        let run = sb
+            .command("fish")
+            .env("PATH", &path)
+            .arg("-c")
+            .arg(format!(
+                "source '{}'; complete -C 'bedkey verify '",
+                file.display()
+            ))
+            .output()
+            .unwrap();
+        let listed = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            listed.lines().any(|l| l.split('\t').next() == Some(&name)),
+            "{listed}"
+        );
+    }
+    if shell_runs("zsh") {
+        let file = script("zsh");
+        let run = sb.command("zsh").arg("-n").arg(&file).output().unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+}
+
+#[test]
 fn man_page_is_roff_and_lists_the_commands() {
     let sb = Sandbox::new();
     let out = sb.bedkey().arg("man").output().unwrap();
@@ -139,6 +225,31 @@ fn man_page_is_roff_and_lists_the_commands() {
     );
     assert!(text.contains("token"));
     assert!(text.contains("inspect"));
+    // One page: no reference to sub-pages nobody produces; every command's flags here.
+    assert!(!text.contains("bedkey\\-token(1)"), "sub-page reference");
+    for section in [".SH COMMANDS", ".SH ENVIRONMENT", ".SH \"EXIT STATUS\""] {
+        assert!(text.contains(section), "{section}");
+    }
+    for flag in [
+        "\\-\\-secret\\-id",
+        "\\-\\-allow\\-model",
+        "\\-\\-env\\-file",
+        "\\-\\-grace",
+    ] {
+        assert!(text.contains(flag), "{flag}");
+    }
+    let environment = &text[text.find(".SH ENVIRONMENT").unwrap()..];
+    for var in [
+        "BEDKEY_CONFIG_DIR",
+        "BEDKEY_STORE",
+        "BEDKEY_PASSPHRASE",
+        "BEDKEY_MIN_TTL",
+        "BEDKEY_SHARED_TTL",
+        "BEDKEY_AWS_TIMEOUT",
+        "BEDKEY_KEYRING_TIMEOUT",
+    ] {
+        assert!(environment.contains(&var.replace('_', "_")), "{var}");
+    }
 }
 
 #[test]

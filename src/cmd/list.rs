@@ -148,6 +148,12 @@ pub fn table(rows: &[Vec<String>]) -> Result<()> {
 impl Run for List {
     fn run(&self, ctx: &Context) -> Result<()> {
         let keys = ctx.config()?.load()?;
+        if self.names {
+            for name in keys.keys.keys() {
+                stdout_line(name)?;
+            }
+            return Ok(());
+        }
         let now = time::now();
         let rows: Vec<Row> = keys.keys.iter().map(|(n, m)| row(n, m, now)).collect();
         let remote = self.remote.then(|| remote(ctx, &keys)).transpose()?;
