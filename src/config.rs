@@ -507,18 +507,7 @@ impl Config {
                 )));
             }
         };
-        let keys: Keys = serde_json::from_str(&text).map_err(|e| {
-            Error::failure(format!("{} is not valid: {e}", path.display()))
-                .with_hint("fix or move the file; it holds no secrets")
-        })?;
-        if keys.version > VERSION {
-            return Err(Error::failure(format!(
-                "{} was written by a newer bedkey (format {})",
-                path.display(),
-                keys.version
-            )));
-        }
-        Ok(keys)
+        parse_keys(&text).map_err(|e| e.context(path.display()))
     }
 
     /// Hold the config lock for a whole read-change-write. Dropping it unlocks.
@@ -585,6 +574,22 @@ impl Config {
 /// See [`Config::fingerprint`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fingerprint([Option<(u64, Option<std::time::SystemTime>, u64)>; 2]);
+
+/// A key list as keys.json holds it: bedkey's format, of a version it knows. The
+/// file is input (a person may edit it): anything else is an error that says so.
+pub fn parse_keys(text: &str) -> Result<Keys> {
+    let keys: Keys = serde_json::from_str(text).map_err(|e| {
+        Error::failure(format!("not valid: {e}"))
+            .with_hint("fix or move the file; it holds no secrets")
+    })?;
+    if keys.version > VERSION {
+        return Err(Error::failure(format!(
+            "written by a newer bedkey (format {})",
+            keys.version
+        )));
+    }
+    Ok(keys)
+}
 
 /// The config while its lock is held.
 pub struct Locked<'a> {

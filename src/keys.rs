@@ -760,6 +760,49 @@ fn missing_secret(name: &str, meta: &KeyMeta) -> Error {
     .with_hint(hint)
 }
 
+/// What a key brought in (`import`) is, with what the flags said checked against it.
+pub struct Classified {
+    pub kind: KeyKind,
+    pub expires: Option<i64>,
+    pub region: Option<String>,
+}
+
+/// A short-term key carries its region and expiry, which the flags may not
+/// contradict; a long-term key takes them from the flags.
+pub fn classify(key: &Secret, expires: Option<i64>, region: Option<String>) -> Result<Classified> {
+    let Decoded::ShortTerm(st) = token::decode(key.expose_secret())? else {
+        return Ok(Classified {
+            kind: KeyKind::LongTerm,
+            expires,
+            region,
+        });
+    };
+    if expires.is_some() {
+        return Err(Error::usage(
+            "a short-term key carries its own expiry: drop --days/--expires-at",
+        ));
+    }
+    if let Some(r) = &region
+        && *r != st.region
+    {
+        return Err(Error::usage(format!(
+            "this key was signed for {}, not {r}: it works only there",
+            st.region
+        )));
+    }
+    if st.expires_at() <= time::now() {
+        return Err(Error::usage(format!(
+            "this key expired at {}",
+            time::rfc3339(st.expires_at())
+        )));
+    }
+    Ok(Classified {
+        kind: KeyKind::ShortTerm,
+        expires: Some(st.expires_at()),
+        region: Some(st.region),
+    })
+}
+
 /// Refuse a name that is taken, before any work is done for it.
 pub fn ensure_free(config: &Config, name: &str) -> Result<()> {
     check_new_name(name)?;

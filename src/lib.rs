@@ -21,6 +21,8 @@ pub mod aws;
 pub mod config;
 pub mod error;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod iam;
 pub mod keys;
 pub mod lifecycle;

@@ -4,13 +4,12 @@
 use serde::Serialize;
 
 use bedkey::aws;
-use bedkey::config::{KeyKind, KeyMeta};
+use bedkey::config::KeyMeta;
 use bedkey::error::{Error, Result};
 use bedkey::keys;
 use bedkey::policy;
-use bedkey::secret::{ExposeSecret, Secret};
 use bedkey::time;
-use bedkey::token::{self, Decoded};
+use bedkey::token;
 
 use crate::cli::Import;
 use crate::cmd::{Context, Run};
@@ -25,49 +24,6 @@ struct Json<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     region: Option<&'a str>,
     expires_at: Option<String>,
-}
-
-/// What the pasted key is, with what the flags said checked against it.
-struct Classified {
-    kind: KeyKind,
-    expires: Option<i64>,
-    region: Option<String>,
-}
-
-/// A short-term key carries its region and expiry, which the flags may not
-/// contradict; a long-term key takes them from the flags.
-fn classify(key: &Secret, expires: Option<i64>, region: Option<String>) -> Result<Classified> {
-    let Decoded::ShortTerm(st) = token::decode(key.expose_secret())? else {
-        return Ok(Classified {
-            kind: KeyKind::LongTerm,
-            expires,
-            region,
-        });
-    };
-    if expires.is_some() {
-        return Err(Error::usage(
-            "a short-term key carries its own expiry: drop --days/--expires-at",
-        ));
-    }
-    if let Some(r) = &region
-        && *r != st.region
-    {
-        return Err(Error::usage(format!(
-            "this key was signed for {}, not {r}: it works only there",
-            st.region
-        )));
-    }
-    if st.expires_at() <= time::now() {
-        return Err(Error::usage(format!(
-            "this key expired at {}",
-            time::rfc3339(st.expires_at())
-        )));
-    }
-    Ok(Classified {
-        kind: KeyKind::ShortTerm,
-        expires: Some(st.expires_at()),
-        region: Some(st.region),
-    })
 }
 
 /// Whether the SDKs the key is loaded into would find a region of their own here:
@@ -145,7 +101,7 @@ impl Run for Import {
             .map(aws::checked_region)
             .transpose()?;
         let key = prompt::read_secret("Paste the Bedrock API key (input is hidden): ")?;
-        let found = classify(&key, expires, region)?;
+        let found = keys::classify(&key, expires, region)?;
         let backend = ctx.new_key_store(&config)?;
         backend.ready()?;
         let meta = KeyMeta::imported(

@@ -100,7 +100,7 @@ impl Forwarder {
     /// The checks a request must pass before anything is sent on: the local token,
     /// a Bedrock API method, a working key, a path that makes a URL.
     async fn admit(&self, parts: &http::request::Parts) -> Result<Admitted, Refusal> {
-        if !self.authorized(&parts.headers) {
+        if !authorized(&parts.headers, &self.expected) {
             return Err(Refusal::new(
                 StatusCode::UNAUTHORIZED,
                 "UnrecognizedClientException",
@@ -247,19 +247,20 @@ impl Forwarder {
         }
         response
     }
+}
 
-    /// One `Authorization: Bearer <local token>` (the scheme in any case, RFC 9110).
-    fn authorized(&self, headers: &HeaderMap) -> bool {
-        let mut given = headers.get_all(header::AUTHORIZATION).iter();
-        let (Some(value), None) = (given.next(), given.next()) else {
-            return false;
-        };
-        let (value, expected) = (value.as_bytes(), self.expected.as_bytes());
-        const SCHEME: usize = "Bearer ".len();
-        value.len() == expected.len()
-            && value[..SCHEME].eq_ignore_ascii_case(&expected[..SCHEME])
-            && same(&value[SCHEME..], &expected[SCHEME..])
-    }
+/// One `Authorization: Bearer <local token>` (the scheme in any case, RFC 9110), as
+/// `expected` (`Bearer <token>`) has it.
+pub fn authorized(headers: &HeaderMap, expected: &HeaderValue) -> bool {
+    let mut given = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (given.next(), given.next()) else {
+        return false;
+    };
+    let (value, expected) = (value.as_bytes(), expected.as_bytes());
+    const SCHEME: usize = "Bearer ".len();
+    value.len() == expected.len()
+        && value[..SCHEME].eq_ignore_ascii_case(&expected[..SCHEME])
+        && same(&value[SCHEME..], &expected[SCHEME..])
 }
 
 /// Bedrock's APIs use these; TRACE would echo the key back, CONNECT would make this a
