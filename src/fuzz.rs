@@ -44,10 +44,10 @@ pub fn import(data: &[u8]) {
         (Some(4_102_444_800), None),
         (None, Some("us-east-1".to_string())),
     ] {
-        if let Ok(found) = crate::keys::classify(&key, expires, region) {
-            if let Some(r) = &found.region {
-                assert!(crate::aws::checked_region(r).is_ok(), "{r}");
-            }
+        if let Ok(found) = crate::keys::classify(&key, expires, region)
+            && let Some(r) = &found.region
+        {
+            assert!(crate::aws::checked_region(r).is_ok(), "{r}");
         }
     }
 }
@@ -148,8 +148,11 @@ pub fn duration_and_region(data: &[u8]) {
     }
 }
 
+/// A fuzz target: any bytes in, a panic only for a bug.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, as `fuzz/` and the corpus directories name them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("key", key),
     ("import", import),
     ("secret_value", secret_value),
