@@ -143,12 +143,20 @@ fn dotenv_value(s: &str) -> String {
     }
 }
 
-/// Whether a value goes in a dotenv line as it is, with no quotes: read the same by
-/// docker's `--env-file` (the rest of the line, literally) and systemd's
-/// `EnvironmentFile` (which strips outer spaces, unquotes and unescapes). So no
-/// quote, backslash, `$` or `#`, and spaces only inside: an IPv6 endpoint
-/// (`https://[::1]:8443`) and a path with a space pass.
+/// Whether a value goes in a dotenv line as it is, with no quotes, for any dotenv
+/// reader.
 pub fn dotenv_bare(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"+/=._-:@,".contains(&c))
+}
+
+/// Whether an unquoted `KEY=value` line carries the value exactly to both readers of
+/// an env file bedkey writes: docker's `--env-file` (the rest of the line, literally)
+/// and systemd's `EnvironmentFile` (which strips outer spaces, unquotes and
+/// unescapes). So no quote, backslash, `$` or `#`, and spaces only inside: an IPv6
+/// endpoint (`https://[::1]:8443`) and a path with a space pass.
+pub fn env_file_plain(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with(' ')
         && !s.ends_with(' ')

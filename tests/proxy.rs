@@ -964,14 +964,14 @@ fn env_and_ca_files_must_be_regular_files_and_different() {
             "--env-file",
             "e.env",
             "--ca-file",
-            "c d.pem",
+            "c$d.pem",
         ])
         .timeout(Duration::from_secs(20))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--ca-file"), "{}", stderr(&out));
-    assert!(!sb.path().join("c d.pem").exists());
+    assert!(!sb.path().join("c$d.pem").exists());
     assert!(!sb.path().join("e.env").exists());
 }
 

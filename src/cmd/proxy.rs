@@ -413,8 +413,8 @@ async fn count_stop_signals(
 /// `KEY=value` lines, unquoted: docker's `--env-file` takes values literally, so a
 /// value a dotenv reader would need quoted is refused instead.
 fn dotenv(vars: &[(&'static str, String)]) -> Result<Secret> {
-    use bedkey::shell::{self, Format};
-    if let Some((name, value)) = vars.iter().find(|(_, v)| !shell::dotenv_bare(v)) {
+    use bedkey::shell;
+    if let Some((name, value)) = vars.iter().find(|(_, v)| !shell::env_file_plain(v)) {
         let hint = if *name == "NODE_EXTRA_CA_CERTS" {
             "choose a --ca-file path without quotes, backslashes, $ or #"
         } else {
@@ -426,8 +426,9 @@ fn dotenv(vars: &[(&'static str, String)]) -> Result<Secret> {
         ))
         .with_hint(hint));
     }
-    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    Ok(Secret::from(shell::render(Format::Dotenv, &pairs)?))
+    // Unquoted, each checked above: written as they are.
+    let lines: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    Ok(Secret::from(lines))
 }
 
 /// Public, and read by a container that may run as another user: 0644.
