@@ -6,10 +6,9 @@
 //! holds credentials and no profile is named, we read them directly: the chain would
 //! pick the same ones, and skipping its construction keeps `bedkey token` instant.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use aws_config::meta::region::ProvideRegion;
-use aws_config::profile::{ProfileFileCredentialsProvider, ProfileFileRegionProvider};
+use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
@@ -263,6 +262,45 @@ fn undebug(text: &str) -> String {
     out
 }
 
+/// Resolve credentials (`profile`, else the standard chain) and the region, then
+/// sign a key for `wanted`, capped at the credentials' own expiry.
+pub async fn mint(
+    profile: Option<&str>,
+    region: Option<&str>,
+    wanted: Duration,
+) -> Result<crate::token::Minted> {
+    let (region, region_source) = crate::region::resolve(region, profile).await?;
+    let resolved = credentials(profile).await?;
+    let source = format!(
+        "credentials: {} ({}), region {region} from {region_source}",
+        resolved.source,
+        crate::token::mask(resolved.credentials.access_key_id())
+    );
+    let signed_at = crate::time::now();
+    let mut lifetime = wanted.as_secs() as i64;
+    let mut capped = false;
+    if let Some(cred_expiry) = resolved.expires_at()
+        && cred_expiry < signed_at + lifetime
+    {
+        lifetime = cred_expiry - signed_at;
+        capped = true;
+    }
+    let key = crate::token::mint(
+        &resolved.credentials,
+        &region,
+        Duration::from_secs(lifetime as u64),
+        crate::token::system_time(signed_at),
+    )?;
+    Ok(crate::token::Minted {
+        key,
+        region,
+        signed_at,
+        expires_at: signed_at + lifetime,
+        capped_by_credentials: capped,
+        source,
+    })
+}
+
 /// Run `future` on a single-threaded runtime made for it: only what talks to AWS
 /// pays for one. Work left behind (a DNS lookup after a timeout) is not waited for.
 pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
@@ -311,57 +349,6 @@ pub fn operation_timeout() -> std::time::Duration {
         .map_or(OPERATION_TIMEOUT, |d| d.min(OPERATION_TIMEOUT))
 }
 
-/// The region: `--region`, `AWS_REGION`, `AWS_DEFAULT_REGION`, then the profile's.
-/// Returns it with where it came from. Instance metadata is not asked: a key's region
-/// should be chosen, not guessed.
-pub async fn region(explicit: Option<&str>, profile: Option<&str>) -> Result<(String, String)> {
-    if let Some(r) = explicit {
-        return Ok((checked_region(r)?, "--region".to_string()));
-    }
-    for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
-        if let Ok(r) = std::env::var(var)
-            && !r.is_empty()
-        {
-            return Ok((checked_region(&r)?, var.to_string()));
-        }
-    }
-    let name = profile_name(profile);
-    let from_profile = ProfileFileRegionProvider::builder()
-        .profile_name(&name)
-        .build()
-        .region()
-        .await;
-    match from_profile {
-        Some(r) => Ok((checked_region(r.as_ref())?, format!("profile '{name}'"))),
-        None => Err(
-            Error::usage("no AWS region: a Bedrock API key is bound to one")
-                .with_hint("pass --region (e.g. --region us-east-1) or set AWS_REGION"),
-        ),
-    }
-}
-
-/// Region names are shaped `us-east-1`, `us-gov-west-1`, `eu-isoe-west-1`: a
-/// two-letter area, words of lowercase letters, a number, joined by dashes. Anything
-/// else (`--help`, `-x`, `x-`) would be signed into a key that never works, or read
-/// as a flag where it is passed on.
-pub fn checked_region(r: &str) -> Result<String> {
-    let parts: Vec<&str> = r.split('-').collect();
-    let word = |p: &&str| !p.is_empty() && p.bytes().all(|c| c.is_ascii_lowercase());
-    let ok = r.len() <= 32
-        && parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[..parts.len() - 1].iter().all(word)
-        && (1..=2).contains(&parts[parts.len() - 1].len())
-        && parts[parts.len() - 1].bytes().all(|c| c.is_ascii_digit());
-    if ok {
-        Ok(r.to_string())
-    } else {
-        Err(Error::usage(format!(
-            "'{r}' is not an AWS region name (e.g. us-east-1)"
-        )))
-    }
-}
-
 /// What the caller can do about an AWS error code (the exit code's kind), and a hint.
 fn classify(service: &str, code: &str) -> (Kind, Option<String>) {
     let kind = match code {
@@ -395,8 +382,12 @@ fn classify(service: &str, code: &str) -> (Kind, Option<String>) {
     (kind, hint)
 }
 
+/// The code an [`Error`] carries when AWS did not answer in time: the call may still
+/// take effect.
+pub const TIMED_OUT: &str = "bedkey:TimedOut";
+
 /// One line for a failed AWS call of `service` (IAM, Secrets Manager), with the exit
-/// code of what the caller can do, the AWS error code attached (or [`crate::iam::TIMED_OUT`]).
+/// code of what the caller can do, the AWS error code attached (or [`TIMED_OUT`]).
 pub fn service_error<E, R>(service: &str, operation: &str, err: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -435,7 +426,7 @@ where
         || matches!(&err, SdkError::DispatchFailure(d) if d.is_timeout());
     let mut e = Error::new(kind, text);
     if timed_out {
-        e = e.with_code(crate::iam::TIMED_OUT);
+        e = e.with_code(TIMED_OUT);
     } else if !code.is_empty() {
         e = e.with_code(code);
     }
@@ -464,37 +455,4 @@ mod tests {
     }
 
     use super::*;
-
-    #[test]
-    fn region_names_are_checked() {
-        assert!(checked_region("us-east-1").is_ok());
-        assert!(checked_region("us-gov-west-1").is_ok());
-        for good in [
-            "eu-isoe-west-1",
-            "cn-northwest-1",
-            "il-central-1",
-            "ap-southeast-5",
-        ] {
-            assert!(checked_region(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "",
-            "US-EAST-1",
-            "useast1",
-            "us east 1",
-            "us-east-1\n",
-            "--help",
-            "-x",
-            "--",
-            "x-",
-            "-1",
-            "us-east-",
-            "us--1",
-            "u-east-1",
-            "us-east-100",
-            "us-1",
-        ] {
-            assert!(checked_region(bad).is_err(), "{bad:?}");
-        }
-    }
 }

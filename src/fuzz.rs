@@ -17,11 +17,7 @@ pub fn key(data: &[u8]) {
     match crate::token::decode(&text) {
         Ok(crate::token::Decoded::ShortTerm(st)) => {
             assert!((1..=43_200).contains(&st.lifetime));
-            assert!(
-                crate::aws::checked_region(&st.region).is_ok(),
-                "{}",
-                st.region
-            );
+            assert!(crate::region::checked(&st.region).is_ok(), "{}", st.region);
             assert!(!st.access_key_id.is_empty());
         }
         Ok(crate::token::Decoded::LongTerm(lt)) => {
@@ -47,7 +43,7 @@ pub fn import(data: &[u8]) {
         if let Ok(found) = crate::keys::classify(&key, expires, region)
             && let Some(r) = &found.region
         {
-            assert!(crate::aws::checked_region(r).is_ok(), "{r}");
+            assert!(crate::region::checked(r).is_ok(), "{r}");
         }
     }
 }
@@ -58,7 +54,7 @@ pub fn secret_value(data: &[u8]) {
     if let Ok((key, about)) = crate::secrets::parse(&value, "fuzz") {
         assert!(crate::token::decode(key.expose_secret()).is_ok());
         if let Some(r) = &about.region {
-            assert!(crate::aws::checked_region(r).is_ok(), "{r}");
+            assert!(crate::region::checked(r).is_ok(), "{r}");
         }
         // What bedkey writes back from it reads the same.
         let again = crate::secrets::value(Some(value.expose_secret()), &key, &about, false);
@@ -143,7 +139,7 @@ pub fn duration_and_region(data: &[u8]) {
         let _ = crate::time::rfc3339(at);
     }
     let _ = crate::token::lifetime(&text);
-    if let Ok(r) = crate::aws::checked_region(&text) {
+    if let Ok(r) = crate::region::checked(&text) {
         assert!(!r.starts_with('-') && r.len() <= 32, "{r}");
     }
 }
@@ -252,8 +248,8 @@ mod tests {
         ) {
             // Region names are at most 32 characters.
             prop_assume!(region.len() <= 32);
-            prop_assert!(crate::aws::checked_region(&region).is_ok());
-            prop_assert!(crate::aws::checked_region(&flag).is_err());
+            prop_assert!(crate::region::checked(&region).is_ok());
+            prop_assert!(crate::region::checked(&flag).is_err());
         }
 
         #[test]

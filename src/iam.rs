@@ -14,9 +14,7 @@ use crate::error::{Error, Result};
 use crate::secret::{Secret, secret};
 
 pub const BEDROCK: &str = "bedrock.amazonaws.com";
-/// The code an [`Error`] carries when AWS did not answer in time: the call may still
-/// take effect.
-pub const TIMED_OUT: &str = "bedkey:TimedOut";
+pub use crate::aws::TIMED_OUT;
 
 /// The tag bedkey puts on what it makes for a key, naming the key.
 pub const NAME_TAG: &str = "bedkey:name";
@@ -127,8 +125,8 @@ impl Iam {
     /// Also returns where the credentials came from, masked, for the caller to show.
     pub async fn connect(profile: Option<&str>, region: Option<&str>) -> Result<(Iam, String)> {
         let resolved = aws::credentials(profile).await?;
-        let region = match aws::region(region, profile).await {
-            Ok((r, _)) if r.starts_with("cn-") || r.starts_with("us-gov-") => r,
+        let region = match crate::region::resolve(region, profile).await {
+            Ok((r, _)) if crate::region::partition(&r) != "aws" => r,
             _ => "us-east-1".to_string(),
         };
         let source = format!(

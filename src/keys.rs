@@ -181,18 +181,14 @@ impl Loaded {
     pub fn vars(&self) -> Vec<(&'static str, &str)> {
         let mut vars = vec![(KEY_VAR, self.secret.expose_secret())];
         if let Some(region) = &self.meta.region {
-            vars.push(("AWS_REGION", region));
-            vars.push(("AWS_DEFAULT_REGION", region));
+            vars.extend(crate::region::VARS.map(|var| (var, region.as_str())));
         }
         vars
     }
 
     /// Expiry and region warnings, as of `now`.
     fn check(&mut self, now: i64) {
-        let region_var = ["AWS_REGION", "AWS_DEFAULT_REGION"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|r| !r.is_empty()));
-        if self.meta.region.is_none() && !region_var {
+        if self.meta.region.is_none() && crate::region::from_env().is_none() {
             self.warnings.push(Warning::NoRegion);
         }
         let (Some(expires_at), false) = (self.expires_at(), self.refreshed()) else {
@@ -279,7 +275,7 @@ impl Minter for AwsMinter {
         lifetime: Duration,
         budget: Duration,
     ) -> Result<Minted> {
-        let minting = token::mint_from_aws(profile, region, lifetime);
+        let minting = crate::aws::mint(profile, region, lifetime);
         crate::aws::block_on(async { tokio::time::timeout(budget, minting).await })?.map_err(
             |_| {
                 Error::credentials(format!(
@@ -370,7 +366,7 @@ impl Loader<'_> {
         let meta = self.config.load()?.get(name)?.clone();
         // Its region goes into shells: keys.json is checked like a flag.
         if let Some(region) = &meta.region {
-            crate::aws::checked_region(region)
+            crate::region::checked(region)
                 .map_err(|e| e.context(format!("key '{name}' in keys.json")))?;
         }
         let backend = (self.open)(meta.store)?;

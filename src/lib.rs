@@ -9,12 +9,22 @@
 //! - [`store`]: the secure stores behind one trait
 //! - [`iam`]: long-term keys through IAM
 //! - [`secrets`]: team keys shared through AWS Secrets Manager
-//! - [`aws`]: credentials, region, timeouts
+//! - [`aws`]: credentials, timeouts, AWS errors, minting from the credential chain
+//! - [`region`]: region names, the region in effect, partitions and DNS suffixes
 //! - [`audit`]: an account's Bedrock API keys judged
 //! - [`lifecycle`]: the flows of the commands that change AWS, and their decisions
 //! - [`proxy`]: a local endpoint that keeps long-running programs' keys fresh
 //! - [`settings`]: bedkey's own environment variables
 //! - [`policy`], [`shell`], [`time`], [`files`], [`secret`], [`error`]: the pieces
+
+// No terminal in the library: it returns data and errors, and the binary speaks.
+#![deny(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::dbg_macro,
+    clippy::disallowed_methods
+)]
+#![warn(clippy::too_many_lines)]
 
 pub mod audit;
 pub mod aws;
@@ -28,6 +38,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod policy;
 pub mod proxy;
+pub mod region;
 pub mod secret;
 pub mod secrets;
 pub mod settings;

@@ -90,6 +90,28 @@ pub fn check_document(text: &str, file: &str) -> Result<String> {
     Ok(compact)
 }
 
+/// A policy file: a regular file (not a FIFO or a device), read up to a bound well
+/// above IAM's 6,144 characters, so that `/dev/zero` cannot eat the memory.
+pub fn read_file(file: &std::path::Path, shown: &str) -> Result<String> {
+    use std::io::Read;
+    const MAX_BYTES: u64 = 64 * 1024;
+    let bad = |e: &dyn std::fmt::Display| Error::usage(format!("cannot read {shown}: {e}"));
+    let meta = std::fs::metadata(file).map_err(|e| bad(&e))?;
+    if !meta.is_file() {
+        return Err(Error::usage(format!("{shown} is not a regular file")));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| bad(&e))?;
+    if bytes.len() as u64 > MAX_BYTES {
+        return Err(Error::usage(format!(
+            "{shown} is larger than 64 KiB: not a policy IAM would take"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| Error::usage(format!("{shown} is not UTF-8 text")))
+}
+
 /// JSON with no key twice in one object. serde_json keeps the last of two, another
 /// reader (IAM) may keep the first: the document checked here and the one that takes
 /// effect must be the same.

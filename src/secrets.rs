@@ -108,7 +108,7 @@ pub fn parse(value: &Secret, secret_id: &str) -> Result<(Secret, About)> {
     let decoded =
         token::decode(key.expose_secret()).map_err(|e| e.context(format!("secret {secret_id}")))?;
     if let Some(r) = &about.region {
-        aws::checked_region(r).map_err(|e| e.context(format!("secret {secret_id}")))?;
+        crate::region::checked(r).map_err(|e| e.context(format!("secret {secret_id}")))?;
     }
     if let Decoded::ShortTerm(st) = decoded {
         // A short-term key carries its own region.
@@ -130,9 +130,9 @@ pub fn region_of(secret_id: &str, flag: Option<&str>, fallback: Option<&str>) ->
         (Some(a), Some(f)) if a != f => Err(Error::usage(format!(
             "--secret-region {f} conflicts with the secret's ARN, which is in {a}"
         ))),
-        (Some(a), _) => aws::checked_region(a),
-        (None, Some(f)) => aws::checked_region(f),
-        (None, None) => fallback.map(aws::checked_region).unwrap_or_else(|| {
+        (Some(a), _) => crate::region::checked(a),
+        (None, Some(f)) => crate::region::checked(f),
+        (None, None) => fallback.map(crate::region::checked).unwrap_or_else(|| {
             Err(Error::usage("no region for the secret")
                 .with_hint("pass --secret-region, or give the key a region"))
         }),

@@ -169,34 +169,39 @@ pub fn env_file_plain(s: &str) -> bool {
 /// the global flags `init` was given (`--config-dir DIR`, `--store file`, …), passed
 /// on to each `bedkey env` the hook runs.
 pub fn init_script(shell: InitShell, name: &str, globals: &[String]) -> String {
-    let name_q = posix_quote(name);
     let quoted = |quote: fn(&str) -> String| -> String {
         globals.iter().map(|g| format!("{} ", quote(g))).collect()
     };
-    let (flags, fish_flags) = (quoted(posix_quote), quoted(fish_quote));
     match shell {
-        InitShell::Bash | InitShell::Zsh => {
-            let (clock, hook) = if shell == InitShell::Bash {
-                (
-                    r#"  local now
+        InitShell::Bash | InitShell::Zsh => posix_init(shell, name, &quoted(posix_quote)),
+        InitShell::Fish => fish_init(name, &quoted(fish_quote)),
+    }
+}
+
+/// bash's and zsh's hook: they read the clock without a process.
+fn posix_init(shell: InitShell, name: &str, flags: &str) -> String {
+    let name_q = posix_quote(name);
+    let (clock, hook) = if shell == InitShell::Bash {
+        (
+            r#"  local now
   if [ -n "${EPOCHSECONDS-}" ]; then now=$EPOCHSECONDS
   else printf -v now '%(%s)T' -1 2>/dev/null || now=$(date +%s); fi"#,
-                    r#"case ";${PROMPT_COMMAND-};" in
+            r#"case ";${PROMPT_COMMAND-};" in
   *";__bedkey_refresh;"*) ;;
   *) PROMPT_COMMAND="__bedkey_refresh${PROMPT_COMMAND:+;$PROMPT_COMMAND}" ;;
 esac"#,
-                )
-            } else {
-                (
-                    r#"  zmodload -F zsh/datetime p:EPOCHSECONDS 2>/dev/null
+        )
+    } else {
+        (
+            r#"  zmodload -F zsh/datetime p:EPOCHSECONDS 2>/dev/null
   local now=${EPOCHSECONDS:-$(date +%s)}"#,
-                    r#"autoload -Uz add-zsh-hook
+            r#"autoload -Uz add-zsh-hook
 add-zsh-hook precmd __bedkey_refresh"#,
-                )
-            };
-            format!(
-                r#"# bedkey: keep {KEY_VAR} fresh in this shell.
-# Add to your profile: eval "$(bedkey {shown_flags}init {shell} {name})"
+        )
+    };
+    format!(
+        r#"# bedkey: keep {KEY_VAR} fresh in this shell.
+# Add to your profile: eval "$(bedkey {flags}init {shell} {name})"
 __bedkey_refresh() {{
 {clock}
   if [ -n "${{{EXPIRY_VAR}-}}" ] && [ "$now" -lt "$(( {EXPIRY_VAR} - ${{BEDKEY_REFRESH_BEFORE:-300}} ))" ]; then
@@ -215,13 +220,16 @@ __bedkey_refresh() {{
 {hook}
 __bedkey_refresh
 "#,
-                shell = shell.as_str(),
-                shown_flags = quoted(posix_quote),
-            )
-        }
-        InitShell::Fish => format!(
-            r#"# bedkey: keep {KEY_VAR} fresh in this shell.
-# Add to ~/.config/fish/config.fish: bedkey {fish_flags}init fish {name} | source
+        shell = shell.as_str(),
+    )
+}
+
+/// fish's hook: it has no clock builtin, so the one `date` a prompt is the price.
+fn fish_init(name: &str, flags: &str) -> String {
+    let name_q = posix_quote(name);
+    format!(
+        r#"# bedkey: keep {KEY_VAR} fresh in this shell.
+# Add to ~/.config/fish/config.fish: bedkey {flags}init fish {name} | source
 function __bedkey_refresh --on-event fish_prompt
     # fish has no clock builtin: the one `date` a prompt is the price of freshness.
     set -l now (date +%s)
@@ -229,7 +237,7 @@ function __bedkey_refresh --on-event fish_prompt
     if set -q {EXPIRY_VAR}; and test $now -lt (math ${EXPIRY_VAR} - $BEDKEY_REFRESH_BEFORE)
         return 0
     end
-    set -l lines (env BEDKEY_MIN_TTL=$BEDKEY_REFRESH_BEFORE bedkey {fish_flags}env {name_q} --shell fish --export-expiry)
+    set -l lines (env BEDKEY_MIN_TTL=$BEDKEY_REFRESH_BEFORE bedkey {flags}env {name_q} --shell fish --export-expiry)
     and string join \n -- $lines | source
     # Failed, or a key already due: try again in a minute, not at every prompt.
     if not set -q {EXPIRY_VAR}; or test $now -ge (math ${EXPIRY_VAR} - $BEDKEY_REFRESH_BEFORE)
@@ -238,8 +246,7 @@ function __bedkey_refresh --on-event fish_prompt
 end
 __bedkey_refresh
 "#
-        ),
-    }
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

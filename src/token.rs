@@ -127,45 +127,6 @@ pub fn lifetime(text: &str) -> Result<Duration> {
     Ok(d)
 }
 
-/// Resolve credentials (`profile`, else the standard chain) and the region, then
-/// sign a key for `wanted`, capped at the credentials' own expiry.
-pub async fn mint_from_aws(
-    profile: Option<&str>,
-    region: Option<&str>,
-    wanted: Duration,
-) -> Result<Minted> {
-    let (region, region_source) = crate::aws::region(region, profile).await?;
-    let resolved = crate::aws::credentials(profile).await?;
-    let source = format!(
-        "credentials: {} ({}), region {region} from {region_source}",
-        resolved.source,
-        mask(resolved.credentials.access_key_id())
-    );
-    let signed_at = crate::time::now();
-    let mut lifetime = wanted.as_secs() as i64;
-    let mut capped = false;
-    if let Some(cred_expiry) = resolved.expires_at()
-        && cred_expiry < signed_at + lifetime
-    {
-        lifetime = cred_expiry - signed_at;
-        capped = true;
-    }
-    let key = mint(
-        &resolved.credentials,
-        &region,
-        Duration::from_secs(lifetime as u64),
-        system_time(signed_at),
-    )?;
-    Ok(Minted {
-        key,
-        region,
-        signed_at,
-        expires_at: signed_at + lifetime,
-        capped_by_credentials: capped,
-        source,
-    })
-}
-
 /// What a key says about itself, read without any network call or secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decoded {
@@ -351,7 +312,7 @@ fn credential_scope<'q>(q: &'q Query) -> Result<(&'q str, String)> {
             "its X-Amz-Credential is not KEY/DATE/REGION/bedrock/aws4_request",
         ));
     };
-    if crate::aws::checked_region(region).is_err() {
+    if crate::region::checked(region).is_err() {
         return Err(malformed(
             "the region in its X-Amz-Credential is not a region name",
         ));

@@ -3,7 +3,18 @@
 //! their calls (what to call next, what a failure means, what to undo). Nothing here
 //! prints: outcomes come back as data for the command to show.
 //!
+//! - [`create`]: `create`'s plan, its steps, and what a failure midway means
 //! - [`copies`]: the copies of a key in secrets: which hold a credential, and the
 //!   current key written over them
 
 pub mod copies;
+pub mod create;
+
+/// What a flow has to say as it goes, for the command to show: `-v` detail, a note,
+/// or a warning.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    Detail(String),
+    Note(String),
+    Warning(String),
+}

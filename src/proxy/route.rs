@@ -72,7 +72,7 @@ impl Upstreams {
     pub fn for_region(region: &str) -> Result<Upstreams> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let global = var("AWS_ENDPOINT_URL");
-        let suffix = dns_suffix(region);
+        let suffix = crate::region::dns_suffix(region);
         let runtime = var("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
             .or_else(|| global.clone())
             .unwrap_or_else(|| format!("https://bedrock-runtime.{region}.{suffix}"));
@@ -101,24 +101,6 @@ fn is_runtime(path: &str) -> bool {
         || path.starts_with("/guardrail/")
         || path == "/async-invoke"
         || path.starts_with("/async-invoke/")
-}
-
-/// The DNS suffix of a region's partition (its standard endpoints, not FIPS).
-pub fn dns_suffix(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else if region.starts_with("us-isob-") {
-        "sc2s.sgov.gov"
-    } else if region.starts_with("us-isof-") {
-        "csp.hci.ic.gov"
-    } else if region.starts_with("us-iso-") {
-        "c2s.ic.gov"
-    } else if region.starts_with("eu-isoe-") {
-        "cloud.adc-e.uk"
-    } else {
-        // aws and aws-us-gov share it.
-        "amazonaws.com"
-    }
 }
 
 /// The key goes in a header: over plain HTTP anyone on the path reads it. Only a
@@ -159,7 +141,7 @@ mod tests {
     use super::*;
 
     fn planes(region: &str) -> Upstreams {
-        let suffix = dns_suffix(region);
+        let suffix = crate::region::dns_suffix(region);
         Upstreams {
             runtime: Upstream::parse(&format!("https://bedrock-runtime.{region}.{suffix}"))
                 .unwrap(),

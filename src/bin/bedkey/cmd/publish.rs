@@ -4,7 +4,6 @@
 
 use serde::Serialize;
 
-use bedkey::aws;
 use bedkey::config::{Config, KeyKind, KeyMeta, Publication, check_name};
 use bedkey::error::{Error, Result};
 use bedkey::secret::Secret;
@@ -47,7 +46,7 @@ impl Target {
         let fallback = match key_region {
             Some(r) => Some(r.to_string()),
             None => ctx
-                .block_on(aws::region(
+                .block_on(bedkey::region::resolve(
                     ctx.global.region.as_deref(),
                     profile.as_deref(),
                 ))?

@@ -419,7 +419,7 @@ async fn make_new(ctx: &Context, t: &Target<'_>) -> Result<(Iam, Created)> {
         Err(e) if !bedkey::iam::may_have_acted(&e) => Err(e),
         Err(e) => {
             let sweep = iam.sweep_after_failed_create(user, &existing).await;
-            Err(crate::cmd::create::lost_create(e, sweep, user, &[]))
+            Err(bedkey::lifecycle::create::lost_create(e, sweep, user, &[]))
         }
     }
 }

@@ -90,6 +90,16 @@ impl Context {
         Ok(())
     }
 
+    /// Say what a library flow had to say as it went.
+    pub fn tell(&self, notice: bedkey::lifecycle::Notice) {
+        use bedkey::lifecycle::Notice;
+        match notice {
+            Notice::Detail(text) => self.out.detail(text),
+            Notice::Note(text) => self.out.note(text),
+            Notice::Warning(text) => self.out.warn(text),
+        }
+    }
+
     /// Run AWS work: a runtime is made only by the commands that talk to AWS.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output> {
         bedkey::aws::block_on(future)

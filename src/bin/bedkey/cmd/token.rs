@@ -27,7 +27,7 @@ impl Run for Token {
         let wanted = token::lifetime(&self.expires)?;
         let g = &ctx.global;
         // A credential helper that never answers gets the AWS operation timeout.
-        let minting = token::mint_from_aws(g.profile.as_deref(), g.region.as_deref(), wanted);
+        let minting = bedkey::aws::mint(g.profile.as_deref(), g.region.as_deref(), wanted);
         let limit = bedkey::aws::operation_timeout();
         let minted = ctx
             .block_on(async { tokio::time::timeout(limit, minting).await })?

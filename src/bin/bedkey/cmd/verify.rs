@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::cli::Verify;
 use crate::cmd::{Context, Run};
-use bedkey::aws;
 use bedkey::error::{Error, Kind, Result};
 use bedkey::secret::ExposeSecret;
 use bedkey::time;
@@ -184,10 +183,10 @@ fn key_region(ctx: &Context, key: &bedkey::keys::Loaded) -> Result<String> {
     let decoded = token::decode(key.secret.expose_secret())?;
     Ok(match (&decoded, &ctx.global.region, &key.meta.region) {
         (Decoded::ShortTerm(st), _, _) => st.region.clone(),
-        (_, Some(r), _) => aws::checked_region(r)?,
+        (_, Some(r), _) => bedkey::region::checked(r)?,
         (_, None, Some(r)) => r.clone(),
         _ => {
-            ctx.block_on(aws::region(None, ctx.global.profile.as_deref()))??
+            ctx.block_on(bedkey::region::resolve(None, ctx.global.profile.as_deref()))??
                 .0
         }
     })

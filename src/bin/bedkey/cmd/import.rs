@@ -3,7 +3,6 @@
 
 use serde::Serialize;
 
-use bedkey::aws;
 use bedkey::config::KeyMeta;
 use bedkey::error::{Error, Result};
 use bedkey::keys;
@@ -29,7 +28,7 @@ struct Json<'a> {
 /// Whether the SDKs the key is loaded into would find a region of their own here:
 /// in the environment or the AWS profile.
 fn region_in_effect(ctx: &Context) -> bool {
-    ctx.block_on(aws::region(None, ctx.global.profile.as_deref()))
+    ctx.block_on(bedkey::region::resolve(None, ctx.global.profile.as_deref()))
         .is_ok_and(|r| r.is_ok())
 }
 
@@ -98,7 +97,7 @@ impl Run for Import {
             .global
             .region
             .as_deref()
-            .map(aws::checked_region)
+            .map(bedkey::region::checked)
             .transpose()?;
         let key = prompt::read_secret("Paste the Bedrock API key (input is hidden): ")?;
         let found = keys::classify(&key, expires, region)?;

@@ -26,7 +26,7 @@ impl Run for Set {
             .global
             .region
             .as_deref()
-            .map(bedkey::aws::checked_region)
+            .map(bedkey::region::checked)
             .transpose()?;
         let expires = match (&self.expires_at, self.days) {
             (Some(at), _) => Some(time::parse_instant(at)?),

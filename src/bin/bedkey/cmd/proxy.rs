@@ -298,11 +298,11 @@ fn request_events(out: Printer) -> Arc<proxy::OnRequest> {
 /// The region requests go to: a short-term key's own (it works nowhere else), a
 /// long-term key's, or `--region` / `AWS_REGION` for a long-term key that has none.
 fn region_for(ctx: &Context, key: &Loaded) -> Result<String> {
-    let asked = ctx.global.region.clone().or_else(|| {
-        ["AWS_REGION", "AWS_DEFAULT_REGION"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
-    });
+    let asked = ctx
+        .global
+        .region
+        .clone()
+        .or_else(|| bedkey::region::from_env().map(|(r, _)| r));
     let region = match (&key.meta.region, asked) {
         (Some(own), Some(asked)) if key.meta.kind == KeyKind::ShortTerm && *own != asked => {
             return Err(Error::usage(format!(
@@ -320,7 +320,7 @@ fn region_for(ctx: &Context, key: &Loaded) -> Result<String> {
             .with_hint("add --region REGION"));
         }
     };
-    bedkey::aws::checked_region(&region)
+    bedkey::region::checked(&region)
 }
 
 /// The proxy's key, loaded as `env` loads it, from a thread of the proxy's. A file

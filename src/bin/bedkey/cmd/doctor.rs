@@ -135,7 +135,7 @@ async fn aws_checks(ctx: &Context) -> (Check, Check) {
             r.source
         )
     });
-    let region = aws::region(g.region.as_deref(), g.profile.as_deref())
+    let region = bedkey::region::resolve(g.region.as_deref(), g.profile.as_deref())
         .await
         .map(|(r, from)| format!("{r} from {from}"));
     (Check::from(credentials), Check::from(region))

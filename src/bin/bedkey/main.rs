@@ -1,5 +1,9 @@
 //! bedkey: a command-line credential manager for Amazon Bedrock API keys.
 
+// The binary is where bedkey speaks: stdin, stdout and stderr are its own.
+#![allow(clippy::disallowed_methods)]
+#![warn(clippy::too_many_lines)]
+
 mod cli;
 mod cmd;
 mod output;
