@@ -453,6 +453,4 @@ mod tests {
         );
         assert_eq!(super::undebug("Some(x, y)"), "Some(x, y)");
     }
-
-    use super::*;
 }
