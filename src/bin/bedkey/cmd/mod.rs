@@ -90,6 +90,24 @@ impl Context {
         Ok(())
     }
 
+    /// The secret `id` names, with this command line's flags.
+    pub fn secret_target(
+        &self,
+        id: &str,
+        flags: &crate::cli::SecretFlags,
+        key_region: Option<&str>,
+    ) -> Result<bedkey::lifecycle::publish::Target> {
+        let g = &self.global;
+        self.block_on(bedkey::lifecycle::publish::Target::resolve(
+            id,
+            flags.secret_region.as_deref(),
+            flags.secret_profile.as_deref(),
+            g.profile.as_deref(),
+            g.region.as_deref(),
+            key_region,
+        ))?
+    }
+
     /// Say what a library flow had to say as it went.
     pub fn tell(&self, notice: bedkey::lifecycle::Notice) {
         use bedkey::lifecycle::Notice;

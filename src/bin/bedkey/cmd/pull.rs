@@ -14,7 +14,6 @@ use bedkey::secrets::{self, Secrets};
 use bedkey::time;
 
 use crate::cli::Pull;
-use crate::cmd::publish::Target;
 use crate::cmd::{Context, Run};
 
 #[derive(Serialize)]
@@ -97,7 +96,7 @@ impl Pull {
     fn first_pull(&self, ctx: &Context, id: &str) -> Result<Loaded> {
         let config = ctx.config()?;
         keys::ensure_free(&config, &self.name)?;
-        let target = Target::resolve(ctx, id, &self.secret, None)?;
+        let target = ctx.secret_target(id, &self.secret, None)?;
         let read = ctx.block_on(async {
             let (client, source) =
                 Secrets::connect(target.profile.as_deref(), &target.region).await?;

@@ -5,13 +5,13 @@
 
 use serde::Serialize;
 
-use bedkey::config::{Config, KeyMeta, Publication, Retirement, check_name, policy_name};
+use bedkey::config::{Config, KeyMeta, Retirement, check_name};
 use bedkey::error::{Error, Result};
-use bedkey::iam::{Created, Iam, MAX_KEYS_PER_USER, Remote};
+use bedkey::iam::Created;
 use bedkey::keys;
-use bedkey::lifecycle::copies;
-use bedkey::secret::ExposeSecret;
-use bedkey::secrets::{self, Secrets};
+use bedkey::lifecycle::rotate::{
+    self, DEFAULT_GRACE, Retiring, Rotation, clear_retiring, parse_grace, retire_old,
+};
 use bedkey::store::SecretStore;
 use bedkey::time;
 
@@ -28,23 +28,6 @@ struct Json<'a> {
     expires_at: Option<String>,
 }
 
-/// The key being rotated, as its metadata names it.
-struct Target<'a> {
-    name: &'a str,
-    meta: KeyMeta,
-    user: String,
-    old_id: String,
-    /// The new key lives as long as the old one did (in days).
-    days: Option<i64>,
-}
-
-/// The grace period a published key's old credential keeps after a rotation: twice
-/// `BEDKEY_SHARED_TTL`'s default, so every teammate's cached copy is read again first.
-const DEFAULT_GRACE: i64 = 2 * 3600;
-
-/// The longest grace period: a retirement must not block rotation for good.
-const MAX_GRACE: i64 = 30 * 86_400;
-
 impl Rotate {
     fn grace(&self, published: bool) -> Result<i64> {
         match &self.grace {
@@ -53,19 +36,6 @@ impl Rotate {
             None => Ok(0),
         }
     }
-}
-
-/// `--grace`: 0 to 30 days.
-pub(crate) fn parse_grace(text: &str) -> Result<i64> {
-    let secs = bedkey::time::parse_duration(text)
-        .map_err(|e| e.context("--grace"))?
-        .as_secs();
-    if secs > MAX_GRACE as u64 {
-        return Err(Error::usage(format!(
-            "--grace {text} is out of range: 0s to 30d"
-        )));
-    }
-    Ok(secs as i64)
 }
 
 impl Run for Rotate {
@@ -93,25 +63,33 @@ impl Run for Rotate {
             return Ok(());
         }
         let grace = self.grace(!meta.published.is_empty())?;
-        let target = Target {
+        let target = Rotation {
             name,
             user,
             old_id,
-            days: meta.expires.map(|at| {
-                (at.saturating_sub(meta.created) as f64 / 86_400.0)
-                    .round()
-                    .clamp(1.0, 36_600.0) as i64
-            }),
+            days: rotate::lifetime_days(meta.created, meta.expires),
             meta,
         };
         // The new key must have somewhere to go before IAM makes it.
         let backend = ctx.open_store(target.meta.store, &config)?;
         backend.ready()?;
         let held = crate::process::hold_signals();
-        let (iam, created) = ctx.block_on(make_new(ctx, &target))??;
+        let (iam, created) = ctx.block_on(async {
+            let iam = ctx.iam().await?;
+            let created = rotate::make_new(&iam, &target).await?;
+            Ok::<_, Error>((iam, created))
+        })??;
         let updated = store_new(ctx, &config, backend.as_ref(), &target, &created, grace)?;
         drop(held);
-        publish_all(ctx, &config, &target, &created, &updated)?;
+        let profile = ctx.global.profile.as_deref();
+        ctx.block_on(rotate::publish_all(
+            &|n| ctx.tell(n),
+            &config,
+            &target,
+            &created,
+            &updated,
+            profile,
+        ))??;
         if grace > 0 && !updated.published.is_empty() {
             // The secrets say which credential retires; the user must say so too, or
             // `rotate --secret-id` will not retire it.
@@ -165,21 +143,34 @@ fn finish_due(
     finishing: bool,
     now_anyway: bool,
 ) -> Result<KeyMeta> {
-    let Some(retiring) = meta.retiring.clone() else {
-        if finishing {
-            ctx.out.note(format_args!(
-                "key '{name}' has no old credential waiting to be retired"
-            ));
+    let retiring = match rotate::retiring(&meta, time::now(), now_anyway) {
+        Retiring::Nothing => {
+            if finishing {
+                ctx.out.note(format_args!(
+                    "key '{name}' has no old credential waiting to be retired"
+                ));
+            }
+            return Ok(meta);
         }
-        return Ok(meta);
+        Retiring::Waiting(r) => return not_yet_due(ctx, config, name, user, meta, &r, finishing),
+        Retiring::Due(r) => r,
     };
-    let now = time::now();
-    if retiring.due > now && !now_anyway {
-        return not_yet_due(ctx, config, name, user, meta, &retiring, finishing);
-    }
-    check_secrets_hold_current(ctx, config, name, &meta, &retiring.credential_id)?;
+    let current = ctx
+        .open_store(meta.store, config)?
+        .get(name)?
+        .ok_or_else(|| Error::store(format!("key '{name}' has no secret in its store")))?;
+    let profile = ctx.global.profile.as_deref();
     ctx.block_on(async {
         let iam = ctx.iam().await?;
+        rotate::check_copies(
+            &iam,
+            name,
+            &meta,
+            &current,
+            &retiring.credential_id,
+            profile,
+        )
+        .await?;
         retire_old(&iam, user, &retiring.credential_id).await
     })??;
     ctx.out.note(format_args!(
@@ -229,224 +220,13 @@ fn not_yet_due(
     )))
 }
 
-/// Before an old credential goes: every secret the key was published to holds the
-/// current key. bedkey's record first, then the secrets themselves: a copy written
-/// back by hand (or by an old home) would be left holding a deleted key.
-fn check_secrets_hold_current(
-    ctx: &Context,
-    config: &Config,
-    name: &str,
-    meta: &KeyMeta,
-    retiring: &str,
-) -> Result<()> {
-    let behind = |p: &Publication| {
-        Error::failure(format!(
-            "secret {} does not hold the current key, so the old credential {retiring} stays active",
-            p.secret
-        ))
-        .with_hint(publish_command(name, p))
-    };
-    if let Some(p) = meta
-        .published
-        .iter()
-        .find(|p| p.credential_id != meta.credential_id)
-    {
-        return Err(behind(p));
-    }
-    let current = ctx
-        .open_store(meta.store, config)?
-        .get(name)?
-        .ok_or_else(|| Error::store(format!("key '{name}' has no secret in its store")))?;
-    for p in &meta.published {
-        let holds = ctx.block_on(async {
-            let profile = p.profile.as_deref().or(ctx.global.profile.as_deref());
-            let (client, _) = Secrets::connect(profile, &p.region).await?;
-            let read = client.read(&p.secret).await?;
-            Ok::<_, Error>(
-                read.and_then(|r| secrets::parse(&r.value, &p.secret).ok())
-                    .map(|(k, _)| k),
-            )
-        })??;
-        if holds.is_none_or(|k| k.expose_secret() != current.expose_secret()) {
-            return Err(behind(p));
-        }
-    }
-    // Secrets the key was published to from elsewhere, named on its IAM user: those
-    // that still hold the retiring credential get the current key first.
-    let user = meta.user.as_deref().unwrap_or_default();
-    let profile = ctx.global.profile.as_deref();
-    let left = ctx.block_on(async {
-        let tags = ctx.iam().await?.user_tags(user).await?;
-        let others: Vec<String> = bedkey::iam::tagged_secrets(&tags)
-            .into_iter()
-            .filter(|arn| !meta.published.iter().any(|p| p.secret == *arn))
-            .collect();
-        let found = copies::holding(&others, retiring, profile).await;
-        let mut about = crate::cmd::publish::about(name, meta);
-        about.retiring = meta.retiring.as_ref().map(|r| {
-            serde_json::json!({"credential_id": r.credential_id, "after": time::rfc3339(r.due)})
-        });
-        let mut left = copies::overwrite(&found.holding, &current, &about, profile).await;
-        left.extend(found.unknown);
-        Ok::<_, Error>(left)
-    })??;
-    if !left.is_empty() {
-        return Err(Error::failure(format!(
-            "the old credential {retiring} stays active: it may still be the key of {}",
-            copies::describe(&left)
-        ))
-        .with_hint(format!(
-            "give this home access to those secrets, or write the current key there, then `bedkey rotate {name} --finish`"
-        )));
-    }
-    Ok(())
-}
-
-fn clear_retiring(config: &Config, name: &str) -> Result<KeyMeta> {
-    config.update(|keys| {
-        let meta = keys
-            .keys
-            .get_mut(name)
-            .ok_or_else(|| Error::no_such_key(name))?;
-        meta.retiring = None;
-        Ok(meta.clone())
-    })
-}
-
-/// The command that writes the current key to a secret again.
-fn publish_command(name: &str, p: &Publication) -> String {
-    let mut command = format!(
-        "`bedkey publish {name} --secret-id {} --secret-region {}",
-        p.secret, p.region
-    );
-    if let Some(profile) = &p.profile {
-        command.push_str(&format!(" --secret-profile {profile}"));
-    }
-    if p.raw {
-        command.push_str(" --raw");
-    }
-    command.push('`');
-    command
-}
-
-/// Write the new key to every secret the key was published to, as the new
-/// `AWSCURRENT`, saying which old credential retires when. A failure leaves the old
-/// credential active and says how to resume.
-fn publish_all(
-    ctx: &Context,
-    config: &Config,
-    t: &Target<'_>,
-    created: &Created,
-    updated: &KeyMeta,
-) -> Result<()> {
-    for p in &updated.published {
-        let target = crate::cmd::publish::Target {
-            id: p.secret.clone(),
-            region: p.region.clone(),
-            profile: p.profile.clone().or_else(|| ctx.global.profile.clone()),
-        };
-        let mut about = crate::cmd::publish::about(t.name, updated);
-        about.retiring = updated.retiring.as_ref().map(|r| {
-            serde_json::json!({"credential_id": r.credential_id, "after": time::rfc3339(r.due)})
-        });
-        let written = ctx.block_on(crate::cmd::publish::write(
-            ctx,
-            &target,
-            &created.secret,
-            &about,
-            p.raw,
-            None,
-            updated,
-        ))?;
-        if let Err(e) = written {
-            return Err(e
-                .context(format!(
-                    "the new key is stored, but writing it to {} failed; the old credential {} stays active",
-                    p.secret, t.old_id
-                ))
-                .with_hint(format!(
-                    "resume with {}; the old credential retires with `bedkey rotate {} --finish`",
-                    publish_command(t.name, p),
-                    t.name
-                )));
-        }
-        crate::cmd::publish::record(
-            config,
-            t.name,
-            Publication {
-                at: time::now(),
-                credential_id: Some(created.remote.id.clone()),
-                read_at: Some(time::now()),
-                ..p.clone()
-            },
-        )?;
-    }
-    Ok(())
-}
-
-/// Check IAM still holds the old credential and has room for a new one, renew a
-/// scoped key's policy, and make the new credential (swept up if the call fails).
-async fn make_new(ctx: &Context, t: &Target<'_>) -> Result<(Iam, Created)> {
-    let (name, user, old_id) = (t.name, &t.user, &t.old_id);
-    let iam = ctx.iam().await?;
-    let existing = iam.credentials(user).await?;
-    if !existing.iter().any(|c| c.id == *old_id) {
-        let hint = if t.meta.published.is_empty() {
-            format!("`bedkey remove {name}` forgets it; `bedkey create {name}` makes a new one")
-        } else {
-            format!(
-                "if it was rotated from its secret, `bedkey pull {name}` takes the secret's key into this home"
-            )
-        };
-        return Err(Error::failure(format!(
-            "IAM user {user} no longer has credential {old_id}: the key was deleted outside bedkey"
-        ))
-        .with_hint(hint));
-    }
-    if existing.len() >= MAX_KEYS_PER_USER {
-        return Err(no_room(user, old_id, &existing));
-    }
-    if let Some(scope) = &t.meta.scope {
-        // Renew the policy's expiry condition for the new key first.
-        let account = iam.account().await?;
-        let until = t.days.map(|d| time::rfc3339(time::now() + d * 86_400));
-        let doc = scope.document(&account, t.meta.region.as_deref(), until.as_deref())?;
-        iam.put_inline_policy(user, &policy_name(name), &doc.to_string())
-            .await?;
-    }
-    match iam.create_credential(user, t.days).await {
-        Ok(created) => Ok((iam, created)),
-        Err(e) if !bedkey::iam::may_have_acted(&e) => Err(e),
-        Err(e) => {
-            let sweep = iam.sweep_after_failed_create(user, &existing).await;
-            Err(bedkey::lifecycle::create::lost_create(e, sweep, user, &[]))
-        }
-    }
-}
-
-fn no_room(user: &str, old_id: &str, existing: &[Remote]) -> Error {
-    let other: Vec<&str> = existing
-        .iter()
-        .filter(|c| c.id != old_id)
-        .map(|c| c.id.as_str())
-        .collect();
-    Error::failure(format!(
-        "IAM user {user} has a second credential ({}) besides this key's: no room for a new one; nothing was changed",
-        other.join(", ")
-    ))
-    .with_hint(format!(
-        "delete it first: aws iam delete-service-specific-credential --user-name {user} --service-specific-credential-id {}",
-        other[0]
-    ))
-}
-
 /// Store the new key in place of the old one. Any failure from here on must hand the
 /// new key to the person: AWS never shows it again.
 fn store_new(
     ctx: &Context,
     config: &Config,
     backend: &dyn SecretStore,
-    t: &Target<'_>,
+    t: &Rotation<'_>,
     created: &Created,
     grace: i64,
 ) -> Result<KeyMeta> {
@@ -485,32 +265,9 @@ fn store_new(
     })
 }
 
-/// Deactivate, then delete, an old credential (one already gone is fine); a failure
-/// says how to finish.
-pub(crate) async fn retire_old(iam: &Iam, user: &str, old_id: &str) -> Result<()> {
-    let finish = format!(
-        "finish with: aws iam delete-service-specific-credential --user-name {user} --service-specific-credential-id {old_id}"
-    );
-    if let Err(e) = iam.deactivate(user, old_id).await {
-        if e.code() == Some("NoSuchEntity") {
-            return Ok(());
-        }
-        return Err(e
-            .context("the new key is stored, but deactivating the old credential failed")
-            .with_hint(&finish));
-    }
-    iam.delete_credential(user, old_id).await.map_err(|e| {
-        e.context(
-            "the new key is stored and the old credential is inactive, but deleting it failed",
-        )
-        .with_hint(&finish)
-    })?;
-    Ok(())
-}
-
 fn report(
     ctx: &Context,
-    t: &Target<'_>,
+    t: &Rotation<'_>,
     created: &Created,
     updated: &KeyMeta,
     grace: i64,
