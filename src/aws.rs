@@ -323,30 +323,11 @@ pub fn timeouts() -> TimeoutConfig {
 }
 
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-pub const TIMEOUT_VAR: &str = "BEDKEY_AWS_TIMEOUT";
 
-/// Refuse a `BEDKEY_AWS_TIMEOUT` that is not a duration above zero (exit 2), rather
-/// than ignore it.
-pub fn check_timeout_var() -> Result<()> {
-    match std::env::var(TIMEOUT_VAR) {
-        Ok(v) if !v.is_empty() => match crate::time::parse_duration(&v) {
-            Ok(d) if !d.is_zero() => Ok(()),
-            _ => Err(Error::usage(format!(
-                "{TIMEOUT_VAR}={v} is not a duration above zero (30, 30s, 1m)"
-            ))),
-        },
-        _ => Ok(()),
-    }
-}
-
-/// The operation timeout: `BEDKEY_AWS_TIMEOUT` may shorten it, never lengthen it.
+/// The operation timeout: `BEDKEY_AWS_TIMEOUT` may shorten it, never lengthen it (a
+/// bad value was refused at start, by [`crate::settings::check`]).
 pub fn operation_timeout() -> std::time::Duration {
-    std::env::var(TIMEOUT_VAR)
-        .ok()
-        .and_then(|v| crate::time::parse_duration(&v).ok())
-        .filter(|d| !d.is_zero())
-        .map_or(OPERATION_TIMEOUT, |d| d.min(OPERATION_TIMEOUT))
+    crate::settings::aws_timeout().unwrap_or(crate::settings::AWS_OPERATION_TIMEOUT)
 }
 
 /// What the caller can do about an AWS error code (the exit code's kind), and a hint.

@@ -16,9 +16,6 @@ use crate::store::{Backend, SecretStore};
 use crate::time;
 use crate::token::{self, Decoded, Minted, mask};
 
-pub const MIN_TTL_VAR: &str = "BEDKEY_MIN_TTL";
-const DEFAULT_MIN_TTL: Duration = Duration::from_secs(300);
-
 /// All the time a shell start gives bedkey to refresh a key: waiting for the lock
 /// and minting together. Past it, a cached key that still works is used.
 pub const SHELL_BUDGET: Duration = Duration::from_secs(5);
@@ -125,16 +122,40 @@ pub struct Loaded {
     pub meta: KeyMeta,
     pub secret: Secret,
     pub warnings: Vec<Warning>,
+    /// When the key stops working, if it does: a short-term key's own expiry, else
+    /// what the metadata says.
+    pub expires_at: Option<i64>,
+    /// When a load would do work for it: mint a short-term key again, or read a
+    /// shared or published key's secret again. None when only a change in its store
+    /// would change it.
+    pub refresh_at: Option<i64>,
 }
 
 impl Loaded {
-    fn new(name: &str, meta: KeyMeta, secret: Secret) -> Loaded {
+    pub fn new(name: &str, meta: KeyMeta, secret: Secret) -> Loaded {
+        let expires_at = match token::decode(secret.expose_secret()) {
+            Ok(Decoded::ShortTerm(st)) => Some(st.expires_at()),
+            _ => meta.expires,
+        };
         Loaded {
             name: name.to_string(),
             meta,
             secret,
             warnings: Vec::new(),
+            expires_at,
+            refresh_at: None,
         }
+    }
+
+    /// Work out when a load would next do work for this key, with the loader's TTLs.
+    pub(crate) fn due(mut self, min_ttl: i64, shared_ttl: i64) -> Loaded {
+        self.refresh_at = match self.meta.origin {
+            Origin::Minted => self
+                .expires_at
+                .map(|at| at - refresh_margin(min_ttl, self.meta.lifetime, Some(&self.secret))),
+            _ => self.read_again_at(min_ttl, shared_ttl),
+        };
+        self
     }
 
     /// Whether this load minted a new short-term key.
@@ -144,20 +165,11 @@ impl Loaded {
             .any(|w| matches!(w, Warning::Refreshed { .. }))
     }
 
-    /// When the key stops working, if it does: from the key itself for short-term
-    /// keys, from the metadata for long-term ones.
-    pub fn expires_at(&self) -> Option<i64> {
-        match token::decode(self.secret.expose_secret()) {
-            Ok(Decoded::ShortTerm(st)) => Some(st.expires_at()),
-            _ => self.meta.expires,
-        }
-    }
-
     /// When a load would read a secret again (a shared key's, or a published key's):
     /// its copy grows older than `shared_ttl`, or the key nears its expiry. None for
     /// keys no load changes unless their store does (short-term keys fall due by
     /// their own expiry).
-    pub fn read_again_at(&self, min_ttl: i64, shared_ttl: i64) -> Option<i64> {
+    fn read_again_at(&self, min_ttl: i64, shared_ttl: i64) -> Option<i64> {
         let expiring = self.meta.expires.map(|at| at - min_ttl);
         let read = match self.meta.origin {
             Origin::Shared => self.meta.shared.as_ref().map(|s| s.read_at),
@@ -191,7 +203,7 @@ impl Loaded {
         if self.meta.region.is_none() && crate::region::from_env().is_none() {
             self.warnings.push(Warning::NoRegion);
         }
-        let (Some(expires_at), false) = (self.expires_at(), self.refreshed()) else {
+        let (Some(expires_at), false) = (self.expires_at, self.refreshed()) else {
             return;
         };
         if self
@@ -208,22 +220,6 @@ impl Loaded {
         {
             self.warnings.push(Warning::Expiring { expires_at });
         }
-    }
-}
-
-/// `BEDKEY_MIN_TTL`: refresh a short-term key when less than this remains; 0 s to 12 h.
-pub fn min_ttl() -> Result<i64> {
-    match std::env::var(MIN_TTL_VAR) {
-        Ok(v) if !v.is_empty() => {
-            let d = time::parse_duration(&v).map_err(|e| e.context(MIN_TTL_VAR))?;
-            if d > token::MAX_LIFETIME {
-                return Err(Error::usage(format!(
-                    "{MIN_TTL_VAR}={v} is out of range: 0s to 12h"
-                )));
-            }
-            Ok(d.as_secs() as i64)
-        }
-        _ => Ok(DEFAULT_MIN_TTL.as_secs() as i64),
     }
 }
 
@@ -287,26 +283,6 @@ impl Minter for AwsMinter {
     }
 }
 
-/// `BEDKEY_SHARED_TTL`: a shared key's secret is read again when the cached copy is
-/// older than this (default 1 h).
-pub const SHARED_TTL_VAR: &str = "BEDKEY_SHARED_TTL";
-const DEFAULT_SHARED_TTL: Duration = Duration::from_secs(3600);
-
-pub fn shared_ttl() -> Result<i64> {
-    match std::env::var(SHARED_TTL_VAR) {
-        Ok(v) if !v.is_empty() => {
-            let d = time::parse_duration(&v).map_err(|e| e.context(SHARED_TTL_VAR))?;
-            if d > Duration::from_secs(30 * 86_400) {
-                return Err(Error::usage(format!(
-                    "{SHARED_TTL_VAR}={v} is out of range: 0s to 30d"
-                )));
-            }
-            Ok(d.as_secs() as i64)
-        }
-        _ => Ok(DEFAULT_SHARED_TTL.as_secs() as i64),
-    }
-}
-
 /// Reads a shared or published key's secret. [`AwsReader`] asks Secrets Manager;
 /// tests give a fake.
 pub trait Reader {
@@ -343,16 +319,61 @@ pub type OpenStore<'a> = dyn Fn(Backend) -> Result<Box<dyn SecretStore>> + 'a;
 
 /// Loads keys by name: what `env`, `exec` and anything long-running use.
 pub struct Loader<'a> {
-    pub config: &'a Config,
-    pub open: &'a OpenStore<'a>,
-    pub minter: &'a dyn Minter,
-    pub reader: &'a dyn Reader,
+    config: &'a Config,
+    open: &'a OpenStore<'a>,
+    minter: &'a dyn Minter,
+    reader: &'a dyn Reader,
     /// `BEDKEY_MIN_TTL`, in seconds.
-    pub min_ttl: i64,
+    min_ttl: i64,
     /// `BEDKEY_SHARED_TTL`, in seconds.
-    pub shared_ttl: i64,
+    shared_ttl: i64,
     /// Time for a refresh, lock and minting included.
-    pub budget: Duration,
+    budget: Duration,
+}
+
+impl<'a> Loader<'a> {
+    /// The loader every command and the proxy use: keys of `config`, their stores
+    /// opened with `open`, short-term keys minted from the AWS credential chain and
+    /// secrets read from Secrets Manager, with the settings in effect; a refresh gets
+    /// `budget`.
+    pub fn new(
+        config: &'a Config,
+        open: &'a OpenStore<'a>,
+        budget: Duration,
+    ) -> Result<Loader<'a>> {
+        Ok(Loader {
+            config,
+            open,
+            minter: &AwsMinter,
+            reader: &AwsReader,
+            min_ttl: crate::settings::min_ttl()?,
+            shared_ttl: crate::settings::shared_ttl()?,
+            budget,
+        })
+    }
+
+    /// Mint with `minter` instead (tests).
+    pub fn minting_with(mut self, minter: &'a dyn Minter) -> Loader<'a> {
+        self.minter = minter;
+        self
+    }
+
+    /// Read secrets with `reader` instead (tests).
+    pub fn reading_with(mut self, reader: &'a dyn Reader) -> Loader<'a> {
+        self.reader = reader;
+        self
+    }
+
+    /// Refresh a short-term key when less than `seconds` remain, not the setting's.
+    pub fn min_ttl(mut self, seconds: i64) -> Loader<'a> {
+        self.min_ttl = seconds;
+        self
+    }
+
+    /// The settings this loader uses: (`min_ttl`, `shared_ttl`), in seconds.
+    pub fn ttls(&self) -> (i64, i64) {
+        (self.min_ttl, self.shared_ttl)
+    }
 }
 
 impl Loader<'_> {
@@ -384,7 +405,7 @@ impl Loader<'_> {
             }
         };
         key.check(time::now());
-        Ok(key)
+        Ok(key.due(self.min_ttl, self.shared_ttl))
     }
 
     fn short_term(
@@ -885,7 +906,7 @@ pub fn forget(
                 "the {} store could not be reached ({}), so its secret for '{name}' may still be there; {}",
                 meta.store.as_str(),
                 e.message(),
-                by_hand(meta.store, name)
+                meta.store.remove_by_hand(name)
             )),
             // A hint of the store's own (a full disk) says what works; --force would
             // fail the same way.
@@ -899,19 +920,6 @@ pub fn forget(
         keys.keys.remove(name);
         Ok(left)
     })
-}
-
-/// How to remove a secret by hand once its store is back.
-fn by_hand(backend: Backend, name: &str) -> String {
-    match backend {
-        Backend::Keyring => format!(
-            "remove it later with `secret-tool clear service bedkey username {name}` (Linux) or your keychain's tool"
-        ),
-        Backend::Keyutils => {
-            format!("it goes at reboot, or now with `keyctl purge -s user keyring:{name}@bedkey`")
-        }
-        Backend::File => "it stays, encrypted, in secrets.age in the config dir".to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -1017,16 +1025,11 @@ mod tests {
 
     fn load(config: &Config, memory: &Memory, minter: &Fake, min_ttl: i64) -> Result<Loaded> {
         let open = |_: Backend| Ok(Box::new(memory.clone()) as Box<dyn SecretStore>);
-        Loader {
-            config,
-            open: &open,
-            minter,
-            reader: &AwsReader,
-            min_ttl,
-            shared_ttl: 3600,
-            budget: SHELL_BUDGET,
-        }
-        .load("k")
+        Loader::new(config, &open, SHELL_BUDGET)
+            .unwrap()
+            .minting_with(minter)
+            .min_ttl(min_ttl)
+            .load("k")
     }
 
     #[test]

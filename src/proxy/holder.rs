@@ -47,7 +47,7 @@ pub(super) struct Key {
 }
 
 impl Key {
-    fn from(loaded: &Loaded, min_ttl: i64) -> Result<Key> {
+    fn from(loaded: &Loaded) -> Result<Key> {
         let mut header = HeaderValue::try_from(format!("Bearer {}", loaded.secret.expose_secret()))
             .map_err(|_| {
                 Error::usage(format!(
@@ -56,11 +56,11 @@ impl Key {
                 ))
             })?;
         header.set_sensitive(true);
-        let expires_at = loaded.expires_at();
+        let expires_at = loaded.expires_at;
+        // A short-term key must be refreshed by then; other kinds only change in the
+        // store, which the holder looks at again.
         let due_at = match loaded.meta.origin {
-            Origin::Minted => expires_at.map(|at| {
-                at - keys::refresh_margin(min_ttl, loaded.meta.lifetime, Some(&loaded.secret))
-            }),
+            Origin::Minted => loaded.refresh_at,
             _ => None,
         };
         Ok(Key {
@@ -93,7 +93,6 @@ pub type OnKeyEvent = dyn Fn(KeyEvent<'_>) + Send + Sync;
 
 pub struct Holder {
     source: Arc<dyn KeySource>,
-    min_ttl: i64,
     state: Mutex<State>,
     /// Held by the one load in progress; the others wait for it and use its result.
     loading: tokio::sync::Mutex<()>,
@@ -108,14 +107,12 @@ impl Holder {
     pub fn new(
         source: Arc<dyn KeySource>,
         first: &Loaded,
-        min_ttl: i64,
         on_event: Arc<OnKeyEvent>,
     ) -> Result<Holder> {
-        let key = Key::from(first, min_ttl)?;
+        let key = Key::from(first)?;
         let now = Instant::now();
         Ok(Holder {
             source,
-            min_ttl,
             state: Mutex::new(State {
                 key: Some(Arc::new(key)),
                 checked: now,
@@ -189,7 +186,7 @@ impl Holder {
         let event = {
             let mut state = self.lock();
             state.checked = now;
-            match loaded.and_then(|l| Key::from(&l, self.min_ttl).map(|k| (l, k))) {
+            match loaded.and_then(|l| Key::from(&l).map(|k| (l, k))) {
                 Ok((loaded, key)) => {
                     // The loader hands back a cached key when it cannot refresh one: try
                     // again later rather than on every request.
@@ -284,12 +281,8 @@ mod tests {
             capped_by_credentials: false,
             source: "test".into(),
         };
-        Loaded {
-            name: "k".into(),
-            meta: KeyMeta::minted(Backend::File, &minted, None, lifetime as u64),
-            secret: key,
-            warnings: vec![],
-        }
+        let meta = KeyMeta::minted(Backend::File, &minted, None, lifetime as u64);
+        Loaded::new("k", meta, key).due(300, 3600)
     }
 
     /// Counts its loads; each takes a while and gives a fresh hour-long key.
@@ -307,7 +300,7 @@ mod tests {
     }
 
     fn holder(source: Arc<Slow>, first: &Loaded) -> Arc<Holder> {
-        Arc::new(Holder::new(source, first, 300, Arc::new(|_: KeyEvent<'_>| {})).unwrap())
+        Arc::new(Holder::new(source, first, Arc::new(|_: KeyEvent<'_>| {})).unwrap())
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -366,7 +359,7 @@ mod tests {
         let source = Arc::new(Rotating(AtomicUsize::new(0)));
         let first = loaded(0, 3600);
         let holder = Arc::new(
-            Holder::new(source.clone(), &first, 300, Arc::new(|_: KeyEvent<'_>| {}))
+            Holder::new(source.clone(), &first, Arc::new(|_: KeyEvent<'_>| {}))
                 .unwrap()
                 .recheck_every(Duration::from_millis(300)),
         );
@@ -401,7 +394,6 @@ mod tests {
             Holder::new(
                 source.clone(),
                 &loaded(0, 3600),
-                300,
                 Arc::new(|_: KeyEvent<'_>| {}),
             )
             .unwrap()

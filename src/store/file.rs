@@ -13,7 +13,7 @@ use super::{Backend, Passphrase, SecretStore};
 use crate::error::{Error, Result};
 use crate::secret::{ExposeSecret, Secret, secret};
 
-pub const PASSPHRASE_VAR: &str = "BEDKEY_PASSPHRASE";
+pub const PASSPHRASE_VAR: &str = crate::settings::PASSPHRASE;
 /// The file's name in the config dir.
 pub const FILE: &str = "secrets.age";
 const LOCK: &str = "secrets.lock";

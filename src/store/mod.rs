@@ -40,11 +40,51 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// Every backend this platform has, in the order `auto` tries the first two
+    /// (the file store needs a passphrase, so `auto` never picks it).
+    pub fn here() -> Vec<Backend> {
+        let mut all = vec![Backend::Keyring];
+        if cfg!(target_os = "linux") {
+            all.push(Backend::Keyutils);
+        }
+        all.push(Backend::File);
+        all
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Keyring => "keyring",
             Backend::Keyutils => "keyutils",
             Backend::File => "file",
+        }
+    }
+
+    /// Whether what it holds is gone at reboot (the kernel keyring).
+    pub fn lost_at_reboot(self) -> bool {
+        self == Backend::Keyutils
+    }
+
+    /// How to remove key `name`'s secret by hand, once the store is back.
+    pub fn remove_by_hand(self, name: &str) -> String {
+        match self {
+            Backend::Keyring => format!(
+                "remove it later with `secret-tool clear service bedkey username {name}` (Linux) or your keychain's tool"
+            ),
+            Backend::Keyutils => format!(
+                "it goes at reboot, or now with `keyctl purge -s user keyring:{name}@bedkey`"
+            ),
+            Backend::File => "it stays, encrypted, in secrets.age in the config dir".to_string(),
+        }
+    }
+
+    /// What a working backend is, in words, for `doctor`.
+    fn works(self) -> &'static str {
+        match self {
+            Backend::Keyring if cfg!(target_os = "macos") => "macOS Keychain answers",
+            Backend::Keyring if cfg!(windows) => "Windows Credential Manager answers",
+            Backend::Keyring => "a Secret Service answers on the D-Bus session",
+            Backend::Keyutils => "the kernel keyring answers (keys do not survive a reboot)",
+            Backend::File => "the passphrase is set",
         }
     }
 }
@@ -213,36 +253,13 @@ fn kernel_keyring(_access: &Access) -> Result<Box<dyn SecretStore>> {
     ))
 }
 
-/// gh uses 3 s too. `BEDKEY_KEYRING_TIMEOUT` (seconds) overrides it.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Writes at a terminal may wait for a person to unlock the keyring.
-const PATIENT_TIMEOUT: Duration = Duration::from_secs(60);
-
+/// How long a keyring call may wait (a bad value was refused at start).
 fn timeout(patient: bool) -> Duration {
-    std::env::var("BEDKEY_KEYRING_TIMEOUT")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| *s > 0.0 && *s < 3600.0)
-        .map(Duration::from_secs_f64)
-        .unwrap_or(if patient {
-            PATIENT_TIMEOUT
-        } else {
-            DEFAULT_TIMEOUT
-        })
-}
-
-/// Refuse a `BEDKEY_KEYRING_TIMEOUT` that is not seconds above zero and under an hour.
-pub fn check_timeout_var() -> Result<()> {
-    match std::env::var("BEDKEY_KEYRING_TIMEOUT") {
-        Ok(v) if !v.is_empty() => match v.parse::<f64>() {
-            Ok(s) if s > 0.0 && s < 3600.0 => Ok(()),
-            _ => Err(Error::usage(format!(
-                "BEDKEY_KEYRING_TIMEOUT={v} is not a number of seconds above 0 and under 3600"
-            ))),
-        },
-        _ => Ok(()),
-    }
+    crate::settings::keyring_timeout(patient).unwrap_or(Duration::from_secs(if patient {
+        60
+    } else {
+        3
+    }))
 }
 
 /// Run a keyring call on a worker thread with a deadline: a locked, absent or hung
@@ -298,20 +315,10 @@ pub fn probe(backend: Backend, config_dir: &Path, access: &Access) -> Probe {
         _ => s.probe(),
     });
     let (usable, reason) = match outcome {
-        Ok(()) => (true, describe(backend).to_string()),
+        Ok(()) => (true, backend.works().to_string()),
         Err(e) => (false, e.message().to_string()),
     };
     Probe { usable, reason }
-}
-
-fn describe(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Keyring if cfg!(target_os = "macos") => "macOS Keychain answers",
-        Backend::Keyring if cfg!(windows) => "Windows Credential Manager answers",
-        Backend::Keyring => "a Secret Service answers on the D-Bus session",
-        Backend::Keyutils => "the kernel keyring answers (keys do not survive a reboot)",
-        Backend::File => "the passphrase is set",
-    }
 }
 
 /// The backend new keys go to. `auto`: the OS keyring, else (Linux) the kernel

@@ -9,6 +9,7 @@ mod cmd;
 mod output;
 mod process;
 mod prompt;
+mod serve;
 
 use std::process::ExitCode;
 

@@ -189,3 +189,19 @@ pub fn stdout_line(text: &str) -> Result<()> {
         other => other.map_err(|e| Error::failure(format!("cannot write to stdout: {e}"))),
     }
 }
+
+/// Print rows as aligned columns.
+pub fn table(rows: &[Vec<String>]) -> Result<()> {
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{:<w$}", printable(cell), w = *w))
+            .collect();
+        stdout_line(line.join("  ").trim_end())?;
+    }
+    Ok(())
+}

@@ -17,9 +17,7 @@ static PASSPHRASE: OnceLock<Option<Secret>> = OnceLock::new();
 /// Run first thing in `main`, while the process has a single thread.
 pub fn harden() {
     no_core_dumps();
-    let taken = std::env::var(bedkey::store::PASSPHRASE_VAR)
-        .ok()
-        .map(secret);
+    let taken = bedkey::settings::passphrase().map(secret);
     scrub(bedkey::store::PASSPHRASE_VAR);
     // SAFETY: no other thread exists yet (the runtime and keyring workers start
     // later), so nothing can read the environment while it changes.

@@ -11,8 +11,8 @@ use bedkey::error::{Error, Result};
 use bedkey::time;
 
 use crate::cli::Audit;
-use crate::cmd::list::table;
 use crate::cmd::{Context, Run};
+use crate::output::table;
 use crate::output::{stderr_line, stdout_line};
 
 #[derive(Serialize)]

@@ -271,7 +271,7 @@ impl Create {
             minted.region,
             meta.store.as_str(),
             self.name,
-            time::human(keys::refresh_margin(keys::min_ttl()?, Some(wanted.as_secs()), None)),
+            time::human(keys::refresh_margin(bedkey::settings::min_ttl()?, Some(wanted.as_secs()), None)),
         ));
         Ok(())
     }

@@ -142,13 +142,8 @@ async fn aws_checks(ctx: &Context) -> (Check, Check) {
 }
 
 fn store_checks(ctx: &Context, config: &Config) -> Vec<StoreCheck> {
-    let mut backends = vec![Backend::Keyring];
-    if cfg!(target_os = "linux") {
-        backends.push(Backend::Keyutils);
-    }
-    backends.push(Backend::File);
     let access = ctx.access();
-    backends
+    Backend::here()
         .into_iter()
         .map(|b| {
             let p = store::probe(b, config.dir(), &access);
@@ -217,7 +212,7 @@ fn render(ctx: &Context, report: &Report) -> Result<()> {
     let value = format!("{:?}", ctx.global.store).to_lowercase();
     let choice = if crate::cli::given("--store") {
         format!("--store {value}")
-    } else if std::env::var_os("BEDKEY_STORE").is_some_and(|v| !v.is_empty()) {
+    } else if bedkey::settings::store_from_env() {
         format!("BEDKEY_STORE={value}")
     } else {
         format!("the default, {value}")

@@ -19,7 +19,7 @@ impl Run for Env {
         };
         let key = ctx.load_key(&self.name)?;
         let expiry = key
-            .expires_at()
+            .expires_at
             .map_or_else(|| i64::MAX.to_string(), |at| at.to_string());
         let mut vars = key.vars();
         if self.export_expiry {

@@ -64,7 +64,7 @@ fn run(mut command: Command, program: &str) -> Result<()> {
 
 /// Run the command against a local endpoint that holds the key, until it exits.
 fn proxied(ctx: &Context, name: &str, program: &str, args: &[String]) -> Result<()> {
-    let serving = super::proxy::prepare(ctx, name, SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let serving = crate::serve::prepare(ctx, name, SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let vars = serving.vars(&serving.trust.ca);
     ctx.out
         .detail(format_args!("serving key '{name}' on {}", serving.endpoint));
@@ -86,8 +86,8 @@ fn proxied(ctx: &Context, name: &str, program: &str, args: &[String]) -> Result<
             });
         }
     }
-    let super::proxy::Serving { proxy, trust, .. } = serving;
-    let runtime = super::proxy::runtime()?;
+    let crate::serve::Serving { proxy, trust, .. } = serving;
+    let runtime = crate::serve::runtime()?;
     let status = runtime.block_on(async {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(proxy.serve(

@@ -129,22 +129,6 @@ fn remote(ctx: &Context, keys: &bedkey::config::Keys) -> Result<(Vec<RemoteRow>,
     Ok((rows, gone))
 }
 
-/// Print rows as aligned columns.
-pub fn table(rows: &[Vec<String>]) -> Result<()> {
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    for r in rows {
-        let line: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{:<w$}", crate::output::printable(cell), w = *w))
-            .collect();
-        stdout_line(line.join("  ").trim_end())?;
-    }
-    Ok(())
-}
-
 impl Run for List {
     fn run(&self, ctx: &Context) -> Result<()> {
         let keys = ctx.config()?.load()?;
@@ -207,7 +191,7 @@ impl Run for List {
                         .unwrap_or_else(|| "(no local secret)".into()),
                 ]);
             }
-            table(&cells)?;
+            crate::output::table(&cells)?;
         }
         for name in gone {
             ctx.out.warn(format_args!(
@@ -264,5 +248,5 @@ fn local_table(rows: &[Row], keys: &bedkey::config::Keys, now: i64) -> Result<()
             sharing(meta, now),
         ]);
     }
-    table(&cells)
+    crate::output::table(&cells)
 }

@@ -2,22 +2,21 @@
 
 mod audit;
 mod completions;
-pub(crate) mod create;
+mod create;
 mod doctor;
 mod env;
 mod exec;
 mod import;
 mod init;
 mod inspect;
-pub(crate) mod list;
+mod list;
 mod man;
-pub(crate) mod proxy;
-pub(crate) mod publish;
+mod proxy;
+mod publish;
 mod pull;
 mod remove;
 mod revoke;
-pub(crate) mod rotate;
-mod rotate_secret;
+mod rotate;
 mod set;
 mod token;
 mod verify;
@@ -26,7 +25,7 @@ mod version;
 use bedkey::config::Config;
 use bedkey::error::Result;
 use bedkey::iam::Iam;
-use bedkey::keys::{self, AwsMinter, AwsReader, Loaded, Loader};
+use bedkey::keys::{self, Loaded, Loader};
 use bedkey::store::{self, Access, Backend, SecretStore};
 
 use crate::cli::{Cli, Command, Global};
@@ -72,7 +71,7 @@ impl Context {
 
     /// Once a key is stored: warn when its store forgets it at reboot.
     pub fn warn_if_volatile(&self, backend: Backend) {
-        if backend == Backend::Keyutils {
+        if backend.lost_at_reboot() {
             self.out.warn(
                 "stored in the kernel keyring: it is lost at reboot (use --store file to keep keys)",
             );
@@ -140,15 +139,7 @@ impl Context {
         let config = self.config()?;
         let access = self.access();
         let open = |b: Backend| store::open(b, config.dir(), &access);
-        let loader = Loader {
-            config: &config,
-            open: &open,
-            minter: &AwsMinter,
-            reader: &AwsReader,
-            min_ttl: keys::min_ttl()?,
-            shared_ttl: keys::shared_ttl()?,
-            budget,
-        };
+        let loader = Loader::new(&config, &open, budget)?;
         use_it(&loader, &config)
     }
 
@@ -180,8 +171,7 @@ pub trait Run {
 
 pub fn dispatch(cli: Cli) -> Result<()> {
     // Settings from the environment are checked like flags: wrong is exit 2, not ignored.
-    bedkey::aws::check_timeout_var()?;
-    store::check_timeout_var()?;
+    bedkey::settings::check()?;
     let out = Printer::new(cli.global.output, cli.global.quiet, cli.global.verbose);
     let ctx = Context {
         global: cli.global,

@@ -63,7 +63,7 @@ impl Run for Pull {
             self.name,
             key.meta.masked,
             self.name,
-            time::human(keys::shared_ttl()?)
+            time::human(bedkey::settings::shared_ttl()?)
         ));
         Ok(())
     }
@@ -132,11 +132,6 @@ impl Pull {
         let meta = KeyMeta::shared(kind, backend.backend(), &key, expires, about.region, from);
         keys::add(&config, backend.as_ref(), &self.name, &key, meta.clone())?;
         ctx.warn_if_volatile(meta.store);
-        Ok(Loaded {
-            name: self.name.clone(),
-            meta,
-            secret: key,
-            warnings: Vec::new(),
-        })
+        Ok(Loaded::new(&self.name, meta, key))
     }
 }

@@ -140,7 +140,7 @@ impl Run for Verify {
         let region = key_region(ctx, &key)?;
         let url = endpoint(&region)?;
         let now = time::now();
-        let (verdict, status, message) = match key.expires_at() {
+        let (verdict, status, message) = match key.expires_at {
             Some(at) if at <= now => (
                 Verdict::Expired,
                 None,

@@ -3,6 +3,8 @@
 //! is only touched once the new one is safely stored. Three phases: preflight and
 //! make the new credential, store it, retire the old one.
 
+mod from_secret;
+
 use serde::Serialize;
 
 use bedkey::config::{Config, KeyMeta, Retirement, check_name};
@@ -41,7 +43,7 @@ impl Rotate {
 impl Run for Rotate {
     fn run(&self, ctx: &Context) -> Result<()> {
         if let Some(id) = &self.secret_id {
-            return crate::cmd::rotate_secret::run(ctx, self, id);
+            return from_secret::run(ctx, self, id);
         }
         let name = self.name.as_deref().unwrap_or_default();
         check_name(name)?;
