@@ -150,9 +150,13 @@ impl Loaded {
     /// Work out when a load would next do work for this key, with the loader's TTLs.
     pub(crate) fn due(mut self, min_ttl: i64, shared_ttl: i64) -> Loaded {
         self.refresh_at = match self.meta.origin {
-            Origin::Minted => self
-                .expires_at
-                .map(|at| at - refresh_margin(min_ttl, self.meta.lifetime, Some(&self.secret))),
+            Origin::Minted => self.expires_at.map(|at| {
+                at.saturating_sub(refresh_margin(
+                    min_ttl,
+                    self.meta.lifetime,
+                    Some(&self.secret),
+                ))
+            }),
             _ => self.read_again_at(min_ttl, shared_ttl),
         };
         self
@@ -170,7 +174,8 @@ impl Loaded {
     /// keys no load changes unless their store does (short-term keys fall due by
     /// their own expiry).
     fn read_again_at(&self, min_ttl: i64, shared_ttl: i64) -> Option<i64> {
-        let expiring = self.meta.expires.map(|at| at - min_ttl);
+        // Saturating: keys.json is the user's file, and its numbers may be anything.
+        let expiring = self.meta.expires.map(|at| at.saturating_sub(min_ttl));
         let read = match self.meta.origin {
             Origin::Shared => self.meta.shared.as_ref().map(|s| s.read_at),
             Origin::Iam if !self.meta.published.is_empty() => self
@@ -181,7 +186,7 @@ impl Loaded {
                 .min(),
             _ => return None,
         };
-        [read.map(|at| at + shared_ttl), expiring]
+        [read.map(|at| at.saturating_add(shared_ttl)), expiring]
             .into_iter()
             .flatten()
             .min()
@@ -216,7 +221,7 @@ impl Loaded {
         if expires_at <= now {
             self.warnings.push(Warning::Expired { expires_at });
         } else if self.meta.kind == KeyKind::LongTerm
-            && expires_at - now < crate::config::WARN_BEFORE
+            && expires_at.saturating_sub(now) < crate::config::WARN_BEFORE
         {
             self.warnings.push(Warning::Expiring { expires_at });
         }
@@ -452,7 +457,7 @@ impl Loader<'_> {
     ) -> Result<Loaded> {
         let now = time::now();
         let read_at = meta.shared.as_ref().map_or(0, |s| s.read_at);
-        let expiring = meta.expires.is_some_and(|at| at - now <= self.min_ttl);
+        let expiring = meta.expires.is_some_and(|at| at.saturating_sub(now) <= self.min_ttl);
         if let Some(secret) = &cached
             && now - read_at < self.shared_ttl
             && !expiring
@@ -533,7 +538,7 @@ impl Loader<'_> {
         started: Instant,
     ) -> Loaded {
         let now = time::now();
-        let expiring = meta.expires.is_some_and(|at| at - now <= self.min_ttl);
+        let expiring = meta.expires.is_some_and(|at| at.saturating_sub(now) <= self.min_ttl);
         let due = meta
             .published
             .iter()
