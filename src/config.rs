@@ -324,7 +324,11 @@ impl KeyMeta {
             (Origin::Minted, _) if expired => Status::Stale,
             (Origin::Minted, _) => Status::Fresh,
             _ if expired => Status::Expired,
-            (_, KeyKind::LongTerm) if self.expires.is_some_and(|at| at.saturating_sub(now) < WARN_BEFORE) => {
+            (_, KeyKind::LongTerm)
+                if self
+                    .expires
+                    .is_some_and(|at| at.saturating_sub(now) < WARN_BEFORE) =>
+            {
                 Status::ExpiresSoon
             }
             _ => Status::Ok,

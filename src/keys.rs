@@ -457,7 +457,9 @@ impl Loader<'_> {
     ) -> Result<Loaded> {
         let now = time::now();
         let read_at = meta.shared.as_ref().map_or(0, |s| s.read_at);
-        let expiring = meta.expires.is_some_and(|at| at.saturating_sub(now) <= self.min_ttl);
+        let expiring = meta
+            .expires
+            .is_some_and(|at| at.saturating_sub(now) <= self.min_ttl);
         if let Some(secret) = &cached
             && now - read_at < self.shared_ttl
             && !expiring
@@ -538,7 +540,9 @@ impl Loader<'_> {
         started: Instant,
     ) -> Loaded {
         let now = time::now();
-        let expiring = meta.expires.is_some_and(|at| at.saturating_sub(now) <= self.min_ttl);
+        let expiring = meta
+            .expires
+            .is_some_and(|at| at.saturating_sub(now) <= self.min_ttl);
         let due = meta
             .published
             .iter()

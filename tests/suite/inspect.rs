@@ -1,11 +1,9 @@
 //! `bedkey inspect` end to end.
 
-mod common;
-
+use crate::support::*;
 use base64::Engine as _;
-use common::*;
 
-const VECTOR_A: &str = include_str!("vectors/short-term-a.txt");
+const VECTOR_A: &str = include_str!("../vectors/short-term-a.txt");
 
 fn vector_key() -> String {
     VECTOR_A

@@ -2,15 +2,13 @@
 //! HTTPS from Python) as the long-running program, a TLS stand-in for Bedrock that
 //! records every Authorization header it gets and accepts only keys that work.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::bedrock::{Bedrock, boto3};
-use common::*;
+use crate::support::bedrock::{Bedrock, boto3};
+use crate::support::*;
 use serde_json::Value;
 
 const CLIENT: &str = concat!(

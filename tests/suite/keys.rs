@@ -2,11 +2,9 @@
 //! init. They run on the real Secret Service when the test script provides one, and
 //! on the encrypted file store otherwise.
 
-mod common;
-
 use std::process::Command as Std;
 
-use common::*;
+use crate::support::*;
 
 #[test]
 fn import_then_env_gives_back_the_same_key_and_region() {
@@ -570,25 +568,17 @@ fn a_stale_short_term_key_is_refreshed_and_says_so() {
 /// two hours, logging each call: the key `create` caches is stale at once.
 #[cfg(unix)]
 fn short_then_long_credentials(sb: &Sandbox) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let log = sb.path().join("calls.log");
-    let script = sb.path().join("creds.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho call >> '{log}'\nif [ \"$(wc -l < '{log}')\" -le 1 ]; then exp='{short}'; else exp='{long}'; fi\n\
-             printf '{{\"Version\":1,\"AccessKeyId\":\"ASIAEXAMPLE123456789\",\"SecretAccessKey\":\"{SECRET}\",\"SessionToken\":\"tok/en+==\",\"Expiration\":\"%s\"}}' \"$exp\"\n",
+    sb.script_profile(
+        "ci",
+        &format!(
+            "echo call >> '{log}'\nif [ \"$(wc -l < '{log}')\" -le 1 ]; then exp='{short}'; else exp='{long}'; fi\n\
+             printf '{{\"Version\":1,\"AccessKeyId\":\"ASIAEXAMPLE123456789\",\"SecretAccessKey\":\"{SECRET}\",\"SessionToken\":\"tok/en+==\",\"Expiration\":\"%s\"}}' \"$exp\"",
             log = log.display(),
             short = rfc3339_from_now(60),
             long = rfc3339_from_now(7200),
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    sb.aws_config(&format!(
-        "[profile ci]\ncredential_process = {}\nregion = us-east-1\n",
-        script.display()
-    ));
+    );
     log
 }
 

@@ -3,14 +3,12 @@
 //! hide what is typed, and questions must honour the answer.
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 
 /// bedkey with `args`, quoted for a shell.
 fn bedkey_line(args: &[&str]) -> String {

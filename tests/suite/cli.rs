@@ -1,8 +1,6 @@
 //! The command line itself: usage errors, help, completions, man page.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 
 #[test]
 fn unknown_commands_and_flags_exit_2_with_one_error_line() {

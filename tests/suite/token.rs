@@ -1,8 +1,6 @@
 //! `bedkey token` end to end: the real binary, real credential providers.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 
 #[test]
 fn token_prints_only_the_key_on_stdout() {

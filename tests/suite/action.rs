@@ -2,11 +2,9 @@
 //! runner's environment (GITHUB_ENV, GITHUB_OUTPUT, GITHUB_PATH files, no OIDC token
 //! variables), with the bedkey under test on PATH.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::support::*;
 
 const ACTION: &str = env!("CARGO_MANIFEST_DIR");
 

@@ -3,10 +3,8 @@
 //! sends bearer tokens over HTTPS, so the stand-in Bedrock endpoint serves TLS on
 //! 127.0.0.1 with a self-signed certificate given to boto3 through AWS_CA_BUNDLE.
 
-mod common;
-
-use common::bedrock::{Bedrock, boto3};
-use common::*;
+use crate::support::bedrock::{Bedrock, boto3};
+use crate::support::*;
 
 /// Run boto3 under `bedkey exec NAME` against a TLS stand-in for Bedrock that accepts
 /// only `key`; returns what the script printed: boto3's region and a model id.

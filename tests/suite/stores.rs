@@ -3,15 +3,13 @@
 //! the encrypted file. The store tests run when `scripts/test` promises the store
 //! (`BEDKEY_TEST_SECRET_SERVICE=1`, `BEDKEY_TEST_KEYUTILS=1`) and must pass then.
 
-mod common;
-
 use std::process::Command as Std;
 #[cfg(unix)]
 use std::process::Stdio;
 #[cfg(unix)]
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 
 fn skip(var: &str) -> bool {
     if required(var) {

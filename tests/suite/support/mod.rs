@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod bedrock;
+pub mod iam;
 
 use std::path::{Path, PathBuf};
 
@@ -175,29 +176,39 @@ impl Sandbox {
         cmd
     }
 
-    /// A `credential_process` profile whose credentials expire at `expiration`
-    /// (RFC 3339) and carry a session token: what SSO or assumed roles hand out.
+    /// A `credential_process` profile `name` (region us-east-1) added to the sandbox's
+    /// AWS config, whose program is the shell script `body` (`session_credentials`
+    /// writes the usual one). Returns the script, for a test to change its answer.
     #[cfg(unix)]
-    pub fn expiring_profile(&self, name: &str, expiration: &str) -> PathBuf {
+    pub fn script_profile(&self, name: &str, body: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
         let script = self.path().join(format!("creds-{name}.sh"));
-        std::fs::write(
-            &script,
-            format!(
-                "#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"ASIAEXAMPLESESSION1\", \
-                 \"SecretAccessKey\": \"{SECRET}\", \"SessionToken\": \"FwoGZXIvYXdzE+/token==\", \
-                 \"Expiration\": \"{expiration}\"}}'\n"
-            ),
-        )
-        .unwrap();
+        std::fs::write(&script, format!("#!/bin/sh\n{body}\n")).unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let config = std::fs::read_to_string(self.path().join(".aws/config")).unwrap();
         self.aws_config(&format!(
-            "{config}\n[profile {name}]\ncredential_process = {}\n",
+            "{config}\n[profile {name}]\ncredential_process = {}\nregion = us-east-1\n",
             script.display()
         ));
         script
     }
+
+    /// A profile whose session credentials expire at `expiration` (RFC 3339): what
+    /// SSO or assumed roles hand out.
+    #[cfg(unix)]
+    pub fn expiring_profile(&self, name: &str, expiration: &str) -> PathBuf {
+        self.script_profile(name, &session_credentials(expiration))
+    }
+}
+
+/// A shell line printing what a `credential_process` prints: session credentials
+/// (with a session token holding `+`, `/` and `=`) that expire at `expiration`.
+pub fn session_credentials(expiration: &str) -> String {
+    format!(
+        "echo '{{\"Version\": 1, \"AccessKeyId\": \"ASIAEXAMPLESESSION1\", \
+         \"SecretAccessKey\": \"{SECRET}\", \"SessionToken\": \"FwoGZXIvYXdzE+/token==\", \
+         \"Expiration\": \"{expiration}\"}}'"
+    )
 }
 
 pub fn bedkey_bin() -> PathBuf {

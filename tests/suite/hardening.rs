@@ -4,26 +4,9 @@
 //! Windows the helpers they share go unused.
 #![cfg_attr(not(unix), allow(unused_imports, dead_code))]
 
-mod common;
-
 use std::process::Stdio;
 
-use common::*;
-
-/// A credential_process profile `name` whose script is `body` (a shell script).
-#[cfg(unix)]
-fn scripted_profile(sb: &Sandbox, name: &str, body: &str) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let script = sb.path().join(format!("creds-{name}.sh"));
-    std::fs::write(&script, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let config = std::fs::read_to_string(sb.path().join(".aws/config")).unwrap();
-    sb.aws_config(&format!(
-        "{config}\n[profile {name}]\ncredential_process = {}\nregion = us-east-1\n",
-        script.display()
-    ));
-    script
-}
+use crate::support::*;
 
 /// The official generator's key from the shared test vector.
 fn vector_key() -> String {
@@ -52,7 +35,7 @@ fn short_term_key(url: &str) -> String {
 /// expire `seconds` from now; returns the profile's script, for the test to change.
 #[cfg(unix)]
 fn short_term_entry(sb: &Sandbox, name: &str, profile: &str, seconds: i64) -> std::path::PathBuf {
-    let script = scripted_profile(sb, profile, &credentials_json(&rfc3339_from_now(seconds)));
+    let script = sb.script_profile(profile, &session_credentials(&rfc3339_from_now(seconds)));
     ok(&sb
         .bedkey()
         .args(["--profile", profile, "create", name, "--short-term"])
@@ -61,24 +44,17 @@ fn short_term_entry(sb: &Sandbox, name: &str, profile: &str, seconds: i64) -> st
     script
 }
 
-fn credentials_json(expiration: &str) -> String {
-    format!(
-        "echo '{{\"Version\": 1, \"AccessKeyId\": \"ASIAEXAMPLESESSION1\", \"SecretAccessKey\": \"{SECRET}\", \"SessionToken\": \"tok\", \"Expiration\": \"{expiration}\"}}'"
-    )
-}
-
 #[cfg(unix)]
 #[test]
 fn a_credential_helper_never_inherits_the_passphrase() {
     let sb = Sandbox::new();
     let seen = sb.path().join("helper-env.txt");
-    scripted_profile(
-        &sb,
+    sb.script_profile(
         "helper",
         &format!(
             "env > '{}'\n{}",
             seen.display(),
-            credentials_json(&rfc3339_from_now(3600))
+            session_credentials(&rfc3339_from_now(3600))
         ),
     );
     let name = sb.name("helper");
@@ -535,7 +511,7 @@ fn a_held_config_lock_delays_no_shell_start_with_a_fresh_key() {
 fn a_refresh_blocked_by_a_held_lock_names_the_lock_when_the_key_is_dead() {
     let sb = Sandbox::new();
     let name = sb.name("blocked");
-    scripted_profile(&sb, "tiny", &credentials_json(&rfc3339_from_now(2)));
+    sb.script_profile("tiny", &session_credentials(&rfc3339_from_now(2)));
     ok(&sb
         .bedkey()
         .args(["--profile", "tiny", "create", &name, "--short-term"])
