@@ -43,14 +43,6 @@ fn env_has_credentials() -> bool {
     set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY")
 }
 
-/// The profile the shared files are read with: `--profile`, else `AWS_PROFILE`.
-pub fn profile_name(explicit: Option<&str>) -> String {
-    explicit
-        .map(str::to_string)
-        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
-        .unwrap_or_else(|| "default".to_string())
-}
-
 /// Resolve credentials; `profile` is an explicit `--profile` (or a stored key's).
 pub async fn credentials(profile: Option<&str>) -> Result<Resolved> {
     let (result, source) = match profile {
@@ -79,7 +71,7 @@ pub async fn credentials(profile: Option<&str>) -> Result<Resolved> {
                 chain.provide_credentials().await,
                 format!(
                     "default credential chain (profile '{}')",
-                    profile_name(None)
+                    crate::profile::name(None)
                 ),
             )
         }
@@ -115,7 +107,7 @@ fn credentials_error(err: CredentialsError, profile: Option<&str>) -> Error {
                      ~/.aws/credentials and ~/.aws/config (profile '{}'), web identity \
                      (AWS_WEB_IDENTITY_TOKEN_FILE), ECS/EKS container credentials and \
                      EC2 instance metadata",
-                    profile_name(None)
+                    crate::profile::name(None)
                 ),
             };
             Error::credentials(format!("no AWS credentials found: {looked}"))
@@ -143,7 +135,7 @@ fn source_name(profile: Option<&str>) -> String {
         Some(p) => format!("profile '{p}'"),
         None => format!(
             "the default credential chain (profile '{}')",
-            profile_name(None)
+            crate::profile::name(None)
         ),
     }
 }

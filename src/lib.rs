@@ -11,10 +11,12 @@
 //! - [`secrets`]: team keys shared through AWS Secrets Manager
 //! - [`aws`]: credentials, timeouts, AWS errors, minting from the credential chain
 //! - [`region`]: region names, the region in effect, partitions and DNS suffixes
+//! - [`profile`]: the AWS profile in effect
 //! - [`audit`]: an account's Bedrock API keys judged
 //! - [`lifecycle`]: the flows of the commands that change AWS, and their decisions
 //! - [`proxy`]: a local endpoint that keeps long-running programs' keys fresh
 //! - [`settings`]: bedkey's own environment variables
+//! - [`fuzz`]: entry points of the parsers of untrusted input, for fuzzers and tests
 //! - [`policy`], [`shell`], [`time`], [`files`], [`secret`], [`error`]: the pieces
 
 // No terminal in the library: it returns data and errors, and the binary speaks.
@@ -37,6 +39,7 @@ pub mod iam;
 pub mod keys;
 pub mod lifecycle;
 pub mod policy;
+pub mod profile;
 pub mod proxy;
 pub mod region;
 pub mod secret;

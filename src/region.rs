@@ -30,7 +30,7 @@ pub async fn resolve(explicit: Option<&str>, profile: Option<&str>) -> Result<(S
     if let Some((r, var)) = from_env() {
         return Ok((checked(&r)?, var.to_string()));
     }
-    let name = crate::aws::profile_name(profile);
+    let name = crate::profile::name(profile);
     let from_profile = ProfileFileRegionProvider::builder()
         .profile_name(&name)
         .build()

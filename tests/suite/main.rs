@@ -13,6 +13,7 @@ mod create;
 mod hardening;
 mod inspect;
 mod keys;
+mod layout;
 mod proxy;
 mod rotate;
 mod stores;
