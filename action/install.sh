@@ -42,6 +42,7 @@ case "${RUNNER_OS:-}" in
     Windows)
         # The URL reaches PowerShell through the environment, never inside its
         # command text, where a quote in a mirror's URL would end the string.
+        # shellcheck disable=SC2016 # $env: is PowerShell's to expand, not the shell's
         BEDKEY_INSTALLER_URL="$url/bedkey-installer.ps1" BEDKEY_INSTALL_DIR="$dir" BEDKEY_NO_MODIFY_PATH=1 \
             powershell -NoProfile -ExecutionPolicy Bypass \
             -Command 'irm $env:BEDKEY_INSTALLER_URL | iex' ||

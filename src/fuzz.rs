@@ -96,18 +96,25 @@ pub fn request(data: &[u8]) {
         .expect("a fixed URL"),
         control: crate::proxy::route::Upstream::parse("https://bedrock.us-east-1.amazonaws.com")
             .expect("a fixed URL"),
+        mantle: Ok(crate::proxy::route::Upstream::parse(
+            "https://bedrock-mantle.us-east-1.api.aws",
+        )
+        .expect("a fixed URL")),
     };
     let target = text(target);
     if let Ok(uri) = target.parse::<http::Uri>() {
-        let path = uri.path();
-        let upstream = upstreams.pick(path);
         let query = uri.path_and_query().map_or("/", |p| p.as_str());
-        if let Ok(sent) = upstream.uri(query) {
-            // Whatever the request says, it goes to one of the two hosts.
+        let route = upstreams.pick(query).expect("Mantle is offered here");
+        if let Ok(sent) = route.upstream.uri(&route.target) {
+            // Whatever the request says, it goes to one of the three hosts.
             let host = sent.authority().map(|a| a.as_str()).unwrap_or_default();
             assert!(
-                host == "bedrock-runtime.us-east-1.amazonaws.com"
-                    || host == "bedrock.us-east-1.amazonaws.com",
+                [
+                    "bedrock-runtime.us-east-1.amazonaws.com",
+                    "bedrock.us-east-1.amazonaws.com",
+                    "bedrock-mantle.us-east-1.api.aws"
+                ]
+                .contains(&host),
                 "{host}"
             );
         }
@@ -117,7 +124,21 @@ pub fn request(data: &[u8]) {
     if let Ok(value) = http::HeaderValue::from_bytes(auth) {
         headers.insert(http::header::AUTHORIZATION, value);
     }
-    if crate::proxy::forward::authorized(&headers, &expected) {
+    let token = &expected.as_bytes()[7..];
+    if let Ok(value) = http::HeaderValue::from_bytes(auth) {
+        let mut as_api_key = http::HeaderMap::new();
+        as_api_key.insert("x-api-key", value.clone());
+        if crate::proxy::forward::presented(&as_api_key, &expected).is_some() {
+            assert_eq!(auth, token, "x-api-key is the token exactly");
+        }
+        // Both headers, even both right, are never let through.
+        as_api_key.insert(http::header::AUTHORIZATION, value);
+        assert_eq!(
+            crate::proxy::forward::presented(&as_api_key, &expected),
+            None
+        );
+    }
+    if crate::proxy::forward::presented(&headers, &expected).is_some() {
         let given = auth.to_ascii_lowercase();
         assert_eq!(given, expected.as_bytes().to_ascii_lowercase());
         assert_eq!(

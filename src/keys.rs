@@ -192,6 +192,14 @@ impl Loaded {
             .min()
     }
 
+    /// The region the key is used in: its own, else the environment's.
+    pub fn region(&self) -> Option<String> {
+        self.meta
+            .region
+            .clone()
+            .or_else(|| crate::region::from_env().map(|(r, _)| r))
+    }
+
     /// `AWS_BEARER_TOKEN_BEDROCK`, and the region for keys that have one (both
     /// spellings: boto3 reads only `AWS_DEFAULT_REGION`, the Rust and JS SDKs only
     /// `AWS_REGION`).

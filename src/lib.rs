@@ -13,6 +13,7 @@
 //! - [`region`]: region names, the region in effect, partitions and DNS suffixes
 //! - [`profile`]: the AWS profile in effect
 //! - [`audit`]: an account's Bedrock API keys judged
+//! - [`clients`]: what each kind of client reads: the sets of `--for`, the proxy's child
 //! - [`lifecycle`]: the flows of the commands that change AWS, and their decisions
 //! - [`proxy`]: a local endpoint that keeps long-running programs' keys fresh
 //! - [`settings`]: bedkey's own environment variables
@@ -30,6 +31,7 @@
 
 pub mod audit;
 pub mod aws;
+pub mod clients;
 pub mod config;
 pub mod error;
 pub mod files;

@@ -377,15 +377,35 @@ fn split_geo(id: &str) -> Option<(&str, &str)> {
 /// What a scoped key was made with, kept so `rotate` can renew its policy.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scope {
+    /// Runtime models and inference profiles (`--allow-model`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<String>,
+    /// Mantle's own model ids (`--allow-mantle-model`, e.g. `openai.gpt-oss-120b`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mantle_models: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source_ips: Vec<String>,
+}
+
+/// Read one of Mantle's model ids (`openai.gpt-oss-120b`): the shape of a Bedrock
+/// model id, since Mantle names models the same way.
+pub fn parse_mantle_model(text: &str) -> Result<String> {
+    if model_id_ok(text) && !text.starts_with("arn:") {
+        Ok(text.to_string())
+    } else {
+        Err(Error::usage(format!(
+            "'{text}' is not a Mantle model id: use an id such as openai.gpt-oss-120b"
+        )))
+    }
 }
 
 impl Scope {
     pub fn check(&self) -> Result<Vec<Model>> {
         for cidr in &self.source_ips {
             check_cidr(cidr)?;
+        }
+        for m in &self.mantle_models {
+            parse_mantle_model(m)?;
         }
         self.models.iter().map(|m| parse_model(m)).collect()
     }
@@ -421,30 +441,50 @@ impl Scope {
             statement
         };
 
-        let Resources {
-            direct,
-            profiles,
-            behind_profiles,
-        } = resources(&models, account, region.unwrap_or("*"));
-
-        let mut statements = vec![with(
-            json!({"Sid": "UseBearerToken", "Effect": "Allow",
-                   "Action": "bedrock:CallWithBearerToken", "Resource": "*"}),
-            None,
-        )];
-        let mut invoke: Vec<String> = direct;
-        invoke.extend(profiles.iter().cloned());
-        statements.push(with(
-            json!({"Sid": "InvokeAllowedModels", "Effect": "Allow", "Action": INVOKE, "Resource": invoke}),
-            None,
-        ));
-        if !profiles.is_empty() {
+        let mut statements = Vec::new();
+        if !models.is_empty() {
+            let Resources {
+                direct,
+                profiles,
+                behind_profiles,
+            } = resources(&models, account, region.unwrap_or("*"));
             statements.push(with(
-                json!({"Sid": "InvokeModelsBehindProfiles", "Effect": "Allow", "Action": INVOKE,
-                       "Resource": behind_profiles}),
+                json!({"Sid": "UseBearerToken", "Effect": "Allow",
+                       "Action": "bedrock:CallWithBearerToken", "Resource": "*"}),
+                None,
+            ));
+            let mut invoke: Vec<String> = direct;
+            invoke.extend(profiles.iter().cloned());
+            statements.push(with(
+                json!({"Sid": "InvokeAllowedModels", "Effect": "Allow", "Action": INVOKE, "Resource": invoke}),
+                None,
+            ));
+            if !profiles.is_empty() {
+                statements.push(with(
+                    json!({"Sid": "InvokeModelsBehindProfiles", "Effect": "Allow", "Action": INVOKE,
+                           "Resource": behind_profiles}),
+                    Some((
+                        "StringLike",
+                        json!({ "bedrock:InferenceProfileArn": profiles }),
+                    )),
+                ));
+            }
+        }
+        if !self.mantle_models.is_empty() {
+            // Mantle checks its own bearer-token action, and inference on a project
+            // (every account has a default one) by the model asked for.
+            statements.push(with(
+                json!({"Sid": "UseBearerTokenOnMantle", "Effect": "Allow",
+                       "Action": "bedrock-mantle:CallWithBearerToken", "Resource": "*"}),
+                None,
+            ));
+            statements.push(with(
+                json!({"Sid": "InferAllowedMantleModels", "Effect": "Allow",
+                       "Action": "bedrock-mantle:CreateInference",
+                       "Resource": format!("arn:aws:bedrock-mantle:{}:{account}:project/*", region.unwrap_or("*"))}),
                 Some((
-                    "StringLike",
-                    json!({ "bedrock:InferenceProfileArn": profiles }),
+                    "StringEquals",
+                    json!({ "bedrock-mantle:Model": self.mantle_models }),
                 )),
             ));
         }
@@ -675,12 +715,90 @@ mod tests {
     }
 
     #[test]
+    fn a_mantle_scope_allows_mantle_bearer_use_and_inference_on_the_named_models_only() {
+        let scope = Scope {
+            models: vec![],
+            mantle_models: vec!["openai.gpt-oss-120b".into(), "openai.gpt-oss-20b".into()],
+            source_ips: vec![],
+        };
+        let doc = scope
+            .document(
+                "123456789012",
+                Some("us-west-2"),
+                Some("2026-12-21T00:00:00Z"),
+            )
+            .unwrap();
+        let statements = doc["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 2, "no runtime statement: {doc}");
+        assert_eq!(
+            statements[0]["Action"],
+            "bedrock-mantle:CallWithBearerToken"
+        );
+        assert_eq!(statements[1]["Action"], "bedrock-mantle:CreateInference");
+        assert_eq!(
+            statements[1]["Resource"],
+            "arn:aws:bedrock-mantle:us-west-2:123456789012:project/*"
+        );
+        assert_eq!(
+            statements[1]["Condition"]["StringEquals"]["bedrock-mantle:Model"],
+            json!(["openai.gpt-oss-120b", "openai.gpt-oss-20b"])
+        );
+        for s in statements {
+            assert_eq!(
+                s["Condition"]["DateLessThan"]["aws:CurrentTime"],
+                "2026-12-21T00:00:00Z"
+            );
+        }
+        // Both kinds at once: the runtime's statements, then Mantle's.
+        let both = Scope {
+            models: vec!["amazon.nova-lite-v1:0".into()],
+            ..scope.clone()
+        };
+        let doc = both.document("*", None, None).unwrap();
+        let sids: Vec<&str> = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            sids,
+            [
+                "UseBearerToken",
+                "InvokeAllowedModels",
+                "UseBearerTokenOnMantle",
+                "InferAllowedMantleModels"
+            ]
+        );
+        // Too many for IAM's inline limit: refused, not cut.
+        let many = Scope {
+            mantle_models: (0..120).map(|i| format!("openai.model-{i:03}")).collect(),
+            ..scope.clone()
+        };
+        let err = many.document("123456789012", None, None).unwrap_err();
+        assert!(
+            err.message().contains("IAM takes 2048"),
+            "{}",
+            err.message()
+        );
+        for bad in [
+            "gpt-oss",
+            "arn:aws:bedrock-mantle:us-east-1:1:x",
+            "openai.gpt oss",
+            "",
+        ] {
+            assert!(parse_mantle_model(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn the_scoped_policy_allows_only_the_named_models() {
         let scope = Scope {
             models: vec![
                 "us.anthropic.claude-3-5-haiku-20241022-v1:0".into(),
                 "amazon.nova-lite-v1:0".into(),
             ],
+            mantle_models: vec![],
             source_ips: vec!["203.0.113.0/24".into()],
         };
         let doc = scope
@@ -727,6 +845,7 @@ mod tests {
     fn a_policy_without_profiles_ips_or_expiry_has_no_conditions() {
         let scope = Scope {
             models: vec!["amazon.nova-lite-v1:0".into()],
+            mantle_models: vec![],
             source_ips: vec![],
         };
         let doc = scope.document("*", None, None).unwrap();
@@ -745,6 +864,7 @@ mod tests {
             models: (0..40)
                 .map(|i| format!("us.anthropic.model-number-{i}-v1:0"))
                 .collect(),
+            mantle_models: vec![],
             source_ips: vec![],
         };
         assert!(scope.document("123456789012", None, None).is_err());

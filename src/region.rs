@@ -105,9 +105,37 @@ pub fn dns_suffix(region: &str) -> &'static str {
     }
 }
 
+/// Mantle's host in a region (`bedrock-mantle.REGION.api.aws`), in the partitions
+/// that offer it: `aws` and `aws-us-gov`. None elsewhere (no host is known for China
+/// or the isolated partitions).
+pub fn mantle_host(region: &str) -> Option<String> {
+    matches!(partition(region), "aws" | "aws-us-gov")
+        .then(|| format!("bedrock-mantle.{region}.api.aws"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mantle_is_offered_in_the_commercial_and_govcloud_partitions_only() {
+        assert_eq!(
+            mantle_host("us-east-1").as_deref(),
+            Some("bedrock-mantle.us-east-1.api.aws")
+        );
+        assert_eq!(
+            mantle_host("us-gov-west-1").as_deref(),
+            Some("bedrock-mantle.us-gov-west-1.api.aws")
+        );
+        for none in [
+            "cn-north-1",
+            "us-iso-east-1",
+            "eu-isoe-west-1",
+            "us-isob-east-1",
+        ] {
+            assert_eq!(mantle_host(none), None, "{none}");
+        }
+    }
 
     #[test]
     fn region_names_are_checked() {

@@ -515,6 +515,7 @@ mod tests {
         let scoped = Plan {
             scope: Some(Scope {
                 models: vec!["amazon.nova-lite-v1:0".into()],
+                mantle_models: vec![],
                 source_ips: vec![],
             }),
             ..plan()

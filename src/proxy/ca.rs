@@ -1,6 +1,9 @@
 //! The local endpoint's certificate authority: made per run, its key only in memory,
-//! and name-constrained to the addresses the endpoint serves, so that even a leaked
-//! CA key could not vouch for any other host to a client that trusts it.
+//! and name-constrained to the one DNS name it serves (`localhost`), so that even a
+//! leaked CA key could not vouch for any named host (an AWS endpoint, say) to a
+//! client that trusts it. Its constraints hold no `iPAddress` entry: Claude Code's
+//! TLS stack refuses a CA with one ("unsupported name constraint type"), so the
+//! addresses the endpoint serves are the leaf's subject alternative names only.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -8,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CidrSubnet, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    NameConstraints, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose, NameConstraints,
+    PKCS_ECDSA_P256_SHA256,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -48,12 +51,8 @@ impl LocalCa {
         ca.distinguished_name = name("bedkey local proxy CA");
         ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let mut permitted = vec![GeneralSubtree::DnsName("localhost".into())];
-        permitted.extend(addresses.iter().map(|ip| {
-            GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(*ip, host_prefix(ip)))
-        }));
         ca.name_constraints = Some(NameConstraints {
-            permitted_subtrees: permitted,
+            permitted_subtrees: vec![GeneralSubtree::DnsName("localhost".into())],
             excluded_subtrees: vec![],
         });
         ca.not_before = now - time::Duration::hours(1);
@@ -100,11 +99,6 @@ impl LocalCa {
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
         self.server.clone()
     }
-}
-
-/// One address exactly: /32 or /128.
-fn host_prefix(ip: &IpAddr) -> u8 {
-    if ip.is_ipv4() { 32 } else { 128 }
 }
 
 fn name(common: &str) -> DistinguishedName {

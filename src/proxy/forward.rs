@@ -77,6 +77,7 @@ struct Admitted {
     key: Arc<Key>,
     uri: http::Uri,
     upstream: String,
+    presented: Presented,
 }
 
 /// How much of a refused request's body is read (and dropped) before the answer, so
@@ -100,13 +101,14 @@ impl Forwarder {
     /// The checks a request must pass before anything is sent on: the local token,
     /// a Bedrock API method, a working key, a path that makes a URL.
     async fn admit(&self, parts: &http::request::Parts) -> Result<Admitted, Refusal> {
-        if !authorized(&parts.headers, &self.expected) {
+        let Some(presented) = presented(&parts.headers, &self.expected) else {
             return Err(Refusal::new(
                 StatusCode::UNAUTHORIZED,
                 "UnrecognizedClientException",
-                "bedkey proxy: this request does not carry the local token it was given",
+                "bedkey proxy: this request does not carry the local token it was given \
+                 (once, as Authorization: Bearer or as x-api-key)",
             ));
-        }
+        };
         // Bedrock's APIs use these; TRACE would echo the key back, CONNECT would make
         // this a general proxy.
         if !ALLOWED_METHODS.contains(&parts.method) {
@@ -123,15 +125,22 @@ impl Forwarder {
                 format!("bedkey proxy: no working key: {}", one_line(&why)),
             )
         })?;
-        let upstream = self.upstreams.pick(parts.uri.path());
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let uri = upstream.uri(target).map_err(|e| {
+        let route = self.upstreams.pick(target).map_err(|why| {
+            Refusal::new(
+                StatusCode::BAD_GATEWAY,
+                "BadGatewayException",
+                format!("bedkey proxy: {why}"),
+            )
+        })?;
+        let uri = route.upstream.uri(&route.target).map_err(|e| {
             Refusal::new(StatusCode::BAD_REQUEST, "ValidationException", e.message())
         })?;
         Ok(Admitted {
             key,
             uri,
-            upstream: upstream.url().to_string(),
+            upstream: route.upstream.url().to_string(),
+            presented,
         })
     }
 
@@ -142,18 +151,7 @@ impl Forwarder {
         body: Incoming,
         admitted: Admitted,
     ) -> Response<ProxyBody> {
-        let mut headers = parts.headers.clone();
-        strip_hop_by_hop(&mut headers);
-        for name in [
-            header::HOST,
-            header::AUTHORIZATION,
-            header::PROXY_AUTHORIZATION,
-            header::EXPECT,
-            HeaderName::from_static("x-amz-security-token"),
-        ] {
-            headers.remove(name);
-        }
-        headers.insert(header::AUTHORIZATION, admitted.key.header.clone());
+        let headers = upstream_headers(&parts.headers, &admitted);
         // The client's body comes back if the call fails before it is used up, so that
         // the failure reaches the client as an answer (see `refuse`).
         let (returned, back) = tokio::sync::oneshot::channel();
@@ -249,18 +247,61 @@ impl Forwarder {
     }
 }
 
-/// One `Authorization: Bearer <local token>` (the scheme in any case, RFC 9110), as
-/// `expected` (`Bearer <token>`) has it.
-pub fn authorized(headers: &HeaderMap, expected: &HeaderValue) -> bool {
-    let mut given = headers.get_all(header::AUTHORIZATION).iter();
-    let (Some(value), None) = (given.next(), given.next()) else {
-        return false;
+/// The client's headers as they go upstream: hop-by-hop ones and anything that could
+/// authenticate dropped, and the real key in the header the client used.
+fn upstream_headers(given: &HeaderMap, admitted: &Admitted) -> HeaderMap {
+    let mut headers = given.clone();
+    strip_hop_by_hop(&mut headers);
+    for name in [
+        header::HOST,
+        header::AUTHORIZATION,
+        header::PROXY_AUTHORIZATION,
+        header::EXPECT,
+        X_API_KEY,
+        HeaderName::from_static("x-amz-security-token"),
+    ] {
+        headers.remove(name);
+    }
+    match admitted.presented {
+        Presented::Bearer => headers.insert(header::AUTHORIZATION, admitted.key.header.clone()),
+        Presented::ApiKey => headers.insert(X_API_KEY, admitted.key.api_key.clone()),
     };
-    let (value, expected) = (value.as_bytes(), expected.as_bytes());
+    headers
+}
+
+/// The header a client put the local token in; the real key goes upstream in the
+/// same one (the Anthropic SDKs send `x-api-key`, everything else `Authorization`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented {
+    Bearer,
+    ApiKey,
+}
+
+pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
+/// How a request carries the local token: one `Authorization: Bearer <token>` (the
+/// scheme in any case, RFC 9110) as `expected` (`Bearer <token>`) has it, or one
+/// `x-api-key: <token>`, compared in constant time. None for anything else, both
+/// headers included (which one would the key replace?).
+pub fn presented(headers: &HeaderMap, expected: &HeaderValue) -> Option<Presented> {
     const SCHEME: usize = "Bearer ".len();
-    value.len() == expected.len()
-        && value[..SCHEME].eq_ignore_ascii_case(&expected[..SCHEME])
-        && same(&value[SCHEME..], &expected[SCHEME..])
+    let expected = expected.as_bytes();
+    let one = |name: &HeaderName| {
+        let mut given = headers.get_all(name).iter();
+        match (given.next(), given.next()) {
+            (Some(value), None) => Some(Some(value.as_bytes())),
+            (None, _) => Some(None),
+            _ => None,
+        }
+    };
+    match (one(&header::AUTHORIZATION)?, one(&X_API_KEY)?) {
+        (Some(value), None) => (value.len() == expected.len()
+            && value[..SCHEME].eq_ignore_ascii_case(&expected[..SCHEME])
+            && same(&value[SCHEME..], &expected[SCHEME..]))
+        .then_some(Presented::Bearer),
+        (None, Some(value)) => same(value, &expected[SCHEME..]).then_some(Presented::ApiKey),
+        _ => None,
+    }
 }
 
 /// Bedrock's APIs use these; TRACE would echo the key back, CONNECT would make this a
@@ -582,5 +623,50 @@ mod tests {
         assert!(same(b"Bearer abc", b"Bearer abc"));
         assert!(!same(b"Bearer abd", b"Bearer abc"));
         assert!(!same(b"Bearer ab", b"Bearer abc"));
+    }
+
+    #[test]
+    fn the_local_token_is_taken_in_either_header_but_not_in_both() {
+        let expected = HeaderValue::from_static("Bearer bedkey-local-abc");
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.append(*name, HeaderValue::from_static(value));
+            }
+            presented(&headers, &expected)
+        };
+        assert_eq!(
+            with(&[("authorization", "Bearer bedkey-local-abc")]),
+            Some(Presented::Bearer)
+        );
+        assert_eq!(
+            with(&[("authorization", "bearer bedkey-local-abc")]),
+            Some(Presented::Bearer)
+        );
+        assert_eq!(
+            with(&[("x-api-key", "bedkey-local-abc")]),
+            Some(Presented::ApiKey)
+        );
+        for refused in [
+            &[][..],
+            &[("authorization", "Bearer bedkey-local-abd")][..],
+            &[("authorization", "bedkey-local-abc")][..],
+            &[("x-api-key", "Bearer bedkey-local-abc")][..],
+            &[("x-api-key", "bedkey-local-ab")][..],
+            &[
+                ("authorization", "Bearer bedkey-local-abc"),
+                ("x-api-key", "bedkey-local-abc"),
+            ][..],
+            &[
+                ("authorization", "Bearer bedkey-local-abc"),
+                ("authorization", "Bearer bedkey-local-abc"),
+            ][..],
+            &[
+                ("x-api-key", "bedkey-local-abc"),
+                ("x-api-key", "bedkey-local-abc"),
+            ][..],
+        ] {
+            assert_eq!(with(refused), None, "{refused:?}");
+        }
     }
 }

@@ -40,7 +40,10 @@ pub const RECHECK: Duration = Duration::from_secs(60);
 const RETRY: Duration = Duration::from_secs(10);
 
 pub(super) struct Key {
+    /// `Bearer <key>`, for `Authorization`.
     pub header: HeaderValue,
+    /// The key alone, for `x-api-key`.
+    pub api_key: HeaderValue,
     expires_at: Option<i64>,
     /// When a short-term key should be refreshed.
     due_at: Option<i64>,
@@ -56,6 +59,10 @@ impl Key {
                 ))
             })?;
         header.set_sensitive(true);
+        // Checked above: the same bytes made a header value with a prefix.
+        let mut api_key = HeaderValue::from_bytes(&header.as_bytes()["Bearer ".len()..])
+            .map_err(|_| Error::usage(format!("key '{}' is not a header value", loaded.name)))?;
+        api_key.set_sensitive(true);
         let expires_at = loaded.expires_at;
         // A short-term key must be refreshed by then; other kinds only change in the
         // store, which the holder looks at again.
@@ -65,13 +72,18 @@ impl Key {
         };
         Ok(Key {
             header,
+            api_key,
             expires_at,
             due_at,
         })
     }
 
+    /// Whether the key still works for a request sent now. Its last second does not
+    /// count: `now` is whole seconds, and a request takes time to arrive, so a key
+    /// forwarded then reaches Bedrock expired (a 403 the client cannot act on, where
+    /// the proxy's 502 says what is wrong).
     fn works(&self, now: i64) -> bool {
-        self.expires_at.is_none_or(|at| at > now)
+        self.expires_at.is_none_or(|at| at > now.saturating_add(1))
     }
 
     fn due(&self, now: i64) -> bool {

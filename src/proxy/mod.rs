@@ -3,9 +3,11 @@
 //! a random local token, worthless anywhere else.
 //!
 //! - [`ca`]: the per-run CA, its server certificate, and the files clients trust
-//! - [`route`]: which Bedrock host a request goes to
+//! - [`route`]: which Bedrock host (runtime, control plane, Mantle) a request goes to
 //! - [`holder`]: the current key, refreshed as `env` refreshes it
 //! - [`forward`]: one request checked, sent on, and streamed back
+//!
+//! What a program under the endpoint is given is [`crate::clients::Local`]'s.
 //!
 //! Nothing here prints: what happens comes back through the `on_*` callbacks.
 
@@ -16,7 +18,6 @@ pub mod route;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,32 +101,6 @@ pub fn endpoint(addr: SocketAddr) -> String {
         IpAddr::V6(ip) => format!("https://[{ip}]:{}", addr.port()),
         IpAddr::V4(ip) => format!("https://{ip}:{}", addr.port()),
     }
-}
-
-/// What a client of the endpoint needs in its environment: the local token where it
-/// looks for a key, the endpoint under every name a Bedrock client reads, the region
-/// under both spellings, and trust for the local CA.
-pub fn client_vars(
-    endpoint: &str,
-    token: &Secret,
-    region: &str,
-    bundle: &Path,
-    ca: &Path,
-) -> Vec<(&'static str, String)> {
-    let bundle = bundle.display().to_string();
-    vec![
-        (crate::shell::KEY_VAR, token.expose_secret().to_string()),
-        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", endpoint.to_string()),
-        ("AWS_ENDPOINT_URL_BEDROCK", endpoint.to_string()),
-        ("ANTHROPIC_BEDROCK_BASE_URL", endpoint.to_string()),
-        ("AWS_BEDROCK_RUNTIME_ENDPOINT", endpoint.to_string()),
-        (crate::region::VARS[0], region.to_string()),
-        (crate::region::VARS[1], region.to_string()),
-        ("AWS_CA_BUNDLE", bundle.clone()),
-        ("SSL_CERT_FILE", bundle.clone()),
-        ("REQUESTS_CA_BUNDLE", bundle),
-        ("NODE_EXTRA_CA_CERTS", ca.display().to_string()),
-    ]
 }
 
 /// Everything the endpoint serves with.

@@ -1,5 +1,7 @@
-//! Where a request goes: the runtime or the control plane of Bedrock in one region,
-//! and nowhere else.
+//! Where a request goes: the runtime, the control plane or Mantle of Bedrock in one
+//! region, and nowhere else.
+
+use std::borrow::Cow;
 
 use http::Uri;
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -59,48 +61,118 @@ impl Upstream {
     }
 }
 
-/// Bedrock's two planes in one region.
+/// Bedrock's three hosts in one region: the runtime, the control plane and Mantle
+/// (or why there is no Mantle: a partition that does not offer it).
 #[derive(Debug, Clone)]
 pub struct Upstreams {
     pub runtime: Upstream,
     pub control: Upstream,
+    pub mantle: Result<Upstream, String>,
 }
 
+/// Where one request goes: the host, and the path and query to ask it for.
+pub struct Route<'a> {
+    pub upstream: &'a Upstream,
+    pub target: Cow<'a, str>,
+}
+
+/// The prefix of the local endpoint's paths that go to Mantle (removed on the way).
+pub const MANTLE_PREFIX: &str = "/mantle";
+
 impl Upstreams {
-    /// The planes of `region`, or what `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`,
-    /// `AWS_ENDPOINT_URL_BEDROCK` (then `AWS_ENDPOINT_URL`) say, as the SDKs read them.
+    /// The hosts of `region`, or what `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`,
+    /// `AWS_ENDPOINT_URL_BEDROCK`, `AWS_ENDPOINT_URL_BEDROCK_MANTLE` (then
+    /// `AWS_ENDPOINT_URL`) say, as the SDKs read them.
     pub fn for_region(region: &str) -> Result<Upstreams> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let global = var("AWS_ENDPOINT_URL");
-        let suffix = crate::region::dns_suffix(region);
-        let runtime = var("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
-            .or_else(|| global.clone())
-            .unwrap_or_else(|| format!("https://bedrock-runtime.{region}.{suffix}"));
-        let control = var("AWS_ENDPOINT_URL_BEDROCK")
-            .or(global)
-            .unwrap_or_else(|| format!("https://bedrock.{region}.{suffix}"));
+        let runtime = runtime_url(region);
+        let control = endpoint_override("AWS_ENDPOINT_URL_BEDROCK").unwrap_or_else(|| {
+            format!(
+                "https://bedrock.{region}.{}",
+                crate::region::dns_suffix(region)
+            )
+        });
+        let mantle = match mantle_url(region) {
+            Some(url) => Ok(Upstream::parse(&url)?),
+            None => Err(format!(
+                "Bedrock's Mantle endpoint is not offered in {region} (partition {})",
+                crate::region::partition(region)
+            )),
+        };
         Ok(Upstreams {
             runtime: Upstream::parse(&runtime)?,
             control: Upstream::parse(&control)?,
+            mantle,
         })
     }
 
-    /// The plane a path belongs to: inference (`/model/…`), asynchronous invocation
-    /// and guardrail application are the runtime's; the rest is the control plane's.
-    pub fn pick(&self, path: &str) -> &Upstream {
-        if is_runtime(path) {
+    /// Where a request for `target` (its path and query) goes: everything under
+    /// `/mantle` to Mantle with the prefix removed; inference (`/model/…`),
+    /// asynchronous invocation, guardrail application and the OpenAI- and
+    /// Anthropic-compatible paths to the runtime; the rest to the control plane. A
+    /// Mantle path where Mantle is not offered is an error that says so.
+    pub fn pick<'a>(&'a self, target: &'a str) -> std::result::Result<Route<'a>, &'a str> {
+        if let Some(rest) = under(target, MANTLE_PREFIX) {
+            let upstream = self.mantle.as_ref().map_err(String::as_str)?;
+            // `/mantle` or `/mantle?x` alone is Mantle's root.
+            let target = if rest.starts_with('/') {
+                Cow::Borrowed(rest)
+            } else {
+                Cow::Owned(format!("/{rest}"))
+            };
+            return Ok(Route { upstream, target });
+        }
+        let path = target.split('?').next().unwrap_or(target);
+        let upstream = if is_runtime(path) {
             &self.runtime
         } else {
             &self.control
-        }
+        };
+        Ok(Route {
+            upstream,
+            target: Cow::Borrowed(target),
+        })
     }
+}
+
+/// What follows `prefix` in `target` when `prefix` is a whole first segment of its
+/// path (`/mantle/v1` and `/mantle?x`, not `/mantlex`).
+fn under<'a>(target: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = target.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')).then_some(rest)
+}
+
+/// An endpoint variable, as the SDKs read it: the service's own, then
+/// `AWS_ENDPOINT_URL`; an empty one is as good as unset.
+fn endpoint_override(var: &str) -> Option<String> {
+    let read = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    read(var)
+        .or_else(|| read("AWS_ENDPOINT_URL"))
+        .map(|url| url.trim_end_matches('/').to_string())
+}
+
+/// The runtime's URL in `region`, or its override.
+pub fn runtime_url(region: &str) -> String {
+    endpoint_override("AWS_ENDPOINT_URL_BEDROCK_RUNTIME").unwrap_or_else(|| {
+        format!(
+            "https://bedrock-runtime.{region}.{}",
+            crate::region::dns_suffix(region)
+        )
+    })
+}
+
+/// Mantle's URL in `region` (`AWS_ENDPOINT_URL_BEDROCK_MANTLE` first), or None where
+/// it is not offered and not overridden.
+pub fn mantle_url(region: &str) -> Option<String> {
+    endpoint_override("AWS_ENDPOINT_URL_BEDROCK_MANTLE")
+        .or_else(|| crate::region::mantle_host(region).map(|host| format!("https://{host}")))
 }
 
 fn is_runtime(path: &str) -> bool {
     path.starts_with("/model/")
         || path.starts_with("/guardrail/")
-        || path == "/async-invoke"
-        || path.starts_with("/async-invoke/")
+        || ["/async-invoke", "/openai", "/anthropic"]
+            .iter()
+            .any(|prefix| under(path, prefix).is_some())
 }
 
 /// The key goes in a header: over plain HTTP anyone on the path reads it. Only a
@@ -146,7 +218,16 @@ mod tests {
             runtime: Upstream::parse(&format!("https://bedrock-runtime.{region}.{suffix}"))
                 .unwrap(),
             control: Upstream::parse(&format!("https://bedrock.{region}.{suffix}")).unwrap(),
+            mantle: crate::region::mantle_host(region)
+                .map(|h| Upstream::parse(&format!("https://{h}")).unwrap())
+                .ok_or_else(|| "no Mantle here".to_string()),
         }
+    }
+
+    /// The URL a request for `target` is sent to.
+    fn sent(p: &Upstreams, target: &str) -> String {
+        let route = p.pick(target).unwrap();
+        route.upstream.uri(&route.target).unwrap().to_string()
     }
 
     #[test]
@@ -157,27 +238,70 @@ mod tests {
             "/model/x/invoke-with-response-stream",
             "/async-invoke",
             "/async-invoke/arn%3Aaws",
+            "/async-invoke?maxResults=1",
             "/guardrail/abc/version/1/apply",
+            "/openai/v1/chat/completions",
+            "/openai/v1/responses?x=1",
+            "/anthropic/v1/messages",
+            "/openai",
         ] {
             assert_eq!(
-                p.pick(path).url(),
-                "https://bedrock-runtime.us-east-1.amazonaws.com",
+                sent(&p, path),
+                format!("https://bedrock-runtime.us-east-1.amazonaws.com{path}"),
                 "{path}"
             );
         }
         for path in [
             "/foundation-models",
-            "/inference-profiles",
+            "/inference-profiles?type=SYSTEM_DEFINED",
             "/guardrails",
             "/async-invokes",
+            "/openaix",
+            "/anthropics/v1",
+            "/v1/models",
             "/",
         ] {
             assert_eq!(
-                p.pick(path).url(),
-                "https://bedrock.us-east-1.amazonaws.com",
+                sent(&p, path),
+                format!("https://bedrock.us-east-1.amazonaws.com{path}"),
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn the_mantle_prefix_goes_to_mantle_without_it() {
+        let p = planes("us-west-2");
+        for (path, upstream) in [
+            ("/mantle/v1/chat/completions", "/v1/chat/completions"),
+            ("/mantle/v1/models?limit=2", "/v1/models?limit=2"),
+            ("/mantle/openai/v1/responses", "/openai/v1/responses"),
+            (
+                "/mantle/anthropic/v1/messages?beta=true",
+                "/anthropic/v1/messages?beta=true",
+            ),
+            ("/mantle", "/"),
+            ("/mantle?x=1", "/?x=1"),
+            ("/mantle/", "/"),
+        ] {
+            assert_eq!(
+                sent(&p, path),
+                format!("https://bedrock-mantle.us-west-2.api.aws{upstream}"),
+                "{path}"
+            );
+        }
+        // Not the prefix: a path that only starts with the same letters.
+        assert_eq!(
+            sent(&p, "/mantlex/v1"),
+            "https://bedrock.us-west-2.amazonaws.com/mantlex/v1"
+        );
+    }
+
+    #[test]
+    fn a_mantle_path_where_mantle_is_not_offered_says_so() {
+        let p = planes("cn-north-1");
+        assert_eq!(p.pick("/mantle/v1/models").err(), Some("no Mantle here"));
+        assert!(p.pick("/model/x/converse").is_ok());
     }
 
     #[test]

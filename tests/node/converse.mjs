@@ -6,6 +6,7 @@ import {
   ConverseCommand,
   ConverseStreamCommand,
 } from "@aws-sdk/client-bedrock-runtime";
+import { go } from "./standin.mjs";
 
 const client = new BedrockRuntimeClient({});
 const messages = [{ role: "user", content: [{ text: "hi" }] }];
@@ -16,16 +17,7 @@ for await (const event of stream.stream) {
   events.push(Object.keys(event)[0]);
   if (events.length === 1) {
     // The stand-in holds the rest of the stream until told the first event arrived.
-    const https = await import("node:https");
-    const fs = await import("node:fs");
-    await new Promise((resolve, reject) => {
-      const req = https.request(`${process.env.STANDIN}/_control/go`, {
-        method: "POST",
-        ca: fs.readFileSync(process.env.STANDIN_CA),
-      }, (res) => { res.resume(); res.on("end", resolve); });
-      req.on("error", reject);
-      req.end();
-    });
+    await go();
   }
 }
 console.log(JSON.stringify({

@@ -422,19 +422,7 @@ fn a_scoped_key_gets_a_least_privilege_inline_policy_and_no_managed_one() {
         !attached.contains("AmazonBedrockLimitedAccess"),
         "{attached}"
     );
-    let policy = iam_query(
-        url,
-        &format!("Action=GetUserPolicy&UserName={user}&PolicyName=bedkey-{name}"),
-    );
-    let start = policy.find("<PolicyDocument>").unwrap() + "<PolicyDocument>".len();
-    let end = policy.find("</PolicyDocument>").unwrap();
-    // IAM returns the document URL-encoded.
-    let text = percent_encoding::percent_decode_str(&policy[start..end].replace("&quot;", "\""))
-        .decode_utf8()
-        .unwrap()
-        .to_string();
-    let doc: serde_json::Value =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let (doc, text) = inline_policy(url, &user, &name);
     let statements = doc["Statement"].as_array().unwrap();
     assert_eq!(statements[0]["Action"], "bedrock:CallWithBearerToken");
     assert!(text.contains("arn:aws:bedrock:*:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"), "{text}");
@@ -921,4 +909,94 @@ fn a_policy_file_that_is_not_a_regular_file_is_refused() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_mantle_scoped_key_gets_mantle_actions_for_its_models_and_rotate_keeps_them() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("mscoped");
+    let user = format!("bedkey-{name}");
+    run_ok(
+        &sb,
+        url,
+        &[
+            "create",
+            &name,
+            "--region",
+            "us-west-2",
+            "--allow-model",
+            "amazon.nova-lite-v1:0",
+            "--allow-mantle-model",
+            "openai.gpt-oss-120b",
+        ],
+    );
+    let read_policy = || inline_policy(url, &user, &name).0;
+    let doc = read_policy();
+    let by_sid = |sid: &str| {
+        doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {sid}: {doc}"))
+    };
+    assert_eq!(
+        by_sid("UseBearerToken")["Action"],
+        "bedrock:CallWithBearerToken"
+    );
+    assert_eq!(
+        by_sid("UseBearerTokenOnMantle")["Action"],
+        "bedrock-mantle:CallWithBearerToken"
+    );
+    let infer = by_sid("InferAllowedMantleModels");
+    assert_eq!(infer["Action"], "bedrock-mantle:CreateInference");
+    assert_eq!(
+        infer["Resource"],
+        "arn:aws:bedrock-mantle:us-west-2:123456789012:project/*"
+    );
+    assert_eq!(
+        infer["Condition"]["StringEquals"]["bedrock-mantle:Model"],
+        serde_json::json!(["openai.gpt-oss-120b"])
+    );
+    // The dry run shows the same document, and a bad id changes nothing.
+    let out = bedkey(&sb, url)
+        .args([
+            "create",
+            &sb.name("mdry"),
+            "--dry-run",
+            "--allow-mantle-model",
+            "openai.gpt-oss-20b",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(
+        stdout(&out).contains("bedrock-mantle:CreateInference"),
+        "{}",
+        stdout(&out)
+    );
+    let before = actions(url).len();
+    for bad in [
+        &["--allow-mantle-model", "gpt oss"][..],
+        &[
+            "--allow-mantle-model",
+            "openai.x",
+            "--policy",
+            "arn:aws:iam::aws:policy/AmazonBedrockLimitedAccess",
+        ][..],
+    ] {
+        let out = bedkey(&sb, url)
+            .args(["create", &sb.name("mbad")])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+    }
+    assert_eq!(actions(url).len(), before, "a refused create called AWS");
+    // rotate renews the policy with the Mantle models kept.
+    run_ok(&sb, url, &["rotate", &name]);
+    let doc = read_policy();
+    assert!(doc.to_string().contains("openai.gpt-oss-120b"), "{doc}");
 }

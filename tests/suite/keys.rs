@@ -896,3 +896,179 @@ fn doctor_says_which_credentials_region_and_store_and_which_keys_need_attention(
         );
     }
 }
+
+/// `bedkey env NAME ARGS` as lines NAME=VALUE (dotenv), or the error.
+fn env_lines(sb: &Sandbox, name: &str, args: &[&str]) -> std::process::Output {
+    sb.bedkey()
+        .args(["env", name, "--shell", "dotenv"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn env_for_prints_each_client_sets_variables_for_either_endpoint() {
+    let sb = Sandbox::new();
+    let name = sb.name("envfor");
+    let key = long_term_key("BedrockAPIKey-ef-at-123456789012");
+    ok(&sb.import(&name, &key, &["--region", "us-west-2"]));
+    let lines = |args: &[&str]| {
+        let out = env_lines(&sb, &name, args);
+        ok(&out);
+        stdout(&out)
+    };
+    // No --for: as always.
+    assert_eq!(
+        lines(&[]),
+        format!(
+            "AWS_BEARER_TOKEN_BEDROCK={key}\nAWS_REGION=us-west-2\nAWS_DEFAULT_REGION=us-west-2\n"
+        )
+    );
+    assert_eq!(lines(&["--for", "aws"]), lines(&[]));
+    assert_eq!(
+        lines(&["--for", "openai"]),
+        format!(
+            "OPENAI_API_KEY={key}\nOPENAI_BASE_URL=https://bedrock-runtime.us-west-2.amazonaws.com/openai/v1\n"
+        )
+    );
+    assert_eq!(
+        lines(&["--for", "openai", "--endpoint", "mantle"]),
+        format!(
+            "OPENAI_API_KEY={key}\nOPENAI_BASE_URL=https://bedrock-mantle.us-west-2.api.aws/v1\n"
+        )
+    );
+    assert_eq!(
+        lines(&["--for", "anthropic", "--endpoint", "mantle"]),
+        format!(
+            "ANTHROPIC_API_KEY={key}\nANTHROPIC_BASE_URL=https://bedrock-mantle.us-west-2.api.aws/anthropic\n"
+        )
+    );
+    assert_eq!(
+        lines(&["--for", "litellm"]),
+        format!("BEDROCK_MANTLE_API_KEY={key}\nBEDROCK_MANTLE_REGION=us-west-2\n")
+    );
+    assert_eq!(
+        lines(&["--for", "claude-code"]),
+        format!("{}CLAUDE_CODE_USE_BEDROCK=1\n", lines(&[]))
+    );
+    assert_eq!(
+        lines(&["--for", "claude-code", "--endpoint", "mantle"]),
+        format!("{}CLAUDE_CODE_USE_MANTLE=1\n", lines(&[]))
+    );
+    // Several sets: each once, in a fixed order, whatever the order asked.
+    assert_eq!(
+        lines(&["--for", "openai,aws", "--for", "openai"]),
+        format!("{}{}", lines(&[]), lines(&["--for", "openai"]))
+    );
+    // An override in effect is what the base URLs name.
+    let out = sb
+        .bedkey()
+        .env(
+            "AWS_ENDPOINT_URL_BEDROCK_MANTLE",
+            "https://mantle.example.com/",
+        )
+        .args([
+            "env",
+            &name,
+            "--shell",
+            "dotenv",
+            "--for",
+            "openai,litellm,claude-code",
+            "--endpoint",
+            "mantle",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("OPENAI_BASE_URL=https://mantle.example.com/v1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("BEDROCK_MANTLE_API_BASE=https://mantle.example.com/v1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ANTHROPIC_BEDROCK_MANTLE_BASE_URL=https://mantle.example.com/anthropic\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn env_for_refuses_a_set_a_key_cannot_serve_and_bad_flags() {
+    let sb = Sandbox::new();
+    let name = sb.name("envbad");
+    let key = long_term_key("BedrockAPIKey-eb-at-123456789012");
+    ok(&sb.import(&name, &key, &[]));
+    let out = env_lines(&sb, &name, &["--for", "openai"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no region"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let china = sb.name("envcn");
+    ok(&sb.import(&china, &key, &["--region", "cn-north-1"]));
+    let out = env_lines(&sb, &china, &["--for", "litellm"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not offered in cn-north-1"),
+        "{}",
+        stderr(&out)
+    );
+    for args in [
+        &["--for", "codex"][..],
+        &["--endpoint", "mantle"][..],
+        &["--for", "openai", "--endpoint", "control"][..],
+        &["--for", ""][..],
+    ] {
+        let out = env_lines(&sb, &china, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn token_name_prints_the_stored_key_alone_and_keeps_its_min_ttl_promise() {
+    let sb = Sandbox::new();
+    let long = sb.name("tklong");
+    let key = long_term_key("BedrockAPIKey-tk-at-123456789012");
+    ok(&sb.import(&long, &key, &["--region", "us-east-1"]));
+    let out = sb.bedkey().args(["token", &long]).output().unwrap();
+    ok(&out);
+    assert_eq!(stdout(&out), format!("{key}\n"));
+    // A short-term entry of 1h: fresh enough for 20m, refreshed for 40m is beyond
+    // half its lifetime (the refresh margin's cap), so it cannot be promised.
+    let short = sb.name("tkshort");
+    sb.short_term(&short, "1h", "us-east-1");
+    let first = sb.loaded_key(&short);
+    let out = sb
+        .bedkey_with_env_credentials()
+        .args(["token", &short, "--min-ttl", "20m"])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert_eq!(stdout(&out).trim(), first, "no refresh needed");
+    let out = sb
+        .bedkey_with_env_credentials()
+        .args(["token", &short, "--min-ttl", "11h"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("less than --min-ttl"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty());
+    // Bad uses are usage errors.
+    for args in [
+        vec!["token", &long, "--min-ttl", "13h"],
+        vec!["token", &long, "--min-ttl", "soon"],
+        vec!["token", "--min-ttl", "1h"],
+        vec!["token", &long, "--expires", "1h"],
+    ] {
+        let out = sb.bedkey().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    let out = sb.bedkey().args(["token", "nosuchkey"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}

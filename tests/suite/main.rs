@@ -8,6 +8,7 @@ mod support;
 mod action;
 mod audit;
 mod cli;
+mod clients;
 mod consumers;
 mod create;
 mod hardening;

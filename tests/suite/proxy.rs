@@ -284,10 +284,7 @@ print(bundle.count("BEGIN CERTIFICATE") > 1, open(ca_path).read() in bundle)
         .output()
         .unwrap();
     ok(&out);
-    assert_eq!(
-        stdout(&out),
-        "0o700\nTrue ['127.0.0.1/32', 'localhost']\nTrue True\n"
-    );
+    assert_eq!(stdout(&out), "0o700\nTrue ['localhost']\nTrue True\n");
 }
 
 #[cfg(unix)]

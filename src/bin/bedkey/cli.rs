@@ -40,6 +40,43 @@ flag_values!(
     /// `init`'s shell.
     InitShellFlag => InitShell { Bash, Zsh, Fish }
 );
+flag_values!(
+    /// `--for`: a set of clients.
+    ForFlag => bedkey::clients::ClientSet { Aws, Openai, Anthropic, Litellm, ClaudeCode }
+);
+flag_values!(
+    /// `--endpoint`: the Bedrock host the generic clients use.
+    EndpointFlag => bedkey::clients::Surface { Runtime, Mantle }
+);
+
+/// `--for` and `--endpoint`, on env, exec and proxy.
+#[derive(Debug, Args)]
+pub struct ClientFlags {
+    /// Print the variables these clients read, comma-separated: aws (the default),
+    /// openai, anthropic, litellm, claude-code
+    #[arg(long = "for", value_enum, value_delimiter = ',', value_name = "SET")]
+    pub sets: Vec<ForFlag>,
+
+    /// The Bedrock host the openai, anthropic and claude-code sets point at:
+    /// runtime (bedrock-runtime) or mantle (bedrock-mantle) [default: runtime]
+    #[arg(long, value_enum, value_name = "HOST", requires = "sets")]
+    pub endpoint: Option<EndpointFlag>,
+}
+
+impl ClientFlags {
+    /// The sets asked for, each once, in a fixed order; None when none was.
+    pub fn sets(&self) -> Option<Vec<bedkey::clients::ClientSet>> {
+        let mut sets: Vec<bedkey::clients::ClientSet> =
+            self.sets.iter().map(|&s| s.into()).collect();
+        sets.sort();
+        sets.dedup();
+        (!sets.is_empty()).then_some(sets)
+    }
+
+    pub fn surface(&self) -> bedkey::clients::Surface {
+        self.endpoint.map(Into::into).unwrap_or_default()
+    }
+}
 
 /// `bedkey --version`: the version and the commit it was built from.
 pub const VERSION: &str = concat!(
@@ -136,10 +173,12 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Mint a short-term key from your AWS credentials and print it (stores nothing)
+    /// Mint a short-term key from your AWS credentials and print it (stores nothing),
+    /// or print the stored key NAME
     #[command(after_help = "Examples:\n  \
         bedkey token --region us-east-1\n  \
-        export AWS_BEARER_TOKEN_BEDROCK=\"$(bedkey token --expires 1h)\"")]
+        export AWS_BEARER_TOKEN_BEDROCK=\"$(bedkey token --expires 1h)\"\n  \
+        bedkey token work --min-ttl 1h      # a credential helper's command")]
     Token(Token),
 
     /// Decode a key offline: kind, region, expiry (never prints the secret)
@@ -243,9 +282,24 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct Token {
+    /// A stored key to print instead, refreshed as `env` would (for credential
+    /// helpers: Claude Desktop's inferenceCredentialHelper, apiKeyHelper settings)
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+
     /// Lifetime: seconds (900) or with a unit (900s, 15m, 2h); 1s to 12h
-    #[arg(long, value_name = "DUR", default_value = "12h")]
+    #[arg(
+        long,
+        value_name = "DUR",
+        default_value = "12h",
+        conflicts_with = "name"
+    )]
     pub expires: String,
+
+    /// With NAME: never print a key with less than this left (a short-term key is
+    /// refreshed first; exit 2 when the key cannot last that long) [default: 5m]
+    #[arg(long, value_name = "DUR", requires = "name")]
+    pub min_ttl: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -256,13 +310,14 @@ pub struct Inspect {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("scoped").multiple(true).args(["allow_models", "allow_mantle_models"])))]
 pub struct Create {
     /// Key name
     #[arg(default_value = "default")]
     pub name: String,
 
     /// A short-term key entry instead: mint now, cache, refresh on use
-    #[arg(long, conflicts_with_all = ["days", "no_expiry", "user", "policies", "allow_models", "dry_run", "policy_file", "tags"])]
+    #[arg(long, conflicts_with_all = ["days", "no_expiry", "user", "policies", "allow_models", "allow_mantle_models", "dry_run", "policy_file", "tags"])]
     pub short_term: bool,
 
     /// With --short-term: lifetime of each minted key: 900, 900s, 15m, 2h; 1s to 12h [default: 12h]
@@ -289,6 +344,11 @@ pub struct Create {
     #[arg(long = "allow-model", value_name = "ID")]
     pub allow_models: Vec<String>,
 
+    /// Least privilege on Mantle (bedrock-mantle): allow only this Mantle model id,
+    /// e.g. openai.gpt-oss-120b (repeatable; with --allow-model, both are allowed)
+    #[arg(long = "allow-mantle-model", value_name = "ID", conflicts_with_all = ["policies", "policy_file"])]
+    pub allow_mantle_models: Vec<String>,
+
     /// A custom policy from a JSON file, made a customer-managed policy and attached instead of AmazonBedrockLimitedAccess
     #[arg(long, value_name = "FILE", conflicts_with = "allow_models")]
     pub policy_file: Option<PathBuf>,
@@ -301,8 +361,9 @@ pub struct Create {
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
 
-    /// With --allow-model: allow calls only from this address range (repeatable)
-    #[arg(long = "source-ip", value_name = "CIDR", requires = "allow_models")]
+    /// With --allow-model or --allow-mantle-model: allow calls only from this address
+    /// range (repeatable)
+    #[arg(long = "source-ip", value_name = "CIDR", requires = "scoped")]
     pub source_ips: Vec<String>,
 
     /// Print the IAM calls and the policy, and make none of them
@@ -352,6 +413,9 @@ pub struct Env {
     /// Also set BEDKEY_KEY_EXPIRES_AT (epoch seconds), as `bedkey init` uses it
     #[arg(long)]
     pub export_expiry: bool,
+
+    #[command(flatten)]
+    pub clients: ClientFlags,
 }
 
 #[derive(Debug, Args)]
@@ -363,6 +427,9 @@ pub struct Exec {
     /// bedkey stays running, sending each request on with a key kept fresh
     #[arg(long)]
     pub proxy: bool,
+
+    #[command(flatten)]
+    pub clients: ClientFlags,
 
     /// The command and its arguments, after --
     #[arg(last = true, required = true, value_name = "CMD")]
@@ -387,6 +454,9 @@ pub struct Proxy {
     /// Write this run's CA certificate (public) here, for a client to trust
     #[arg(long, value_name = "PATH")]
     pub ca_file: Option<std::path::PathBuf>,
+
+    #[command(flatten)]
+    pub clients: ClientFlags,
 }
 
 #[derive(Debug, Args)]
@@ -428,6 +498,17 @@ pub struct Verify {
     /// Key name
     #[arg(default_value = "default")]
     pub name: String,
+
+    /// Where to make the one read-only call: bedrock (ListFoundationModels on the
+    /// control plane) or mantle (GET /v1/models on bedrock-mantle)
+    #[arg(long, value_enum, value_name = "HOST", default_value = "bedrock")]
+    pub endpoint: VerifyOn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyOn {
+    Bedrock,
+    Mantle,
 }
 
 /// Where a secret is, for publish and pull.

@@ -12,6 +12,7 @@ use bedkey::keys::{self, Loaded, Loader};
 use bedkey::proxy::{self, KeyEvent, KeySource, LocalCa, RequestEvent, TrustFiles, Upstreams};
 use bedkey::store::{self, Access, Backend, RememberedPassphrase};
 
+use crate::cli::ClientFlags;
 use crate::cmd::Context;
 use crate::output::{Printer, printable};
 
@@ -26,15 +27,20 @@ pub struct Serving {
 }
 
 impl Serving {
-    /// The client's variables; `node_ca` is the CA file `NODE_EXTRA_CA_CERTS` names.
-    pub fn vars(&self, node_ca: &Path) -> Vec<(&'static str, String)> {
-        proxy::client_vars(
-            &self.endpoint,
-            &self.proxy.token,
-            &self.region,
-            &self.trust.bundle,
-            node_ca,
-        )
+    /// The client's variables, with those of the `--for` sets asked for; `node_ca` is
+    /// the CA file `NODE_EXTRA_CA_CERTS` names.
+    pub fn vars(&self, node_ca: &Path, flags: &ClientFlags) -> Vec<(&'static str, String)> {
+        use bedkey::secret::ExposeSecret;
+        let bundle = self.trust.bundle.display().to_string();
+        let ca = node_ca.display().to_string();
+        bedkey::clients::Local {
+            endpoint: &self.endpoint,
+            token: self.proxy.token.expose_secret(),
+            region: &self.region,
+            bundle: &bundle,
+            ca: &ca,
+        }
+        .vars(&flags.sets().unwrap_or_default(), flags.surface())
     }
 }
 

@@ -25,6 +25,12 @@ impl Bedrock {
     /// Accepting the keys in `keys`, and any unexpired short-term key when
     /// `short_term`.
     pub fn start(sb: &Sandbox, keys: &[&str], short_term: bool) -> Bedrock {
+        Bedrock::start_with(sb, keys, short_term, true)
+    }
+
+    /// As `start`; with `hold` false, streams are sent whole (for a client that
+    /// cannot tell the stand-in to go on, such as Claude Code).
+    pub fn start_with(sb: &Sandbox, keys: &[&str], short_term: bool, hold: bool) -> Bedrock {
         let ca = sb.path().join("bedrock-ca.pem");
         let log = sb.path().join("bedrock.log");
         let expect = sb.path().join("bedrock-keys");
@@ -38,6 +44,7 @@ impl Bedrock {
             .arg("--expect-key-file")
             .arg(&expect)
             .args(short_term.then_some("--accept-short-term"))
+            .args((!hold).then_some("--no-hold"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -75,6 +82,47 @@ impl Bedrock {
             .collect()
     }
 
+    /// Every request it got, whole: method, host (runtime, control or mantle when the
+    /// request came through `with_hosts`' endpoints), path, both key headers.
+    pub fn requests(&self) -> Vec<Request> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+                Request {
+                    method: text("method"),
+                    host: text("host"),
+                    path: text("path"),
+                    authorization: text("authorization"),
+                    x_api_key: text("x_api_key"),
+                    accepted: v["accepted"].as_bool().unwrap(),
+                }
+            })
+            .collect()
+    }
+
+    /// `command` with one endpoint per host (`/host-runtime`, `/host-control`,
+    /// `/host-mantle`), so the stand-in answers each host's operations only and
+    /// records which host each request reached.
+    pub fn with_hosts(&self, sb: &Sandbox) -> Std {
+        let mut cmd = self.command(sb);
+        cmd.env(
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+            format!("{}/host-runtime", self.url),
+        )
+        .env(
+            "AWS_ENDPOINT_URL_BEDROCK",
+            format!("{}/host-control", self.url),
+        )
+        .env(
+            "AWS_ENDPOINT_URL_BEDROCK_MANTLE",
+            format!("{}/host-mantle", self.url),
+        );
+        cmd
+    }
+
     /// bedkey pointed at this stand-in (both planes) and trusting its CA, with AWS
     /// credentials in its environment.
     pub fn command(&self, sb: &Sandbox) -> Std {
@@ -92,6 +140,17 @@ impl Bedrock {
     pub fn bedkey(&self, sb: &Sandbox) -> assert_cmd::Command {
         assert_cmd::Command::from_std(self.command(sb))
     }
+}
+
+/// One request the stand-in received.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub host: String,
+    pub path: String,
+    pub authorization: String,
+    pub x_api_key: String,
+    pub accepted: bool,
 }
 
 impl Drop for Bedrock {

@@ -326,3 +326,21 @@ pub fn published(url: &str, label: &str) -> Published {
         secret,
     }
 }
+
+/// The inline policy `bedkey-NAME` of `user`, as IAM holds it (its document
+/// URL-decoded), and the document's text.
+pub fn inline_policy(url: &str, user: &str, name: &str) -> (serde_json::Value, String) {
+    let policy = iam_query(
+        url,
+        &format!("Action=GetUserPolicy&UserName={user}&PolicyName=bedkey-{name}"),
+    );
+    let start = policy.find("<PolicyDocument>").unwrap() + "<PolicyDocument>".len();
+    let end = policy.find("</PolicyDocument>").unwrap();
+    // IAM returns the document URL-encoded.
+    let text = percent_encoding::percent_decode_str(&policy[start..end].replace("&quot;", "\""))
+        .decode_utf8()
+        .unwrap()
+        .to_string();
+    let doc = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (doc, text)
+}

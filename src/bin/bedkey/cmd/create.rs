@@ -80,8 +80,10 @@ impl Create {
         for arn in &self.policies {
             policy::check_policy_arn(arn)?;
         }
-        let scope = (!self.allow_models.is_empty()).then(|| Scope {
+        let scoped = !self.allow_models.is_empty() || !self.allow_mantle_models.is_empty();
+        let scope = scoped.then(|| Scope {
             models: self.allow_models.clone(),
+            mantle_models: self.allow_mantle_models.clone(),
             source_ips: self.source_ips.clone(),
         });
         if let Some(s) = &scope {

@@ -21,7 +21,8 @@ impl Run for Env {
         let expiry = key
             .expires_at
             .map_or_else(|| i64::MAX.to_string(), |at| at.to_string());
-        let mut vars = key.vars();
+        let owned = ctx.key_vars(&key, &self.clients)?;
+        let mut vars: Vec<(&str, &str)> = owned.iter().map(|(n, v)| (*n, v.as_str())).collect();
         if self.export_expiry {
             vars.push((EXPIRY_VAR, &expiry));
         }

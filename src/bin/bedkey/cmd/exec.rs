@@ -22,12 +22,12 @@ impl Run for Exec {
             .split_first()
             .ok_or_else(|| Error::usage("no command given after --"))?;
         if self.proxy {
-            return proxied(ctx, name, program, args);
+            return proxied(ctx, name, &self.clients, program, args);
         }
         let key = ctx.load_key(name)?;
         let mut command = Command::new(program);
         command.args(args);
-        for (var, value) in key.vars() {
+        for (var, value) in ctx.key_vars(&key, &self.clients)? {
             command.env(var, value);
         }
         // The child gets one key, not the means to open every other.
@@ -63,9 +63,15 @@ fn run(mut command: Command, program: &str) -> Result<()> {
 }
 
 /// Run the command against a local endpoint that holds the key, until it exits.
-fn proxied(ctx: &Context, name: &str, program: &str, args: &[String]) -> Result<()> {
+fn proxied(
+    ctx: &Context,
+    name: &str,
+    clients: &crate::cli::ClientFlags,
+    program: &str,
+    args: &[String],
+) -> Result<()> {
     let serving = crate::serve::prepare(ctx, name, SocketAddr::from(([127, 0, 0, 1], 0)))?;
-    let vars = serving.vars(&serving.trust.ca);
+    let vars = serving.vars(&serving.trust.ca, clients);
     ctx.out
         .detail(format_args!("serving key '{name}' on {}", serving.endpoint));
     let mut command = tokio::process::Command::new(program);

@@ -117,6 +117,29 @@ impl Context {
         }
     }
 
+    /// The variables that hand `key` to a program: `key.vars()`, or with `--for` those
+    /// of each set asked for.
+    pub fn key_vars(
+        &self,
+        key: &bedkey::keys::Loaded,
+        flags: &crate::cli::ClientFlags,
+    ) -> Result<Vec<(&'static str, String)>> {
+        use bedkey::secret::ExposeSecret;
+        match flags.sets() {
+            None => Ok(key
+                .vars()
+                .into_iter()
+                .map(|(n, v)| (n, v.to_string()))
+                .collect()),
+            Some(sets) => bedkey::clients::direct(
+                &sets,
+                flags.surface(),
+                key.secret.expose_secret(),
+                key.region().as_deref(),
+            ),
+        }
+    }
+
     /// Run AWS work: a runtime is made only by the commands that talk to AWS.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output> {
         bedkey::aws::block_on(future)
@@ -146,7 +169,21 @@ impl Context {
     /// Load a key as `env` and `exec` do (refreshed within the shell budget), and
     /// tell the person what they should know about it.
     pub fn load_key(&self, name: &str) -> Result<Loaded> {
-        let key = self.with_loader(keys::SHELL_BUDGET, |loader, _| loader.load(name))?;
+        self.load_key_lasting(name, None)
+    }
+
+    /// `load_key`, refreshing a short-term key that has less than `min_ttl` seconds
+    /// left (or `BEDKEY_MIN_TTL`, if that is more).
+    pub fn load_key_lasting(&self, name: &str, min_ttl: Option<i64>) -> Result<Loaded> {
+        let config = self.config()?;
+        let access = self.access();
+        let open = |b: Backend| store::open(b, config.dir(), &access);
+        let mut loader = Loader::new(&config, &open, keys::SHELL_BUDGET)?;
+        if let Some(secs) = min_ttl {
+            let wanted = secs.max(loader.ttls().0);
+            loader = loader.min_ttl(wanted);
+        }
+        let key = loader.load(name)?;
         tell(&self.out, &key);
         Ok(key)
     }

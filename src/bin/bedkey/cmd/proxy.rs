@@ -30,7 +30,13 @@ impl Run for Proxy {
                 serving.addr
             ));
         }
-        let dotenv = publish(ctx, name, &serving, env_file.as_deref(), ca_file.as_deref())?;
+        let dotenv = publish(
+            ctx,
+            name,
+            &serving,
+            &self.clients,
+            (env_file.as_deref(), ca_file.as_deref()),
+        )?;
         ctx.out.note(format!(
             "serving key '{name}' on {} until Ctrl-C or SIGTERM",
             serving.endpoint
@@ -74,11 +80,11 @@ fn publish(
     ctx: &Context,
     name: &str,
     serving: &Serving,
-    env_file: Option<&Path>,
-    ca_file: Option<&Path>,
+    clients: &crate::cli::ClientFlags,
+    (env_file, ca_file): (Option<&Path>, Option<&Path>),
 ) -> Result<Secret> {
     let node_ca = ca_file.map_or_else(|| serving.trust.ca.clone(), Path::to_path_buf);
-    let vars = serving.vars(&node_ca);
+    let vars = serving.vars(&node_ca, clients);
     // Checked before anything is written; one JSON object needs no dotenv lines.
     let dotenv = if env_file.is_none() && ctx.out.json() {
         Secret::from(String::new())

@@ -1,5 +1,6 @@
-//! `bedkey verify [NAME]`: one live, read-only call to Bedrock (ListFoundationModels)
-//! with the key as a bearer token, and what the answer means.
+//! `bedkey verify [NAME]`: one live, read-only call to Bedrock (ListFoundationModels,
+//! or with `--endpoint mantle` Mantle's `GET /v1/models`) with the key as a bearer
+//! token, and what the answer means.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 
-use crate::cli::Verify;
+use crate::cli::{Verify, VerifyOn};
 use crate::cmd::{Context, Run};
 use bedkey::error::{Error, Kind, Result};
 use bedkey::secret::ExposeSecret;
@@ -55,6 +56,9 @@ fn judge(status: u16, error_type: &str, message: &str) -> Verdict {
         Verdict::WrongRegion
     } else if m.contains("callwithbearertoken") {
         Verdict::Denied
+    } else if m.contains("invalid api key") || m.contains("authentication failed") {
+        // An AccessDenied of the key itself, not of one call.
+        Verdict::Rejected
     } else if status == 403 && (t.contains("accessdenied") || m.contains("not authorized")) {
         Verdict::AcceptedScoped
     } else {
@@ -79,21 +83,51 @@ fn explain(v: Verdict) -> &'static str {
     }
 }
 
-fn endpoint(region: &str) -> Result<String> {
-    let url = std::env::var("AWS_ENDPOINT_URL_BEDROCK")
-        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-        .ok()
-        .filter(|e| !e.is_empty())
-        .map(|e| e.trim_end_matches('/').to_string())
-        .unwrap_or_else(|| format!("https://bedrock.{region}.amazonaws.com"));
+/// The endpoint to ask, and the path of its read-only call.
+fn endpoint(region: &str, on: VerifyOn) -> Result<(String, &'static str)> {
+    let (url, path) = match on {
+        VerifyOn::Bedrock => (
+            std::env::var("AWS_ENDPOINT_URL_BEDROCK")
+                .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+                .ok()
+                .filter(|e| !e.is_empty())
+                .unwrap_or_else(|| {
+                    format!(
+                        "https://bedrock.{region}.{}",
+                        bedkey::region::dns_suffix(region)
+                    )
+                }),
+            "/foundation-models",
+        ),
+        VerifyOn::Mantle => (
+            bedkey::proxy::route::mantle_url(region).ok_or_else(|| {
+                Error::usage(format!(
+                    "Bedrock's Mantle endpoint is not offered in {region} (partition {})",
+                    bedkey::region::partition(region)
+                ))
+                .with_hint("set AWS_ENDPOINT_URL_BEDROCK_MANTLE if you know one")
+            })?,
+            "/v1/models",
+        ),
+    };
+    let url = url.trim_end_matches('/').to_string();
     bedkey::proxy::route::check_scheme(&url)?;
-    Ok(url)
+    Ok((url, path))
 }
 
 async fn call(url: &str, key: &str) -> Result<(u16, String, String)> {
+    // AWS_CA_BUNDLE when set, as the AWS CLI has it; else the system's roots.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(bedkey::proxy::ca::upstream_roots()?);
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::failure(format!("cannot set up TLS: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
-        .map_err(|e| Error::failure(format!("cannot load the system's TLS roots: {e}")))?
+        .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
         .build();
@@ -125,8 +159,10 @@ async fn call(url: &str, key: &str) -> Result<(u16, String, String)> {
     let message = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| {
+            // Bedrock's `message`; Mantle answers as OpenAI does, `error.message`.
             v.get("message")
                 .or_else(|| v.get("Message"))
+                .or_else(|| v.get("error").and_then(|e| e.get("message")))
                 .and_then(|m| m.as_str())
                 .map(str::to_string)
         })
@@ -138,7 +174,7 @@ impl Run for Verify {
     fn run(&self, ctx: &Context) -> Result<()> {
         let key = ctx.load_key(&self.name)?;
         let region = key_region(ctx, &key)?;
-        let url = endpoint(&region)?;
+        let (url, path) = endpoint(&region, self.endpoint)?;
         let now = time::now();
         let (verdict, status, message) = match key.expires_at {
             Some(at) if at <= now => (
@@ -150,7 +186,7 @@ impl Run for Verify {
                 ),
             ),
             _ => {
-                let target = format!("{url}/foundation-models");
+                let target = format!("{url}{path}");
                 ctx.out.detail(format_args!("GET {target}"));
                 let (status, error_type, message) =
                     ctx.block_on(call(&target, key.secret.expose_secret()))??;
@@ -173,7 +209,7 @@ impl Run for Verify {
                 explain(verdict)
             ))?;
         }
-        refusal(&self.name, &region, verdict, &message)
+        refusal(&self.name, &region, verdict, &message, self.endpoint)
     }
 }
 
@@ -193,7 +229,7 @@ fn key_region(ctx: &Context, key: &bedkey::keys::Loaded) -> Result<String> {
 }
 
 /// Ok for an accepted key; otherwise the verdict as an error (exit 4) with a remedy.
-fn refusal(name: &str, region: &str, verdict: Verdict, message: &str) -> Result<()> {
+fn refusal(name: &str, region: &str, verdict: Verdict, message: &str, on: VerifyOn) -> Result<()> {
     if matches!(verdict, Verdict::Accepted | Verdict::AcceptedScoped) {
         return Ok(());
     }
@@ -208,6 +244,9 @@ fn refusal(name: &str, region: &str, verdict: Verdict, message: &str) -> Result<
     );
     Err(match verdict {
         Verdict::Expired => e.with_hint(format!("`bedkey rotate {name}` makes a new one")),
+        Verdict::Denied if on == VerifyOn::Mantle => e.with_hint(
+            "attach AmazonBedrockMantleInferenceAccess or a policy allowing bedrock-mantle:CallWithBearerToken",
+        ),
         Verdict::Denied => e.with_hint(
             "attach AmazonBedrockLimitedAccess or a policy allowing bedrock:CallWithBearerToken",
         ),
@@ -247,6 +286,15 @@ mod tests {
             judge(403, "", "Credential should be scoped to a valid region."),
             Verdict::WrongRegion
         );
+        for unknown in [
+            "Invalid API Key format: Must start with pre-defined prefix",
+            "Authentication failed: Please make sure your API Key is valid.",
+        ] {
+            assert_eq!(
+                judge(403, "AccessDeniedException", unknown),
+                Verdict::Rejected
+            );
+        }
         assert_eq!(
             judge(403, "UnrecognizedClientException", "Invalid API Key format"),
             Verdict::Rejected
