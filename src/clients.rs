@@ -63,6 +63,10 @@ pub fn direct(
     key: &str,
     region: Option<&str>,
 ) -> Result<Vec<(&'static str, String)>> {
+    // A region from the environment is untrusted text that goes into URLs: a host
+    // name hiding in it would send the key elsewhere.
+    let region = region.map(region::checked).transpose()?;
+    let region = region.as_deref();
     let mut vars = Vars::default();
     for &set in sets {
         let needs = |what: &str| -> Result<&str> {
@@ -80,7 +84,7 @@ pub fn direct(
             ClientSet::Aws => vars.aws(key, region),
             ClientSet::Openai => {
                 let base = match surface {
-                    Surface::Runtime => format!("{}/openai/v1", runtime_url(needs("the runtime")?)),
+                    Surface::Runtime => format!("{}/openai/v1", runtime(needs("the runtime")?)?),
                     Surface::Mantle => format!("{}/v1", mantle(needs("Mantle")?)?),
                 };
                 vars.set("OPENAI_API_KEY", key);
@@ -88,7 +92,7 @@ pub fn direct(
             }
             ClientSet::Anthropic => {
                 let base = match surface {
-                    Surface::Runtime => format!("{}/anthropic", runtime_url(needs("the runtime")?)),
+                    Surface::Runtime => format!("{}/anthropic", runtime(needs("the runtime")?)?),
                     Surface::Mantle => format!("{}/anthropic", mantle(needs("Mantle")?)?),
                 };
                 vars.set("ANTHROPIC_API_KEY", key);
@@ -99,7 +103,7 @@ pub fn direct(
                 mantle(region)?;
                 vars.set("BEDROCK_MANTLE_API_KEY", key);
                 vars.set("BEDROCK_MANTLE_REGION", region);
-                if let Some(url) = overridden("AWS_ENDPOINT_URL_BEDROCK_MANTLE") {
+                if let Some(url) = overridden("AWS_ENDPOINT_URL_BEDROCK_MANTLE")? {
                     vars.set("BEDROCK_MANTLE_API_BASE", &format!("{url}/v1"));
                 }
             }
@@ -108,14 +112,14 @@ pub fn direct(
                 match surface {
                     Surface::Runtime => {
                         vars.set("CLAUDE_CODE_USE_BEDROCK", "1");
-                        if let Some(url) = overridden("AWS_ENDPOINT_URL_BEDROCK_RUNTIME") {
+                        if let Some(url) = overridden("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")? {
                             vars.set("ANTHROPIC_BEDROCK_BASE_URL", &url);
                         }
                     }
                     Surface::Mantle => {
                         mantle(needs("Mantle")?)?;
                         vars.set("CLAUDE_CODE_USE_MANTLE", "1");
-                        if let Some(url) = overridden("AWS_ENDPOINT_URL_BEDROCK_MANTLE") {
+                        if let Some(url) = overridden("AWS_ENDPOINT_URL_BEDROCK_MANTLE")? {
                             vars.set(
                                 "ANTHROPIC_BEDROCK_MANTLE_BASE_URL",
                                 &format!("{url}/anthropic"),
@@ -207,24 +211,38 @@ impl Local<'_> {
     }
 }
 
-/// Mantle's URL in `region`, or why there is none.
+/// A base URL the key will be sent to, checked as the proxy checks its upstreams:
+/// a URL, HTTPS (plain HTTP only to loopback), no user name or query.
+fn checked_url(url: String) -> Result<String> {
+    crate::proxy::route::Upstream::parse(&url)?;
+    Ok(url)
+}
+
+/// The runtime's URL in `region` (or its override), checked.
+fn runtime(region: &str) -> Result<String> {
+    checked_url(runtime_url(region))
+}
+
+/// Mantle's URL in `region` (or its override), checked, or why there is none.
 fn mantle(region: &str) -> Result<String> {
-    mantle_url(region).ok_or_else(|| {
+    let url = mantle_url(region).ok_or_else(|| {
         Error::usage(format!(
             "Bedrock's Mantle endpoint is not offered in {region} (partition {})",
             region::partition(region)
         ))
         .with_hint("use --endpoint runtime, or set AWS_ENDPOINT_URL_BEDROCK_MANTLE")
-    })
+    })?;
+    checked_url(url)
 }
 
 /// An endpoint override in effect (the variable set and not empty), without a
-/// trailing slash.
-fn overridden(var: &str) -> Option<String> {
+/// trailing slash, checked.
+fn overridden(var: &str) -> Result<Option<String>> {
     std::env::var(var)
         .ok()
         .filter(|v| !v.is_empty())
-        .map(|v| v.trim_end_matches('/').to_string())
+        .map(|v| checked_url(v.trim_end_matches('/').to_string()).map_err(|e| e.context(var)))
+        .transpose()
 }
 
 /// Variables in the order first set, each once (a later set's value wins: they agree).

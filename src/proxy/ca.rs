@@ -159,8 +159,10 @@ impl TrustFiles {
     pub fn write(ca: &LocalCa, roots: &[CertificateDer<'_>]) -> Result<TrustFiles> {
         // XDG_RUNTIME_DIR may name a directory that is not there (after sudo or su,
         // in a container): the temp dir then.
+        // It must be ours and private too: in a directory others may write, they
+        // could swap the private directory for one holding a bundle of theirs.
         let parent = dirs::runtime_dir()
-            .filter(|d| d.is_dir())
+            .filter(|d| private_dir(d))
             .unwrap_or_else(std::env::temp_dir);
         let mut builder = tempfile::Builder::new();
         builder.prefix("bedkey-proxy-");
@@ -198,6 +200,26 @@ impl TrustFiles {
     }
 }
 
+/// A real directory (not a link), this user's, that no one else may write.
+fn private_dir(dir: &Path) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return false;
+    };
+    if !meta.is_dir() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me || meta.mode() & 0o022 != 0 {
+            return false;
+        }
+    }
+    true
+}
+
 fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -207,4 +229,27 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
         .open(path)
         .and_then(|mut f| f.write_all(bytes))
         .map_err(|e| Error::failure(format!("cannot write {}: {e}", path.display())))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn only_a_private_directory_of_ours_holds_the_trust_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join("private");
+        std::fs::create_dir(&private).unwrap();
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(private_dir(&private));
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(!private_dir(&open));
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&private, &link).unwrap();
+        assert!(!private_dir(&link));
+        assert!(!private_dir(&dir.path().join("missing")));
+    }
 }

@@ -126,6 +126,13 @@ impl Forwarder {
             )
         })?;
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        if !plain_path(parts.uri.path()) {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                "bedkey proxy: a request path must be absolute, with no `.` or `..` segments",
+            ));
+        }
         let route = self.upstreams.pick(target).map_err(|why| {
             Refusal::new(
                 StatusCode::BAD_GATEWAY,
@@ -302,6 +309,17 @@ pub fn presented(headers: &HeaderMap, expected: &HeaderValue) -> Option<Presente
         (None, Some(value)) => same(value, &expected[SCHEME..]).then_some(Presented::ApiKey),
         _ => None,
     }
+}
+
+/// Whether a path is one Bedrock's APIs could have: absolute, with no dot segments
+/// (plain or percent-encoded). An upstream behind a path prefix that normalised them
+/// could otherwise be walked out of its prefix with the key on.
+fn plain_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.split('/').all(|segment| {
+            let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+            decoded != "." && decoded != ".."
+        })
 }
 
 /// Bedrock's APIs use these; TRACE would echo the key back, CONNECT would make this a
@@ -616,6 +634,31 @@ mod tests {
         assert!(from_client(e.as_ref()));
         let e: BoxError = "refused".into();
         assert!(!from_client(e.as_ref()));
+    }
+
+    #[test]
+    fn dot_segments_and_non_paths_are_not_plain() {
+        for ok in [
+            "/",
+            "/model/a.b:0/converse",
+            "/mantle/v1/models",
+            "/x/.../y",
+            "/a..b",
+        ] {
+            assert!(plain_path(ok), "{ok}");
+        }
+        for bad in [
+            "*",
+            "",
+            "/mantle/../model",
+            "/model/..",
+            "/./x",
+            "/%2e%2E/x",
+            "/a/%2e",
+            "x/y",
+        ] {
+            assert!(!plain_path(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -216,6 +216,11 @@ impl Holder {
                 Err(e) => {
                     state.retry_at = now + RETRY;
                     state.failed = Some(e.message().to_string());
+                    // A key removed from bedkey (`remove`, `revoke`) is gone, not
+                    // unreachable: stop using the one held.
+                    if e.kind() == crate::error::Kind::NoSuchKey {
+                        state.key = None;
+                    }
                     Err(e)
                 }
             }
@@ -305,6 +310,10 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(300));
             match self.1 {
+                Some("gone") => Err(Error::new(
+                    crate::error::Kind::NoSuchKey,
+                    "no key named 'k'",
+                )),
                 Some(why) => Err(Error::credentials(why)),
                 None => Ok(loaded(0, 3600)),
             }
@@ -333,6 +342,18 @@ mod tests {
         }
         assert_eq!(source.0.load(Ordering::SeqCst), 1);
         assert_eq!(headers.len(), 1, "every request got the refreshed key");
+    }
+
+    #[tokio::test]
+    async fn a_key_removed_from_bedkey_is_no_longer_used() {
+        let source = Arc::new(Slow(AtomicUsize::new(0), Some("gone")));
+        // Due, and still working: a refresh that fails for credentials keeps it, but
+        // one that finds the key gone does not.
+        let first = loaded(3500, 3600);
+        let holder = holder(source.clone(), &first);
+        let err = holder.current().await.err().expect("no key");
+        assert!(err.contains("no key named"), "{err}");
+        assert!(holder.current().await.is_err());
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@
 //!
 //! Nothing here prints: what happens comes back through the `on_*` callbacks.
 
+mod activity;
 pub mod ca;
 pub mod forward;
 pub mod holder;
@@ -115,79 +116,228 @@ pub struct Proxy {
     pub on_request: Arc<OnRequest>,
 }
 
+/// How far a stop has come: every accept loop watches it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Serving,
+    /// Accept no more; let requests in flight finish, for [`GRACE`] at most.
+    Stopping,
+    /// Stop waiting for them.
+    Hurrying,
+}
+
+/// What every accept loop serves with; each makes its own pooled client from it.
+struct Shared {
+    acceptor: tokio_rustls::TlsAcceptor,
+    upstreams: Upstreams,
+    roots: Vec<CertificateDer<'static>>,
+    holder: Arc<Holder>,
+    expected: HeaderValue,
+    on_request: Arc<OnRequest>,
+}
+
+/// Accept loops, one a thread, each on a single-threaded runtime of its own (as
+/// nginx runs a worker a core): a request, its upstream connection and its answer
+/// stay on one thread, with no hand-off between threads. At most this many.
+const MAX_WORKERS: usize = 4;
+
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS))
+}
+
 impl Proxy {
     /// Serve until `stop` completes; then stop accepting and let requests in flight
     /// finish, for [`GRACE`] at most, or until `hurry` completes (a second Ctrl-C).
-    /// Must run inside a Tokio runtime.
+    /// Must run inside a Tokio runtime, whose thread serves as one of the workers
+    /// (a current-thread runtime suits it best); the others get threads of their own.
     pub async fn serve(
         self,
         stop: impl Future<Output = ()>,
         hurry: impl Future<Output = ()>,
     ) -> Result<()> {
-        self.listener
-            .set_nonblocking(true)
-            .map_err(|e| Error::failure(format!("cannot use the listener: {e}")))?;
-        let listener = tokio::net::TcpListener::from_std(self.listener)
-            .map_err(|e| Error::failure(format!("cannot use the listener: {e}")))?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(self.ca.server_config());
         let mut expected = HeaderValue::try_from(format!("Bearer {}", self.token.expose_secret()))
             .map_err(|_| Error::failure("the local token is not a header value"))?;
         expected.set_sensitive(true);
-        let forwarder = Arc::new(forward::Forwarder {
-            client: client(self.roots)?,
+        let shared = Arc::new(Shared {
+            acceptor: tokio_rustls::TlsAcceptor::from(self.ca.server_config()),
             upstreams: self.upstreams,
+            roots: self.roots,
             holder: self.holder.clone(),
             expected,
             on_request: self.on_request,
         });
+        let (phase, _) = tokio::sync::watch::channel(Phase::Serving);
+        let threads = (1..workers())
+            .map(|_| spawn_worker(&self.listener, &shared, &phase))
+            .collect::<Result<Vec<_>>>()?;
         let fresh = tokio::spawn(self.holder.keep_fresh());
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        tokio::pin!(stop);
-        loop {
-            let tcp = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((tcp, _)) => tcp,
-                    Err(_) => {
-                        // Out of descriptors, say: wait rather than spin.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut stop => break,
-            };
-            let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
-            let forwarder = forwarder.clone();
-            let watcher = graceful.watcher();
-            tokio::spawn(async move {
-                let Ok(Ok(tls)) = tokio::time::timeout(GRACE, acceptor.accept(tcp)).await else {
-                    return;
-                };
-                let service = hyper::service::service_fn(move |request| {
-                    let forwarder = forwarder.clone();
-                    async move { forwarder.handle(request).await }
-                });
-                // HTTP/1.1 or HTTP/2, as the client chose: the JS SDK speaks only
-                // HTTP/2 to the runtime.
-                let mut builder =
-                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                builder
-                    .http1()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(60));
-                builder.http2().timer(TokioTimer::new());
-                let connection = builder.serve_connection(TokioIo::new(tls), service);
-                let _ = watcher.watch(connection).await;
+        let here = accept_loop(self.listener, shared, phase.subscribe());
+        tokio::pin!(here, stop, hurry);
+        let mut served = tokio::select! {
+            served = &mut here => Some(served),
+            () = &mut stop => None,
+        };
+        let _ = phase.send(Phase::Stopping);
+        let mut hurried = false;
+        if served.is_none() {
+            served = Some(tokio::select! {
+                served = &mut here => served,
+                () = &mut hurry => {
+                    hurried = true;
+                    let _ = phase.send(Phase::Hurrying);
+                    here.await
+                }
             });
         }
-        drop(listener);
         fresh.abort();
-        tokio::select! {
-            _ = tokio::time::timeout(GRACE, graceful.shutdown()) => {}
-            () = hurry => {}
+        // The other workers end within GRACE of the stop, or at once when hurried;
+        // joining them blocks, so on the blocking pool.
+        let joining = tokio::task::spawn_blocking(move || {
+            threads
+                .into_iter()
+                .map(|t| {
+                    t.join()
+                        .unwrap_or_else(|_| Err(Error::failure("a proxy worker failed")))
+                })
+                .collect::<Result<Vec<()>>>()
+        });
+        tokio::pin!(joining);
+        let joined = if hurried {
+            joining.await
+        } else {
+            tokio::select! {
+                joined = &mut joining => joined,
+                () = &mut hurry => {
+                    let _ = phase.send(Phase::Hurrying);
+                    joining.await
+                }
+            }
         }
-        Ok(())
+        .map_err(|_| Error::failure("a proxy worker failed"))?;
+        served.unwrap_or(Ok(()))?;
+        joined.map(|_| ())
     }
+}
+
+/// A worker of its own thread and single-threaded runtime, on a copy of the listener.
+fn spawn_worker(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    phase: &tokio::sync::watch::Sender<Phase>,
+) -> Result<std::thread::JoinHandle<Result<()>>> {
+    let failed = |e: std::io::Error| Error::failure(format!("cannot start a proxy worker: {e}"));
+    let listener = listener.try_clone().map_err(failed)?;
+    let (shared, phase) = (shared.clone(), phase.subscribe());
+    std::thread::Builder::new()
+        .name("bedkey-proxy".into())
+        .spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(failed)?
+                .block_on(accept_loop(listener, shared, phase))
+        })
+        .map_err(failed)
+}
+
+/// One worker: accept connections and serve them on this thread's runtime, until the
+/// phase says stop; then let those in flight finish, for [`GRACE`] at most.
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut phase: tokio::sync::watch::Receiver<Phase>,
+) -> Result<()> {
+    let listen_error = |e: std::io::Error| Error::failure(format!("cannot use the listener: {e}"));
+    listener.set_nonblocking(true).map_err(listen_error)?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(listen_error)?;
+    let forwarder = Arc::new(forward::Forwarder {
+        client: client(shared.roots.clone())?,
+        upstreams: shared.upstreams.clone(),
+        holder: shared.holder.clone(),
+        expected: shared.expected.clone(),
+        on_request: shared.on_request.clone(),
+    });
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(_) => {
+                    // Out of descriptors, say: wait rather than spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = until(&mut phase, |p| p != Phase::Serving) => break,
+        };
+        serve_connection(tcp, &shared.acceptor, &forwarder, &graceful);
+    }
+    drop(listener);
+    tokio::select! {
+        _ = tokio::time::timeout(GRACE, graceful.shutdown()) => {}
+        () = until(&mut phase, |p| p == Phase::Hurrying) => {}
+    }
+    Ok(())
+}
+
+/// Wait until the phase is one `done` likes (or its sender is gone).
+async fn until(phase: &mut tokio::sync::watch::Receiver<Phase>, done: impl Fn(Phase) -> bool) {
+    // The guard `wait_for` returns is dropped here, never held across an await.
+    let _ = phase.wait_for(|p| done(*p)).await.map(|p| *p);
+}
+
+/// A connection that carries no request for this long is closed (nginx closes idle
+/// keep-alive connections after 75 s): anyone on the machine can connect, and open,
+/// idle connections would otherwise use up the proxy's file descriptors.
+pub const IDLE_CONNECTION: Duration = Duration::from_secs(60);
+
+/// One client connection: TLS, then HTTP/1.1 or HTTP/2 as the client chose (the JS
+/// SDK speaks only HTTP/2 to the runtime), each request through the forwarder, until
+/// the client closes it or it sits idle for [`IDLE_CONNECTION`].
+fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    acceptor: &tokio_rustls::TlsAcceptor,
+    forwarder: &Arc<forward::Forwarder>,
+    graceful: &hyper_util::server::graceful::GracefulShutdown,
+) {
+    let _ = tcp.set_nodelay(true);
+    let acceptor = acceptor.clone();
+    let forwarder = forwarder.clone();
+    let watcher = graceful.watcher();
+    tokio::spawn(async move {
+        let Ok(Ok(tls)) = tokio::time::timeout(GRACE, acceptor.accept(tcp)).await else {
+            return;
+        };
+        let activity = Arc::new(activity::Activity::new());
+        let seen = activity.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let forwarder = forwarder.clone();
+            let busy = seen.begin();
+            async move {
+                let response = forwarder.handle(request).await?;
+                Ok::<_, std::convert::Infallible>(response.map(|body| busy.carried_by(body)))
+            }
+        });
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(60));
+        builder.http2().timer(TokioTimer::new());
+        let connection = watcher.watch(builder.serve_connection(TokioIo::new(tls), service));
+        tokio::pin!(connection);
+        loop {
+            tokio::select! {
+                _ = &mut connection => return,
+                () = tokio::time::sleep(IDLE_CONNECTION / 4) => {
+                    if activity.idle_for() >= IDLE_CONNECTION {
+                        // Dropped: closed, with no request in flight to lose.
+                        return;
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// The pooled, kept-alive client to Bedrock.

@@ -5,6 +5,7 @@
 //! request's host, path and key are checked. Streams are proved incremental by the
 //! stand-in's hold: it sends the first event and waits until the client, having read
 //! it, says go.
+#![cfg(unix)]
 
 use std::path::PathBuf;
 use std::process::{Command as Std, Output};
@@ -440,11 +441,38 @@ fn the_local_token_in_x_api_key_goes_upstream_as_the_real_key_in_x_api_key() {
             assert!(answer.starts_with("401 "), "{headers:?} {path}: {answer}");
         }
     }
+    // Paths with dot segments, and targets that are not paths, are refused too.
+    for path in [
+        "/mantle/../model/m/converse",
+        "/model/%2e%2e/x",
+        "/openai/./v1/models",
+    ] {
+        let answer = probe(&s, s.bedrock.with_hosts(&s.sb), path, &["x-api-key=$TOKEN"]);
+        assert!(answer.starts_with("400 "), "{path}: {answer}");
+    }
     assert_eq!(
         s.bedrock.requests().len(),
         1,
         "a refused request was sent on"
     );
+}
+
+#[test]
+fn a_real_key_in_the_parents_environment_never_reaches_the_child() {
+    let s = setup("parent", true);
+    let out = s
+        .bedrock
+        .with_hosts(&s.sb)
+        .env("OPENAI_API_KEY", &s.key)
+        .env("SOME_OTHER_NAME", &s.key)
+        .env("UNRELATED", "kept")
+        .args(["exec", &s.name, "--proxy", "--", "env"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env = stdout(&out);
+    assert!(!env.contains(&s.key), "{env}");
+    assert!(env.contains("UNRELATED=kept"));
 }
 
 #[test]

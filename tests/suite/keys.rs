@@ -996,6 +996,56 @@ fn env_for_prints_each_client_sets_variables_for_either_endpoint() {
 }
 
 #[test]
+fn env_for_never_builds_a_url_from_a_region_or_endpoint_that_would_send_the_key_elsewhere() {
+    let sb = Sandbox::new();
+    let name = sb.name("envevil");
+    let key = long_term_key("BedrockAPIKey-ev-at-123456789012");
+    ok(&sb.import(&name, &key, &[]));
+    for (var, value, args) in [
+        ("AWS_REGION", "evil.example/#", &["--for", "openai"][..]),
+        (
+            "AWS_DEFAULT_REGION",
+            "x@127.0.0.1:9/#",
+            &["--for", "anthropic", "--endpoint", "mantle"][..],
+        ),
+        (
+            "AWS_ENDPOINT_URL_BEDROCK_MANTLE",
+            "http://evil.example",
+            &["--for", "openai", "--endpoint", "mantle"][..],
+        ),
+        (
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+            "http://evil.example",
+            &["--for", "claude-code"][..],
+        ),
+        (
+            "AWS_ENDPOINT_URL_BEDROCK_MANTLE",
+            "javascript:alert(1)",
+            &["--for", "litellm"][..],
+        ),
+    ] {
+        let mut cmd = sb.bedkey();
+        if var.starts_with("AWS_ENDPOINT_URL") {
+            cmd.env("AWS_REGION", "us-east-1");
+        }
+        let out = cmd
+            .env(var, value)
+            .args(["env", &name])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{var}={value}: {}",
+            stderr(&out)
+        );
+        assert!(out.stdout.is_empty(), "{var}={value}");
+        assert!(!stderr(&out).contains(&key));
+    }
+}
+
+#[test]
 fn env_for_refuses_a_set_a_key_cannot_serve_and_bad_flags() {
     let sb = Sandbox::new();
     let name = sb.name("envbad");
@@ -1054,14 +1104,49 @@ fn token_name_prints_the_stored_key_alone_and_keeps_its_min_ttl_promise() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("less than --min-ttl"),
+        stderr(&out).contains("less than the 11h asked for"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("ask for 30m or less"),
         "{}",
         stderr(&out)
     );
     assert!(out.stdout.is_empty());
+    // A long-term key promises what its expiry allows, days included; an expired one
+    // is never handed over, even with no --min-ttl.
+    let month = sb.name("tkmonth");
+    ok(&sb.import(&month, &key, &["--region", "us-east-1", "--days", "30"]));
+    ok(&sb
+        .bedkey()
+        .args(["token", &month, "--min-ttl", "2d"])
+        .output()
+        .unwrap());
+    let out = sb
+        .bedkey()
+        .args(["token", &month, "--min-ttl", "31d"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("bedkey import"), "{}", stderr(&out));
+    let gone = sb.name("tkgone");
+    ok(&sb.import(
+        &gone,
+        &key,
+        &[
+            "--region",
+            "us-east-1",
+            "--expires-at",
+            "2020-01-01T00:00:00Z",
+        ],
+    ));
+    let out = sb.bedkey().args(["token", &gone]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("has expired"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
     // Bad uses are usage errors.
     for args in [
-        vec!["token", &long, "--min-ttl", "13h"],
         vec!["token", &long, "--min-ttl", "soon"],
         vec!["token", "--min-ttl", "1h"],
         vec!["token", &long, "--expires", "1h"],

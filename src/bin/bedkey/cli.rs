@@ -507,6 +507,8 @@ pub struct Verify {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum VerifyOn {
+    /// Also spelled `runtime`, as `env --endpoint` has it.
+    #[value(alias = "runtime")]
     Bedrock,
     Mantle,
 }

@@ -24,6 +24,9 @@ pub struct Serving {
     pub endpoint: String,
     pub addr: SocketAddr,
     pub region: String,
+    /// The key as first loaded: a variable of the parent's that holds it is not
+    /// passed on to a child (it gets the local token instead).
+    pub key: bedkey::secret::Secret,
 }
 
 impl Serving {
@@ -92,6 +95,7 @@ pub fn prepare(ctx: &Context, name: &str, listen: SocketAddr) -> Result<Serving>
         ca,
         trust,
         endpoint: proxy::endpoint(addr),
+        key: first.secret.clone(),
         addr,
         region,
     })
@@ -240,10 +244,11 @@ impl KeySource for StoreSource {
     }
 }
 
-/// Two worker threads: the proxy's work is small and the machine may be too.
+/// The runtime of the command's own thread: one of the proxy's workers (the others
+/// get threads and runtimes of their own, see `Proxy::serve`), and the child and its
+/// signals for `exec --proxy`.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::failure(format!("cannot start the async runtime: {e}")))

@@ -75,6 +75,15 @@ fn proxied(
     ctx.out
         .detail(format_args!("serving key '{name}' on {}", serving.endpoint));
     let mut command = tokio::process::Command::new(program);
+    // The real key, if the parent's environment holds it anywhere (an earlier
+    // `eval "$(bedkey env --for openai)"`), is not the child's to have.
+    for (name, value) in std::env::vars_os() {
+        let holds_key =
+            value.to_str() == Some(bedkey::secret::ExposeSecret::expose_secret(&serving.key));
+        if holds_key && !vars.iter().any(|(set, _)| name.to_str() == Some(*set)) {
+            command.env_remove(&name);
+        }
+    }
     command.args(args).envs(vars);
     command.env_remove(bedkey::store::PASSPHRASE_VAR);
     #[cfg(unix)]

@@ -81,23 +81,24 @@ struct StoredJson<'a> {
 /// left. A short-term entry is refreshed with that margin (as `env` refreshes with
 /// `BEDKEY_MIN_TTL`); a key that cannot last so long is exit 2, with nothing printed.
 fn stored(ctx: &Context, name: &str, min_ttl: Option<&str>) -> Result<()> {
-    let min_ttl = match min_ttl {
+    let given = match min_ttl {
         Some(text) => {
             let d = time::parse_duration(text).map_err(|e| e.context("--min-ttl"))?;
-            if d > token::MAX_LIFETIME {
-                return Err(bedkey::error::Error::usage(format!(
-                    "--min-ttl {text}: no Bedrock key is promised more than 12h"
-                )));
-            }
             Some(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         }
         None => None,
     };
-    let key = ctx.load_key_lasting(name, min_ttl)?;
-    if let (Some(secs), Some(at)) = (min_ttl, key.expires_at) {
+    let key = ctx.load_key_lasting(name, given)?;
+    // Without --min-ttl, the margin `env` refreshes with: a helper never hands over a
+    // key that is about to die.
+    let wanted = match given {
+        Some(secs) => secs,
+        None => bedkey::settings::min_ttl()?,
+    };
+    if let Some(at) = key.expires_at {
         let left = at.saturating_sub(time::now());
-        if left < secs {
-            return Err(too_short(name, &key, left, secs));
+        if left < wanted {
+            return Err(too_short(name, &key, left, wanted));
         }
     }
     ctx.out.mask_in_ci(&key.secret);
@@ -122,19 +123,43 @@ fn too_short(
     wanted: i64,
 ) -> bedkey::error::Error {
     use bedkey::config::{KeyKind, Origin};
-    let error = bedkey::error::Error::usage(format!(
-        "key '{name}' has {} left, less than --min-ttl {}",
-        time::human(left.max(0)),
-        time::human(wanted)
-    ));
+    let error = if left <= 0 {
+        bedkey::error::Error::usage(format!("key '{name}' has expired"))
+    } else {
+        bedkey::error::Error::usage(format!(
+            "key '{name}' has {} left, less than the {} asked for",
+            time::human(left),
+            time::human(wanted)
+        ))
+    };
     match (key.meta.kind, key.meta.origin) {
         (KeyKind::LongTerm, Origin::Iam) => {
             error.with_hint(format!("rotate it: bedkey rotate {name}"))
         }
         (KeyKind::LongTerm, _) => error.with_hint("replace it with a newer key (bedkey import)"),
-        (_, Origin::Minted) => error.with_hint(format!(
-            "its lifetime is too short for that margin: bedkey create {name} --short-term --expires 12h --force"
-        )),
+        (_, Origin::Minted) => {
+            // It is refreshed with at most half its lifetime left (else every use would
+            // mint): a longer margin needs a longer lifetime, up to 12h.
+            let lifetime = key
+                .meta
+                .lifetime
+                .map_or(0, |l| i64::try_from(l).unwrap_or(i64::MAX));
+            let most = lifetime / 2;
+            if wanted.saturating_mul(2) <= token::MAX_LIFETIME.as_secs() as i64 {
+                error.with_hint(format!(
+                    "a short-term entry is refreshed with at most half its lifetime ({}) left: \
+                     ask for {} or less, or give it a lifetime of {} (bedkey create {name} --short-term --expires ...)",
+                    time::human(most),
+                    time::human(most),
+                    time::human(wanted.saturating_mul(2))
+                ))
+            } else {
+                error.with_hint(format!(
+                    "a short-term entry is refreshed with at most half its lifetime left, and lives 12h at most: ask for {} or less",
+                    time::human(most)
+                ))
+            }
+        }
         _ => error.with_hint("an imported short-term key cannot be refreshed: import a fresh one"),
     }
 }
