@@ -81,7 +81,10 @@ pub fn direct(
             })
         };
         match set {
-            ClientSet::Aws => vars.aws(key, region),
+            ClientSet::Aws => {
+                vars.aws(key, region);
+                bedrock_modes(&mut vars)?;
+            }
             ClientSet::Openai => {
                 let base = match surface {
                     Surface::Runtime => format!("{}/openai/v1", runtime(needs("the runtime")?)?),
@@ -109,6 +112,7 @@ pub fn direct(
             }
             ClientSet::ClaudeCode => {
                 vars.aws(key, region);
+                bedrock_modes(&mut vars)?;
                 match surface {
                     Surface::Runtime => {
                         vars.set("CLAUDE_CODE_USE_BEDROCK", "1");
@@ -209,6 +213,26 @@ impl Local<'_> {
         }
         vars.0
     }
+}
+
+/// With an endpoint override in effect, the base URLs of the clients' Bedrock modes,
+/// which read no `AWS_ENDPOINT_URL_*` and would otherwise go to the real hosts: the
+/// OpenAI SDKs', `AnthropicBedrockMantle`'s and LiteLLM's for Mantle, Anthropic's
+/// Bedrock client's (and Claude Code's) and LiteLLM's `bedrock/` for the runtime.
+fn bedrock_modes(vars: &mut Vars) -> Result<()> {
+    if let Some(url) = overridden("AWS_ENDPOINT_URL_BEDROCK_MANTLE")? {
+        vars.set("AWS_BEDROCK_BASE_URL", &format!("{url}/openai/v1"));
+        vars.set(
+            "ANTHROPIC_BEDROCK_MANTLE_BASE_URL",
+            &format!("{url}/anthropic"),
+        );
+        vars.set("BEDROCK_MANTLE_API_BASE", &format!("{url}/v1"));
+    }
+    if let Some(url) = overridden("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")? {
+        vars.set("ANTHROPIC_BEDROCK_BASE_URL", &url);
+        vars.set("AWS_BEDROCK_RUNTIME_ENDPOINT", &url);
+    }
+    Ok(())
 }
 
 /// A base URL the key will be sent to, checked as the proxy checks its upstreams:

@@ -466,6 +466,10 @@ fn a_real_key_in_the_parents_environment_never_reaches_the_child() {
         .env("OPENAI_API_KEY", &s.key)
         .env("SOME_OTHER_NAME", &s.key)
         .env("UNRELATED", "kept")
+        .env(
+            "OPENAI_BASE_URL",
+            "https://bedrock-runtime.us-east-1.amazonaws.com/openai/v1",
+        )
         .args(["exec", &s.name, "--proxy", "--", "env"])
         .output()
         .unwrap();
@@ -473,6 +477,7 @@ fn a_real_key_in_the_parents_environment_never_reaches_the_child() {
     let env = stdout(&out);
     assert!(!env.contains(&s.key), "{env}");
     assert!(env.contains("UNRELATED=kept"));
+    assert!(!env.contains("OPENAI_BASE_URL"), "{env}");
 }
 
 #[test]

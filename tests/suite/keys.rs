@@ -993,6 +993,32 @@ fn env_for_prints_each_client_sets_variables_for_either_endpoint() {
         text.contains("ANTHROPIC_BEDROCK_MANTLE_BASE_URL=https://mantle.example.com/anthropic\n"),
         "{text}"
     );
+    // The aws set carries overrides to the clients' Bedrock modes, which read no
+    // AWS_ENDPOINT_URL_* of their own.
+    let out = sb
+        .bedkey()
+        .env(
+            "AWS_ENDPOINT_URL_BEDROCK_MANTLE",
+            "https://mantle.example.com",
+        )
+        .env(
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+            "https://runtime.example.com",
+        )
+        .args(["env", &name, "--shell", "dotenv", "--for", "aws"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let text = stdout(&out);
+    for line in [
+        "AWS_BEDROCK_BASE_URL=https://mantle.example.com/openai/v1\n",
+        "ANTHROPIC_BEDROCK_MANTLE_BASE_URL=https://mantle.example.com/anthropic\n",
+        "BEDROCK_MANTLE_API_BASE=https://mantle.example.com/v1\n",
+        "ANTHROPIC_BEDROCK_BASE_URL=https://runtime.example.com\n",
+        "AWS_BEDROCK_RUNTIME_ENDPOINT=https://runtime.example.com\n",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
 }
 
 #[test]
@@ -1104,7 +1130,7 @@ fn token_name_prints_the_stored_key_alone_and_keeps_its_min_ttl_promise() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("less than the 11h asked for"),
+        stderr(&out).contains("cannot promise 11h"),
         "{}",
         stderr(&out)
     );

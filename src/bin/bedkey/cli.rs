@@ -52,7 +52,7 @@ flag_values!(
 /// `--for` and `--endpoint`, on env, exec and proxy.
 #[derive(Debug, Args)]
 pub struct ClientFlags {
-    /// Print the variables these clients read, comma-separated: aws (the default),
+    /// Give the variables these clients read (comma-separated): aws (the default),
     /// openai, anthropic, litellm, claude-code
     #[arg(long = "for", value_enum, value_delimiter = ',', value_name = "SET")]
     pub sets: Vec<ForFlag>,
@@ -283,7 +283,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct Token {
     /// A stored key to print instead, refreshed as `env` would (for credential
-    /// helpers: Claude Desktop's inferenceCredentialHelper, apiKeyHelper settings)
+    /// helpers: Claude Desktop's inferenceCredentialHelper, scripts that need a key)
     #[arg(value_name = "NAME")]
     pub name: Option<String>,
 

@@ -76,11 +76,13 @@ fn proxied(
         .detail(format_args!("serving key '{name}' on {}", serving.endpoint));
     let mut command = tokio::process::Command::new(program);
     // The real key, if the parent's environment holds it anywhere (an earlier
-    // `eval "$(bedkey env --for openai)"`), is not the child's to have.
+    // `eval "$(bedkey env --for openai)"`), is not the child's to have; nor is a
+    // generic base URL naming a Bedrock host left by the same, which without its key
+    // only sends the program past the proxy.
     for (name, value) in std::env::vars_os() {
-        let holds_key =
-            value.to_str() == Some(bedkey::secret::ExposeSecret::expose_secret(&serving.key));
-        if holds_key && !vars.iter().any(|(set, _)| name.to_str() == Some(*set)) {
+        if leftover(&name, &value, &serving.key)
+            && !vars.iter().any(|(set, _)| name.to_str() == Some(*set))
+        {
             command.env_remove(&name);
         }
     }
@@ -124,6 +126,16 @@ fn proxied(
     drop(trust);
     let status = status?;
     std::process::exit(exit_code(status));
+}
+
+/// Whether a variable of bedkey's own environment is a leftover of the key used
+/// directly: the key itself, or a generic base URL naming a Bedrock host.
+fn leftover(name: &std::ffi::OsStr, value: &std::ffi::OsStr, key: &bedkey::secret::Secret) -> bool {
+    let value = value.to_str().unwrap_or_default();
+    let bedrock_base = ["OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"]
+        .contains(&name.to_str().unwrap_or_default())
+        && (value.contains("bedrock-runtime") || value.contains("bedrock-mantle"));
+    bedrock_base || value == bedkey::secret::ExposeSecret::expose_secret(key)
 }
 
 /// Wait for the child, passing on the signals a service manager or a terminal sends

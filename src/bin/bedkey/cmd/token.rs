@@ -89,6 +89,19 @@ fn stored(ctx: &Context, name: &str, min_ttl: Option<&str>) -> Result<()> {
         None => None,
     };
     let key = ctx.load_key_lasting(name, given)?;
+    // A short-term entry is refreshed with at most half its lifetime left: a margin
+    // over that would pass now and fail later, so it is refused now.
+    if let (Some(secs), bedkey::config::Origin::Minted, Some(lifetime)) =
+        (given, key.meta.origin, key.meta.lifetime)
+        && secs > i64::try_from(lifetime / 2).unwrap_or(i64::MAX)
+    {
+        return Err(too_short(
+            name,
+            &key,
+            key.expires_at.map_or(0, |at| at - time::now()),
+            secs,
+        ));
+    }
     // Without --min-ttl, the margin `env` refreshes with: a helper never hands over a
     // key that is about to die.
     let wanted = match given {
@@ -123,8 +136,18 @@ fn too_short(
     wanted: i64,
 ) -> bedkey::error::Error {
     use bedkey::config::{KeyKind, Origin};
+    let lifetime = key
+        .meta
+        .lifetime
+        .map_or(0, |l| i64::try_from(l).unwrap_or(i64::MAX));
     let error = if left <= 0 {
         bedkey::error::Error::usage(format!("key '{name}' has expired"))
+    } else if key.meta.origin == Origin::Minted && wanted > lifetime / 2 {
+        bedkey::error::Error::usage(format!(
+            "key '{name}' cannot promise {}: it is refreshed with at most half its lifetime ({}) left",
+            time::human(wanted),
+            time::human(lifetime / 2)
+        ))
     } else {
         bedkey::error::Error::usage(format!(
             "key '{name}' has {} left, less than the {} asked for",
