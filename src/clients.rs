@@ -250,11 +250,8 @@ fn runtime(region: &str) -> Result<String> {
 /// Mantle's URL in `region` (or its override), checked, or why there is none.
 fn mantle(region: &str) -> Result<String> {
     let url = mantle_url(region).ok_or_else(|| {
-        Error::usage(format!(
-            "Bedrock's Mantle endpoint is not offered in {region} (partition {})",
-            region::partition(region)
-        ))
-        .with_hint("use --endpoint runtime, or set AWS_ENDPOINT_URL_BEDROCK_MANTLE")
+        Error::usage(crate::proxy::route::no_mantle(region))
+            .with_hint("use --endpoint runtime, or set AWS_ENDPOINT_URL_BEDROCK_MANTLE")
     })?;
     checked_url(url)
 }

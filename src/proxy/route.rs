@@ -85,18 +85,10 @@ impl Upstreams {
     /// `AWS_ENDPOINT_URL`) say, as the SDKs read them.
     pub fn for_region(region: &str) -> Result<Upstreams> {
         let runtime = runtime_url(region);
-        let control = endpoint_override("AWS_ENDPOINT_URL_BEDROCK").unwrap_or_else(|| {
-            format!(
-                "https://bedrock.{region}.{}",
-                crate::region::dns_suffix(region)
-            )
-        });
+        let control = control_url(region);
         let mantle = match mantle_url(region) {
             Some(url) => Ok(Upstream::parse(&url)?),
-            None => Err(format!(
-                "Bedrock's Mantle endpoint is not offered in {region} (partition {})",
-                crate::region::partition(region)
-            )),
+            None => Err(no_mantle(region)),
         };
         Ok(Upstreams {
             runtime: Upstream::parse(&runtime)?,
@@ -158,6 +150,24 @@ pub fn runtime_url(region: &str) -> String {
             crate::region::dns_suffix(region)
         )
     })
+}
+
+/// The control plane's URL in `region`, or its override.
+pub fn control_url(region: &str) -> String {
+    endpoint_override("AWS_ENDPOINT_URL_BEDROCK").unwrap_or_else(|| {
+        format!(
+            "https://bedrock.{region}.{}",
+            crate::region::dns_suffix(region)
+        )
+    })
+}
+
+/// Why a region has no Mantle host.
+pub fn no_mantle(region: &str) -> String {
+    format!(
+        "Bedrock's Mantle endpoint is not offered in {region} (partition {})",
+        crate::region::partition(region)
+    )
 }
 
 /// Mantle's URL in `region` (`AWS_ENDPOINT_URL_BEDROCK_MANTLE` first), or None where

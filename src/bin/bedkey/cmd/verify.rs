@@ -87,25 +87,13 @@ fn explain(v: Verdict) -> &'static str {
 fn endpoint(region: &str, on: VerifyOn) -> Result<(String, &'static str)> {
     let (url, path) = match on {
         VerifyOn::Bedrock => (
-            std::env::var("AWS_ENDPOINT_URL_BEDROCK")
-                .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-                .ok()
-                .filter(|e| !e.is_empty())
-                .unwrap_or_else(|| {
-                    format!(
-                        "https://bedrock.{region}.{}",
-                        bedkey::region::dns_suffix(region)
-                    )
-                }),
+            bedkey::proxy::route::control_url(region),
             "/foundation-models",
         ),
         VerifyOn::Mantle => (
             bedkey::proxy::route::mantle_url(region).ok_or_else(|| {
-                Error::usage(format!(
-                    "Bedrock's Mantle endpoint is not offered in {region} (partition {})",
-                    bedkey::region::partition(region)
-                ))
-                .with_hint("set AWS_ENDPOINT_URL_BEDROCK_MANTLE if you know one")
+                Error::usage(bedkey::proxy::route::no_mantle(region))
+                    .with_hint("set AWS_ENDPOINT_URL_BEDROCK_MANTLE if you know one")
             })?,
             "/v1/models",
         ),
