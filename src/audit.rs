@@ -1,5 +1,6 @@
-//! An account's Bedrock API keys judged: which never expire, which are old, which the
-//! console made, which no bedkey here manages. `bedkey audit` shows the findings.
+//! An account's API keys (of every service IAM makes them for) judged: which never
+//! expire, which are old, which the console made, which no bedkey here manages.
+//! `bedkey audit` shows the findings; every rule is the same for every service.
 
 use serde::Serialize;
 
@@ -7,8 +8,14 @@ use crate::iam::Remote;
 
 /// Keys older than this many days are reported, unless told otherwise.
 pub const DEFAULT_MAX_AGE_DAYS: i64 = 90;
-/// The console makes Bedrock API keys under users named so.
-const CONSOLE_USER_PREFIX: &str = "BedrockAPIKey-";
+/// Whether the console made the user: it names them after the service
+/// (`BedrockAPIKey-…`, `AeaApiKey-…`), whichever service the key is for.
+fn console_made(user: &str) -> bool {
+    crate::service::Service::ALL
+        .iter()
+        .filter_map(|s| s.describe().console_user_prefix)
+        .any(|prefix| user.starts_with(prefix))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Finding {
@@ -44,6 +51,8 @@ impl Finding {
 /// One credential as the audit reports it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Audited {
+    /// `bedrock`, `claude-platform`, `cloudwatch` or `logs`.
+    pub service: &'static str,
     pub user: String,
     pub credential_id: String,
     pub status: String,
@@ -88,13 +97,14 @@ pub fn assess(c: &Remote, now: i64, max_age_days: i64, managed_here: bool) -> Au
     if c.status == "Expired" && !findings.contains(&Finding::Expired) {
         findings.push(Finding::Expired);
     }
-    if c.user.starts_with(CONSOLE_USER_PREFIX) {
+    if console_made(&c.user) {
         findings.push(Finding::ConsoleMade);
     }
     if !managed_here {
         findings.push(Finding::NotManagedHere);
     }
     Audited {
+        service: c.service.name(),
         user: c.user.clone(),
         credential_id: c.id.clone(),
         status: c.status.clone(),
@@ -134,6 +144,7 @@ mod tests {
 
     fn cred(user: &str, status: &str, created: i64, expires: Option<i64>) -> Remote {
         Remote {
+            service: crate::service::Service::Bedrock,
             id: "ACCAEXAMPLE".into(),
             user: user.into(),
             status: status.into(),
@@ -201,5 +212,27 @@ mod tests {
         assert_eq!(summary.users, 3);
         assert_eq!(summary.strict_failures, 2);
         assert_eq!(summary.findings["never-expires"], 1);
+    }
+
+    #[test]
+    fn users_the_console_made_for_either_service_are_console_made() {
+        let now = 1_000 * DAY;
+        for user in ["BedrockAPIKey-x1", "AeaApiKey-ab12"] {
+            let a = assess(
+                &cred(user, "Active", now - DAY, Some(now + DAY)),
+                now,
+                90,
+                true,
+            );
+            assert!(a.findings.contains(&"console-made".to_string()), "{user}");
+            assert!(a.strict);
+        }
+        let a = assess(
+            &cred("alice", "Active", now - DAY, Some(now + DAY)),
+            now,
+            90,
+            true,
+        );
+        assert!(a.findings.is_empty());
     }
 }

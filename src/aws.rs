@@ -255,8 +255,9 @@ fn undebug(text: &str) -> String {
 }
 
 /// Resolve credentials (`profile`, else the standard chain) and the region, then
-/// sign a key for `wanted`, capped at the credentials' own expiry.
+/// sign a key of `service` for `wanted`, capped at the credentials' own expiry.
 pub async fn mint(
+    service: crate::service::Service,
     profile: Option<&str>,
     region: Option<&str>,
     wanted: Duration,
@@ -278,6 +279,7 @@ pub async fn mint(
         capped = true;
     }
     let key = crate::token::mint(
+        service,
         &resolved.credentials,
         &region,
         Duration::from_secs(lifetime as u64),

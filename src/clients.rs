@@ -137,6 +137,63 @@ pub fn direct(
     Ok(vars.0)
 }
 
+pub use crate::service::{PLATFORM_BASE_VAR, PLATFORM_KEY_VAR, PLATFORM_MODE_VAR, WORKSPACE_VAR};
+
+/// The variables that hand a Claude Platform key to its clients: the key, its
+/// workspace and region, and with an endpoint override in effect the base URL
+/// (the clients read no `AWS_ENDPOINT_URL_*`). `sets` may name `anthropic` (the
+/// same variables) and `claude-code` (its switch too); the Bedrock sets are refused,
+/// and so is `--endpoint`, since the platform has one host.
+pub fn platform(
+    sets: &[ClientSet],
+    surface: Option<Surface>,
+    key: &str,
+    region: Option<&str>,
+    workspace: Option<&str>,
+) -> Result<Vec<(&'static str, String)>> {
+    platform_sets(sets, surface)?;
+    let region = region.map(region::checked).transpose()?;
+    let described = crate::service::Service::ClaudePlatform.describe();
+    let mut vars = Vars::default();
+    vars.set(described.key_var, key);
+    if let (Some(workspace), Some(var)) = (workspace, described.workspace_var) {
+        vars.set(var, workspace);
+    }
+    if let Some(region) = &region {
+        for var in region::VARS {
+            vars.set(var, region);
+        }
+    }
+    if let Some(url) = overridden(crate::service::PLATFORM_ENDPOINT_VAR)? {
+        vars.set(PLATFORM_BASE_VAR, &url);
+    }
+    if sets.contains(&ClientSet::ClaudeCode) {
+        vars.set(PLATFORM_MODE_VAR, "1");
+    }
+    Ok(vars.0)
+}
+
+/// The sets a Claude Platform key serves: `anthropic` and `claude-code`, with no
+/// `--endpoint` (the platform has one).
+pub fn platform_sets(sets: &[ClientSet], surface: Option<Surface>) -> Result<()> {
+    if let Some(set) = sets
+        .iter()
+        .find(|s| !matches!(s, ClientSet::Anthropic | ClientSet::ClaudeCode))
+    {
+        return Err(Error::usage(format!(
+            "--for {}: the key is for Claude Platform on AWS, which only Anthropic's clients use",
+            set.name()
+        ))
+        .with_hint("use --for anthropic or --for claude-code"));
+    }
+    if surface.is_some() {
+        return Err(Error::usage(
+            "--endpoint: Claude Platform on AWS has one endpoint; --endpoint picks a Bedrock host",
+        ));
+    }
+    Ok(())
+}
+
 /// What a program under the local endpoint gets. Always: the local token under every
 /// Bedrock-specific key variable a client may prefer to `AWS_BEARER_TOKEN_BEDROCK`,
 /// every Bedrock-specific endpoint variable pointed at the endpoint with the path its
@@ -154,7 +211,58 @@ pub struct Local<'a> {
 }
 
 impl Local<'_> {
-    pub fn vars(&self, sets: &[ClientSet], surface: Surface) -> Vec<(&'static str, String)> {
+    /// For a key of `service`, with the `--for` sets and `--endpoint` given.
+    pub fn vars(
+        &self,
+        service: crate::service::Service,
+        workspace: Option<&str>,
+        sets: &[ClientSet],
+        surface: Option<Surface>,
+    ) -> Result<Vec<(&'static str, String)>> {
+        match service {
+            crate::service::Service::Bedrock => Ok(self.bedrock(sets, surface.unwrap_or_default())),
+            _ => self.platform(workspace, sets, surface),
+        }
+    }
+
+    /// A Claude Platform key's: the local endpoint as the base URL, the local token
+    /// as the key, the workspace, the region, and trust.
+    fn platform(
+        &self,
+        workspace: Option<&str>,
+        sets: &[ClientSet],
+        surface: Option<Surface>,
+    ) -> Result<Vec<(&'static str, String)>> {
+        platform_sets(sets, surface)?;
+        let mut vars = Vars::default();
+        vars.set(PLATFORM_KEY_VAR, self.token);
+        vars.set(PLATFORM_BASE_VAR, self.endpoint);
+        if let Some(workspace) = workspace {
+            vars.set(WORKSPACE_VAR, workspace);
+        }
+        for var in region::VARS {
+            vars.set(var, self.region);
+        }
+        self.trust(&mut vars);
+        if sets.contains(&ClientSet::ClaudeCode) {
+            vars.set(PLATFORM_MODE_VAR, "1");
+        }
+        Ok(vars.0)
+    }
+
+    fn trust(&self, vars: &mut Vars) {
+        for var in [
+            "AWS_CA_BUNDLE",
+            "SSL_CERT_FILE",
+            "REQUESTS_CA_BUNDLE",
+            "CURL_CA_BUNDLE",
+        ] {
+            vars.set(var, self.bundle);
+        }
+        vars.set("NODE_EXTRA_CA_CERTS", self.ca);
+    }
+
+    fn bedrock(&self, sets: &[ClientSet], surface: Surface) -> Vec<(&'static str, String)> {
         let (endpoint, token) = (self.endpoint, self.token);
         let mantle = format!("{endpoint}{MANTLE_PREFIX}");
         let mut vars = Vars::default();
@@ -175,16 +283,8 @@ impl Local<'_> {
         vars.set("BEDROCK_MANTLE_API_BASE", &format!("{mantle}/v1"));
         vars.set("AWS_BEDROCK_BASE_URL", &format!("{mantle}/openai/v1"));
         vars.set("BEDROCK_MANTLE_API_KEY", token);
-        vars.set("ANTHROPIC_AWS_API_KEY", token);
-        for var in [
-            "AWS_CA_BUNDLE",
-            "SSL_CERT_FILE",
-            "REQUESTS_CA_BUNDLE",
-            "CURL_CA_BUNDLE",
-        ] {
-            vars.set(var, self.bundle);
-        }
-        vars.set("NODE_EXTRA_CA_CERTS", self.ca);
+        vars.set(PLATFORM_KEY_VAR, token);
+        self.trust(&mut vars);
         for &set in sets {
             match (set, surface) {
                 (ClientSet::Aws, _) => {}
@@ -380,7 +480,9 @@ mod tests {
             bundle: "/b.pem",
             ca: "/ca.pem",
         };
-        let plain = local.vars(&[], Surface::Runtime);
+        let plain = local
+            .vars(crate::service::Service::Bedrock, None, &[], None)
+            .unwrap();
         for (name, value) in [
             ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "https://127.0.0.1:9"),
             (
@@ -399,7 +501,14 @@ mod tests {
             assert_eq!(get(&plain, name), value, "{name}");
         }
         assert!(!names(&plain).contains(&"OPENAI_BASE_URL"));
-        let asked = local.vars(&[ClientSet::Openai, ClientSet::Anthropic], Surface::Mantle);
+        let asked = local
+            .vars(
+                crate::service::Service::Bedrock,
+                None,
+                &[ClientSet::Openai, ClientSet::Anthropic],
+                Some(Surface::Mantle),
+            )
+            .unwrap();
         assert_eq!(
             get(&asked, "OPENAI_BASE_URL"),
             "https://127.0.0.1:9/mantle/v1"
@@ -409,5 +518,58 @@ mod tests {
             "https://127.0.0.1:9/mantle/anthropic"
         );
         assert_eq!(get(&asked, "OPENAI_API_KEY"), "T");
+    }
+
+    #[test]
+    fn a_claude_platform_key_gets_anthropics_aws_variables_and_refuses_bedrock_sets() {
+        let vars = platform(&[], None, "K", Some("us-east-1"), Some("wrk_1")).unwrap();
+        assert_eq!(
+            names(&vars),
+            [
+                PLATFORM_KEY_VAR,
+                WORKSPACE_VAR,
+                "AWS_REGION",
+                "AWS_DEFAULT_REGION"
+            ]
+        );
+        let code = platform(&[ClientSet::ClaudeCode], None, "K", None, None).unwrap();
+        assert_eq!(names(&code), [PLATFORM_KEY_VAR, PLATFORM_MODE_VAR]);
+        for set in [ClientSet::Aws, ClientSet::Openai, ClientSet::Litellm] {
+            let err = platform(&[set], None, "K", None, None).unwrap_err();
+            assert!(
+                err.message().contains("Claude Platform"),
+                "{}",
+                err.message()
+            );
+        }
+        assert!(
+            platform(
+                &[ClientSet::Anthropic],
+                Some(Surface::Mantle),
+                "K",
+                None,
+                None
+            )
+            .is_err()
+        );
+        let local = Local {
+            endpoint: "https://127.0.0.1:9",
+            token: "T",
+            region: "us-east-1",
+            bundle: "/b.pem",
+            ca: "/ca.pem",
+        };
+        let vars = local
+            .vars(
+                crate::service::Service::ClaudePlatform,
+                Some("w"),
+                &[],
+                None,
+            )
+            .unwrap();
+        assert_eq!(get(&vars, PLATFORM_BASE_VAR), "https://127.0.0.1:9");
+        assert_eq!(get(&vars, PLATFORM_KEY_VAR), "T");
+        assert_eq!(get(&vars, WORKSPACE_VAR), "w");
+        assert!(!names(&vars).contains(&KEY_VAR));
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::files;
 use crate::secret::{ExposeSecret, Secret};
+use crate::service::Service;
 use crate::store::Backend;
 
 const FILE: &str = "keys.json";
@@ -127,6 +128,10 @@ pub struct Retirement {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyMeta {
     pub kind: KeyKind,
+    /// The service the key is for: read from the key's prefix when it is stored.
+    /// Metadata from before services were known has none, and is Bedrock's.
+    #[serde(default, skip_serializing_if = "Service::is_bedrock")]
+    pub service: Service,
     pub origin: Origin,
     pub store: Backend,
     /// `ABSK…WXYZ`: lets `list` tell keys apart without opening the store.
@@ -164,6 +169,9 @@ pub struct KeyMeta {
     /// An old credential waiting to be retired after a rotation's grace period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retiring: Option<Retirement>,
+    /// A Claude Platform key's workspace (`--workspace-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
 }
 
 /// Long-term keys closer than this to expiry are "expiring soon".
@@ -200,6 +208,15 @@ impl Status {
 }
 
 impl KeyMeta {
+    /// The key this entry now holds: its mask, and its service (a secret someone
+    /// else writes may come to hold another service's key).
+    pub fn now_holds(&mut self, secret: &Secret) {
+        self.masked = crate::token::mask(secret.expose_secret());
+        if let Some((service, ..)) = Service::of_key(secret.expose_secret()) {
+            self.service = service;
+        }
+    }
+
     /// A long-term key IAM just made.
     pub fn iam(
         store: Backend,
@@ -277,6 +294,7 @@ impl KeyMeta {
     ) -> KeyMeta {
         KeyMeta {
             kind,
+            service: Service::of_key(secret.expose_secret()).map_or(Service::Bedrock, |(s, ..)| s),
             origin,
             store,
             masked: crate::token::mask(secret.expose_secret()),
@@ -292,6 +310,7 @@ impl KeyMeta {
             published: Vec::new(),
             shared: None,
             retiring: None,
+            workspace: None,
         }
     }
 
@@ -621,6 +640,8 @@ mod tests {
     fn meta() -> KeyMeta {
         KeyMeta {
             kind: KeyKind::LongTerm,
+            service: Service::Bedrock,
+            workspace: None,
             origin: Origin::Imported,
             store: Backend::File,
             masked: "ABSK…WXYZ".into(),

@@ -89,7 +89,7 @@ pub fn request(data: &[u8]) {
         Some(at) => (&data[..at], &data[at + 1..]),
         None => (data, &b""[..]),
     };
-    let upstreams = crate::proxy::Upstreams {
+    let upstreams = crate::proxy::Upstreams::Bedrock(crate::proxy::route::BedrockHosts {
         runtime: crate::proxy::route::Upstream::parse(
             "https://bedrock-runtime.us-east-1.amazonaws.com",
         )
@@ -100,7 +100,7 @@ pub fn request(data: &[u8]) {
             "https://bedrock-mantle.us-east-1.api.aws",
         )
         .expect("a fixed URL")),
-    };
+    });
     let target = text(target);
     if let Ok(uri) = target.parse::<http::Uri>() {
         let query = uri.path_and_query().map_or("/", |p| p.as_str());
@@ -242,6 +242,7 @@ mod tests {
                 "proptest",
             );
             let key = crate::token::mint(
+                crate::service::Service::Bedrock,
                 &creds,
                 &region,
                 std::time::Duration::from_secs(lifetime),
@@ -286,8 +287,8 @@ mod tests {
             n in 1u32..100,
             account in "[0-9]{12}",
         ) {
-            let first = crate::token::LongTerm { alias: format!("{user}-at-{account}") };
-            let later = crate::token::LongTerm { alias: format!("{user}+{n}-at-{account}") };
+            let first = crate::token::LongTerm { service: crate::service::Service::Bedrock, alias: format!("{user}-at-{account}") };
+            let later = crate::token::LongTerm { service: crate::service::Service::Bedrock, alias: format!("{user}+{n}-at-{account}") };
             prop_assert!(first.is_of_user(&user));
             prop_assert!(later.is_of_user(&user));
             prop_assert_eq!(later.account(), Some(account.as_str()));

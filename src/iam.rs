@@ -1,5 +1,6 @@
 //! IAM, through aws-sdk-iam: users, their policies, and the service-specific
-//! credentials that are long-term Bedrock API keys.
+//! credentials that are long-term API keys (Bedrock's, Claude Platform's, …: the
+//! service is always the caller's to name).
 //!
 //! The SDK retries throttling and transient errors with backoff (standard mode, 3
 //! attempts); what is left becomes one line with the contract's exit code.
@@ -12,8 +13,8 @@ use aws_sdk_iam::types::StatusType;
 use crate::aws;
 use crate::error::{Error, Result};
 use crate::secret::{Secret, secret};
+use crate::service::Service;
 
-pub const BEDROCK: &str = "bedrock.amazonaws.com";
 pub use crate::aws::TIMED_OUT;
 
 /// The tag bedkey puts on what it makes for a key, naming the key.
@@ -66,6 +67,8 @@ pub struct Iam {
 /// A service-specific credential as IAM lists it (never with its secret).
 #[derive(Clone, Debug)]
 pub struct Remote {
+    /// The service asked for: a listing is always of one.
+    pub service: Service,
     pub id: String,
     pub user: String,
     pub status: String,
@@ -378,9 +381,13 @@ impl Iam {
         }
     }
 
-    /// Every Bedrock API key in the account: one paginated listing with `AllUsers`.
-    /// `progress` hears the count so far after each page.
-    pub async fn all_credentials(&self, mut progress: impl FnMut(usize)) -> Result<Vec<Remote>> {
+    /// Every API key of `service` in the account: one paginated listing with
+    /// `AllUsers`. `progress` hears the count so far after each page.
+    pub async fn all_credentials(
+        &self,
+        service: Service,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<Remote>> {
         let mut all = Vec::new();
         let mut marker = None;
         let mut seen = std::collections::HashSet::new();
@@ -389,7 +396,7 @@ impl Iam {
                 .client
                 .list_service_specific_credentials()
                 .all_users(true)
-                .service_name(BEDROCK)
+                .service_name(service.describe().iam)
                 .max_items(1000)
                 .set_marker(marker)
                 .customize()
@@ -397,7 +404,7 @@ impl Iam {
                 .send()
                 .await
                 .map_err(|e| error("ListServiceSpecificCredentials", e))?;
-            all.extend(listed(out.service_specific_credentials())?);
+            all.extend(listed(service, out.service_specific_credentials())?);
             progress(all.len());
             marker = match next_page(out.is_truncated(), out.marker(), &mut seen)? {
                 Some(m) => Some(m),
@@ -406,8 +413,8 @@ impl Iam {
         }
     }
 
-    /// The user's Bedrock API keys.
-    pub async fn credentials(&self, user: &str) -> Result<Vec<Remote>> {
+    /// The user's API keys of `service`.
+    pub async fn credentials(&self, service: Service, user: &str) -> Result<Vec<Remote>> {
         let mut all = Vec::new();
         let mut marker = None;
         let mut seen = std::collections::HashSet::new();
@@ -416,14 +423,14 @@ impl Iam {
                 .client
                 .list_service_specific_credentials()
                 .user_name(user)
-                .service_name(BEDROCK)
+                .service_name(service.describe().iam)
                 .set_marker(marker)
                 .customize()
                 .interceptor(WholeReply(LISTING_END))
                 .send()
                 .await
                 .map_err(|e| error("ListServiceSpecificCredentials", e))?;
-            all.extend(listed(out.service_specific_credentials())?);
+            all.extend(listed(service, out.service_specific_credentials())?);
             marker = match next_page(out.is_truncated(), out.marker(), &mut seen)? {
                 Some(m) => Some(m),
                 None => return Ok(all),
@@ -434,14 +441,19 @@ impl Iam {
     /// Make a credential. Sent once, never retried: a retry after a lost reply makes a
     /// second credential, and IAM shows each secret only in the reply. After any
     /// failure the caller runs [`Iam::sweep_after_failed_create`].
-    pub async fn create_credential(&self, user: &str, days: Option<i64>) -> Result<Created> {
+    pub async fn create_credential(
+        &self,
+        service: Service,
+        user: &str,
+        days: Option<i64>,
+    ) -> Result<Created> {
         let once = aws_sdk_iam::config::Builder::default()
             .retry_config(aws_smithy_types::retry::RetryConfig::disabled());
         let out = self
             .client
             .create_service_specific_credential()
             .user_name(user)
-            .service_name(BEDROCK)
+            .service_name(service.describe().iam)
             .set_credential_age_days(days.map(|d| d as i32))
             .customize()
             .config_override(once)
@@ -457,6 +469,7 @@ impl Iam {
         Ok(Created {
             secret: secret(value),
             remote: Remote {
+                service,
                 id: c.service_specific_credential_id().to_string(),
                 user: c.user_name().to_string(),
                 status: c.status().as_str().to_string(),
@@ -499,13 +512,18 @@ impl Iam {
     /// credential all the same, and its secret is lost. Find every credential of `user`
     /// that was not in `before` (listing a few times, as IAM is eventually consistent),
     /// deactivate and delete it, and say what was found.
-    pub async fn sweep_after_failed_create(&self, user: &str, before: &[Remote]) -> Sweep {
+    pub async fn sweep_after_failed_create(
+        &self,
+        service: Service,
+        user: &str,
+        before: &[Remote],
+    ) -> Sweep {
         let mut found = Vec::new();
         for attempt in 0..SWEEP_LISTINGS {
             if attempt > 0 {
                 tokio::time::sleep(SWEEP_PAUSE).await;
             }
-            match self.credentials(user).await {
+            match self.credentials(service, user).await {
                 Ok(now) => {
                     found = now
                         .into_iter()
@@ -636,14 +654,17 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for WholeReply {
 
 /// A page of a listing, each member checked: a reply cut short can parse into a
 /// member with no id or status, which must not pass for a complete list.
-fn listed(page: &[aws_sdk_iam::types::ServiceSpecificCredentialMetadata]) -> Result<Vec<Remote>> {
+fn listed(
+    service: Service,
+    page: &[aws_sdk_iam::types::ServiceSpecificCredentialMetadata],
+) -> Result<Vec<Remote>> {
     page.iter()
         .map(|c| {
             let whole = !c.service_specific_credential_id().is_empty()
                 && !c.user_name().is_empty()
                 && matches!(c.status().as_str(), "Active" | "Inactive" | "Expired");
             if whole {
-                Ok(remote(c))
+                Ok(remote(service, c))
             } else {
                 Err(Error::failure(
                     "IAM answered ListServiceSpecificCredentials with a reply bedkey could not read (a credential without its id, user or status)",
@@ -654,8 +675,9 @@ fn listed(page: &[aws_sdk_iam::types::ServiceSpecificCredentialMetadata]) -> Res
 }
 
 /// A credential as a listing describes it.
-fn remote(c: &aws_sdk_iam::types::ServiceSpecificCredentialMetadata) -> Remote {
+fn remote(service: Service, c: &aws_sdk_iam::types::ServiceSpecificCredentialMetadata) -> Remote {
     Remote {
+        service,
         id: c.service_specific_credential_id().to_string(),
         user: c.user_name().to_string(),
         status: c.status().as_str().to_string(),

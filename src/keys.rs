@@ -11,10 +11,11 @@ use crate::config::{
 use crate::error::{Error, Result};
 use crate::secret::{ExposeSecret, Secret};
 use crate::secrets::{self, About, Secrets};
+use crate::service::Service;
 use crate::shell::KEY_VAR;
 use crate::store::{Backend, SecretStore};
 use crate::time;
-use crate::token::{self, Decoded, Minted, mask};
+use crate::token::{self, Decoded, Minted};
 
 /// All the time a shell start gives bedkey to refresh a key: waiting for the lock
 /// and minting together. Past it, a cached key that still works is used.
@@ -41,6 +42,8 @@ pub enum Warning {
     },
     /// No region with the key, and none in the environment: SDKs will not start.
     NoRegion,
+    /// A Claude Platform key with no workspace: Anthropic's SDK will not start.
+    NoWorkspace,
     /// A shared or published key's secret could not be read again; the copy read
     /// at `read_at` (if ever), still valid, is used.
     Unshared {
@@ -109,6 +112,9 @@ impl Warning {
                 credential_id,
             } => format!(
                 "key '{name}' was rotated from {secret}: now using its credential {credential_id}"
+            ),
+            Warning::NoWorkspace => format!(
+                "Claude Platform key '{name}' has no workspace: Anthropic's SDK refuses to start without ANTHROPIC_AWS_WORKSPACE_ID; `bedkey set {name} --workspace-id ID` records one"
             ),
             Warning::NoRegion => format!(
                 "key '{name}' has no region and neither AWS_REGION nor AWS_DEFAULT_REGION is set: boto3, the AWS CLI and the SDKs will refuse to start; `bedkey set {name} --region REGION` records one"
@@ -216,6 +222,12 @@ impl Loaded {
         if self.meta.region.is_none() && crate::region::from_env().is_none() {
             self.warnings.push(Warning::NoRegion);
         }
+        if self.meta.service == Service::ClaudePlatform
+            && self.meta.workspace.is_none()
+            && std::env::var_os(crate::service::WORKSPACE_VAR).is_none()
+        {
+            self.warnings.push(Warning::NoWorkspace);
+        }
         let (Some(expires_at), false) = (self.expires_at, self.refreshed()) else {
             return;
         };
@@ -264,9 +276,11 @@ fn seconds_left(secret: &Secret, now: i64) -> Option<i64> {
 /// Makes a new key for a short-term recipe. [`AwsMinter`] asks the AWS credential
 /// chain; tests give a fake.
 pub trait Minter {
-    /// Mint for `profile` (None: the default chain) in `region`, within `budget`.
+    /// Mint a key of `service` for `profile` (None: the default chain) in `region`,
+    /// within `budget`.
     fn mint(
         &self,
+        service: crate::service::Service,
         profile: Option<&str>,
         region: Option<&str>,
         lifetime: Duration,
@@ -279,12 +293,13 @@ pub struct AwsMinter;
 impl Minter for AwsMinter {
     fn mint(
         &self,
+        service: crate::service::Service,
         profile: Option<&str>,
         region: Option<&str>,
         lifetime: Duration,
         budget: Duration,
     ) -> Result<Minted> {
-        let minting = crate::aws::mint(profile, region, lifetime);
+        let minting = crate::aws::mint(service, profile, region, lifetime);
         crate::aws::block_on(async { tokio::time::timeout(budget, minting).await })?.map_err(
             |_| {
                 Error::credentials(format!(
@@ -526,7 +541,8 @@ impl Loader<'_> {
             meta.kind = kind;
             meta.expires = expires;
             meta.region = about.region.clone().or(meta.region);
-            meta.masked = mask(key.expose_secret());
+            meta.workspace = about.workspace_id.clone().or(meta.workspace);
+            meta.now_holds(&key);
             if let Some(shared) = &mut meta.shared {
                 shared.read_at = time::now();
             }
@@ -659,6 +675,7 @@ impl Loader<'_> {
                     .clamp(1, token::MAX_LIFETIME.as_secs()),
             );
             let minted = self.minter.mint(
+                meta.service,
                 meta.profile.as_deref(),
                 meta.region.as_deref(),
                 lifetime,
@@ -666,7 +683,7 @@ impl Loader<'_> {
             )?;
             backend.set(name, &minted.key)?;
             meta.expires = Some(minted.expires_at);
-            meta.masked = mask(minted.key.expose_secret());
+            meta.now_holds(&minted.key);
             meta.region = Some(minted.region.clone());
             keys.keys.insert(name.to_string(), meta.clone());
             let mut key = Loaded::new(name, meta, minted.key);
@@ -703,9 +720,12 @@ pub fn rotated_in_secret(
     let user = meta.user.as_deref()?;
     let id = about.credential_id.as_deref()?;
     let own_account = meta.alias.as_ref().and_then(|a| {
-        token::LongTerm { alias: a.clone() }
-            .account()
-            .map(str::to_string)
+        token::LongTerm {
+            service: meta.service,
+            alias: a.clone(),
+        }
+        .account()
+        .map(str::to_string)
     });
     let same_account = own_account.is_none_or(|a| key.account() == Some(a.as_str()));
     let retiring = meta.retiring.as_ref().map(|r| r.credential_id.as_str());
@@ -757,7 +777,7 @@ fn adopt(
         meta.created = new - (old - meta.created);
     }
     meta.expires = expires;
-    meta.masked = mask(key.expose_secret());
+    meta.now_holds(key);
     Ok(())
 }
 
@@ -893,7 +913,7 @@ pub fn replace(
                 let previous = backend.get(name)?;
                 backend.set(name, secret)?;
                 change(&mut meta);
-                meta.masked = mask(secret.expose_secret());
+                meta.now_holds(secret);
                 keys.keys.insert(name.to_string(), meta.clone());
                 Ok((meta, previous))
             },
@@ -996,6 +1016,7 @@ mod tests {
             );
             let signed_at = time::now() - self.age;
             let key = token::mint(
+                crate::service::Service::Bedrock,
                 &creds,
                 "us-east-1",
                 Duration::from_secs(self.lifetime as u64),
@@ -1016,6 +1037,7 @@ mod tests {
     impl Minter for Fake {
         fn mint(
             &self,
+            _: crate::service::Service,
             _: Option<&str>,
             _: Option<&str>,
             _: Duration,
@@ -1133,7 +1155,7 @@ mod tests {
         let stored = memory.get("k").unwrap().unwrap();
         assert_eq!(stored.expose_secret(), key.secret.expose_secret());
         let meta = config.load().unwrap().get("k").unwrap().clone();
-        assert_eq!(meta.masked, mask(key.secret.expose_secret()));
+        assert_eq!(meta.masked, token::mask(key.secret.expose_secret()));
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub mod proxy;
 pub mod region;
 pub mod secret;
 pub mod secrets;
+pub mod service;
 pub mod settings;
 pub mod shell;
 pub mod store;

@@ -105,6 +105,15 @@ pub fn dns_suffix(region: &str) -> &'static str {
     }
 }
 
+/// An endpoint variable, as the SDKs read it: the service's own, then
+/// `AWS_ENDPOINT_URL`; an empty one is as good as unset.
+pub fn endpoint_override(var: &str) -> Option<String> {
+    let read = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    read(var)
+        .or_else(|| read("AWS_ENDPOINT_URL"))
+        .map(|url| url.trim_end_matches('/').to_string())
+}
+
 /// Mantle's host in a region (`bedrock-mantle.REGION.api.aws`), in the partitions
 /// that offer it: `aws` and `aws-us-gov`. None elsewhere (no host is known for China
 /// or the isolated partitions).

@@ -1,11 +1,14 @@
 //! Team keys in AWS Secrets Manager: a long-term key written to a secret (`publish`),
 //! read from one (`pull`), and the shape of the value both use.
 //!
-//! The value is a JSON object, `{"bedrock_api_key", "region", "expires_at", "name",
-//! "iam_user", "credential_id"}`: what cross-partition setups already read
-//! (`bedrock_api_key`, `region`), what an ECS task's `secrets` can inject field by
-//! field, and enough to rotate the key from the secret alone. Fields of an existing
-//! value that bedkey does not own are kept.
+//! The value is a JSON object, `{"bedrock_api_key", "service", "region", "expires_at",
+//! "name", "iam_user", "credential_id"}` (and a Claude Platform key's
+//! `"workspace_id"`): what cross-partition setups already read (`bedrock_api_key`,
+//! `region`), what an ECS task's `secrets` can inject field by field, and enough to
+//! rotate the key from the secret alone. The key's field keeps its name for every
+//! service, so that what reads it need not change; a value without `"service"` is
+//! read by the key's prefix (Bedrock's, for every value written before). Fields of an
+//! existing value that bedkey does not own are kept.
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
@@ -14,6 +17,7 @@ use serde_json::{Map, Value};
 use crate::aws;
 use crate::error::{Error, Result};
 use crate::secret::{ExposeSecret, Secret, secret};
+use crate::service::Service;
 use crate::token::{self, Decoded};
 
 /// The field that holds the key, as ECS `valueFrom: …:bedrock_api_key::` names it.
@@ -21,6 +25,10 @@ pub const KEY_FIELD: &str = "bedrock_api_key";
 /// What a published value says besides the key.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct About {
+    /// The key's service: what the value says, checked against the key's prefix.
+    pub service: Service,
+    /// A Claude Platform key's workspace.
+    pub workspace_id: Option<String>,
     pub region: Option<String>,
     /// RFC 3339.
     pub expires_at: Option<String>,
@@ -50,6 +58,11 @@ pub fn value(existing: Option<&str>, key: &Secret, about: &About, raw: bool) -> 
         KEY_FIELD.into(),
         Value::String(key.expose_secret().to_string()),
     );
+    object.insert("service".into(), Value::String(about.service.name().into()));
+    match &about.workspace_id {
+        Some(w) => object.insert("workspace_id".into(), Value::String(w.clone())),
+        None => object.remove("workspace_id"),
+    };
     object.insert("region".into(), text(&about.region));
     object.insert("expires_at".into(), text(&about.expires_at));
     object.insert("name".into(), text(&about.name));
@@ -69,7 +82,7 @@ pub fn parse(value: &Secret, secret_id: &str) -> Result<(Secret, About)> {
     let text = value.expose_secret().trim();
     let not_a_key = || {
         Error::usage(format!(
-            "secret {secret_id} holds no Bedrock API key: neither a JSON object with \"{KEY_FIELD}\" nor a bare key"
+            "secret {secret_id} holds no API key: neither a JSON object with \"{KEY_FIELD}\" nor a bare key"
         ))
     };
     let (key, about) = match serde_json::from_str::<Value>(text) {
@@ -78,7 +91,7 @@ pub fn parse(value: &Secret, secret_id: &str) -> Result<(Secret, About)> {
                 .get(KEY_FIELD)
                 .and_then(Value::as_str)
                 .ok_or_else(not_a_key)?;
-            for name in ["region", "expires_at"] {
+            for name in ["region", "expires_at", "service", "workspace_id"] {
                 if o.get(name).is_some_and(|v| !v.is_string() && !v.is_null()) {
                     return Err(Error::usage(format!(
                         "secret {secret_id} has a \"{name}\" that is not text"
@@ -87,6 +100,9 @@ pub fn parse(value: &Secret, secret_id: &str) -> Result<(Secret, About)> {
             }
             let field = |name: &str| o.get(name).and_then(Value::as_str).map(str::to_string);
             let about = About {
+                // Checked against the key below.
+                service: Service::default(),
+                workspace_id: field("workspace_id"),
                 region: field("region"),
                 expires_at: field("expires_at"),
                 name: field("name"),
@@ -97,16 +113,21 @@ pub fn parse(value: &Secret, secret_id: &str) -> Result<(Secret, About)> {
             (secret(key.trim().to_string()), about)
         }
         Ok(_) => return Err(not_a_key()),
-        Err(_)
-            if text.starts_with(token::LONG_TERM_PREFIX)
-                || text.starts_with(token::SHORT_TERM_PREFIX) =>
-        {
-            (secret(text.to_string()), About::default())
-        }
+        Err(_) if Service::of_key(text).is_some() => (secret(text.to_string()), About::default()),
         Err(_) => return Err(not_a_key()),
     };
     let decoded =
         token::decode(key.expose_secret()).map_err(|e| e.context(format!("secret {secret_id}")))?;
+    let said = serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v.get("service").and_then(Value::as_str).map(str::to_string));
+    let about = About {
+        service: service_of(decoded.service(), said.as_deref(), secret_id)?,
+        ..about
+    };
+    if let Some(w) = &about.workspace_id {
+        crate::service::workspace_id(w).map_err(|e| e.context(format!("secret {secret_id}")))?;
+    }
     if let Some(r) = &about.region {
         crate::region::checked(r).map_err(|e| e.context(format!("secret {secret_id}")))?;
     }
@@ -116,6 +137,19 @@ pub fn parse(value: &Secret, secret_id: &str) -> Result<(Secret, About)> {
         return Ok((key, About { region, ..about }));
     }
     Ok((key, about))
+}
+
+/// The service a value's key is for: its prefix's, which a `"service"` field must
+/// agree with.
+fn service_of(of_key: Service, said: Option<&str>, secret_id: &str) -> Result<Service> {
+    match said {
+        None => Ok(of_key),
+        Some(name) if name == of_key.name() => Ok(of_key),
+        Some(name) => Err(Error::usage(format!(
+            "secret {secret_id} says its key is for \"{name}\", but it holds a {} key",
+            of_key.title()
+        ))),
+    }
 }
 
 /// The region a secret lives in: an ARN's own (a conflicting `--secret-region` is a
@@ -389,6 +423,48 @@ mod tests {
             let e = parse(&secret(bad.clone()), "s").err().unwrap();
             assert_eq!(e.kind(), crate::error::Kind::Usage, "{bad}");
             assert!(!e.message().contains("secret\""), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_value_names_its_service_which_must_be_the_keys() {
+        let platform = format!(
+            "AEAA{}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                "AeaApiKey-x-at-123456789012:c2VjcmV0"
+            )
+        );
+        let about = About {
+            service: Service::ClaudePlatform,
+            workspace_id: Some("wrk_1".into()),
+            ..About::default()
+        };
+        let v = value(None, &secret(platform.clone()), &about, false);
+        let json: Value = serde_json::from_str(v.expose_secret()).unwrap();
+        assert_eq!(json[KEY_FIELD], platform.as_str());
+        assert_eq!(json["service"], "claude-platform");
+        assert_eq!(json["workspace_id"], "wrk_1");
+        let (_, read) = parse(&v, "s").unwrap();
+        assert_eq!(read.service, Service::ClaudePlatform);
+        assert_eq!(read.workspace_id.as_deref(), Some("wrk_1"));
+        // Without the field (hand-written values, or bedkey's before): the prefix's.
+        let (_, read) = parse(&secret(format!(r#"{{"bedrock_api_key": "{KEY}"}}"#)), "s").unwrap();
+        assert_eq!(read.service, Service::Bedrock);
+        let (_, read) = parse(
+            &secret(format!(r#"{{"bedrock_api_key": "{platform}"}}"#)),
+            "s",
+        )
+        .unwrap();
+        assert_eq!(read.service, Service::ClaudePlatform);
+        // A field that contradicts the key, or a bad workspace, is refused.
+        for bad in [
+            format!(r#"{{"bedrock_api_key": "{KEY}", "service": "claude-platform"}}"#),
+            format!(r#"{{"bedrock_api_key": "{KEY}", "service": 7}}"#),
+            format!(r#"{{"bedrock_api_key": "{platform}", "workspace_id": "a b"}}"#),
+        ] {
+            let e = parse(&secret(bad.clone()), "s").err().unwrap();
+            assert_eq!(e.kind(), crate::error::Kind::Usage, "{bad}");
         }
     }
 

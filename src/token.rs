@@ -1,9 +1,11 @@
-//! Bedrock API keys: minting short-term keys and reading either kind offline.
+//! API keys (Bedrock's and Claude Platform's): minting short-term keys and reading
+//! either kind offline.
 //!
-//! A short-term key is a SigV4 query-presigned `POST https://bedrock.amazonaws.com/
+//! A short-term key is a SigV4 query-presigned `POST https://HOST/
 //! ?Action=CallWithBearerToken`, without `https://`, with `&Version=1`, base64'd and
-//! prefixed. We reproduce AWS's official generators byte for byte, including where the
-//! session token sits in the query.
+//! prefixed, HOST and the prefix being the service's ([`crate::service`]). We
+//! reproduce AWS's official generators byte for byte, including where the session
+//! token sits in the query.
 
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,13 +22,11 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 
 use crate::error::{Error, Result};
 use crate::secret::{Secret, secret};
+use crate::service::{Kind, Service};
 
-pub const SHORT_TERM_PREFIX: &str = "bedrock-api-key-";
-pub const LONG_TERM_PREFIX: &str = "ABSK";
 /// The longest a short-term key may live: 12 hours.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(43_200);
 
-const HOST: &str = "bedrock.amazonaws.com";
 const ACTION: &str = "Action=CallWithBearerToken";
 
 /// SigV4's unreserved set: everything else in a query value is percent-encoded.
@@ -36,16 +36,25 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-/// Sign a short-term key valid for `lifetime` from `signed_at`, in `region`.
+/// Sign a short-term key of `service` valid for `lifetime` from `signed_at`, in
+/// `region`.
 ///
 /// The caller has already capped `lifetime` at the credentials' own expiry and checked
 /// it is within 1 s..=12 h.
 pub fn mint(
+    service: Service,
     credentials: &Credentials,
     region: &str,
     lifetime: Duration,
     signed_at: SystemTime,
 ) -> Result<Secret> {
+    let Some(presign) = &service.describe().short_term else {
+        return Err(Error::usage(format!(
+            "{} has no short-term keys",
+            service.title()
+        )));
+    };
+    let host = presign.host;
     let identity: Identity = credentials.clone().into();
     let mut settings = SigningSettings::default();
     settings.signature_location = SignatureLocation::QueryParams;
@@ -53,17 +62,17 @@ pub fn mint(
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
-        .name("bedrock")
+        .name(presign.signing_name)
         .time(signed_at)
         .settings(settings)
         .build()
         .map_err(|e| Error::failure(format!("cannot sign a key: {e}")))?
         .into();
-    let url = format!("https://{HOST}/?{ACTION}");
+    let url = format!("https://{host}/?{ACTION}");
     let request = SignableRequest::new(
         "POST",
         &url,
-        std::iter::once(("host", HOST)),
+        std::iter::once(("host", host)),
         SignableBody::Bytes(&[]),
     )
     .map_err(|e| Error::failure(format!("cannot sign a key: {e}")))?;
@@ -71,7 +80,7 @@ pub fn mint(
         .map_err(|e| Error::failure(format!("cannot sign a key: {e}")))?
         .into_parts();
     let (_, query) = instructions.into_parts();
-    let mut presigned = format!("{HOST}/?{ACTION}");
+    let mut presigned = format!("{host}/?{ACTION}");
     for (name, value) in in_official_order(query) {
         presigned.push('&');
         presigned.push_str(name);
@@ -80,7 +89,8 @@ pub fn mint(
     }
     presigned.push_str("&Version=1");
     Ok(secret(format!(
-        "{SHORT_TERM_PREFIX}{}",
+        "{}{}",
+        presign.prefix,
         STANDARD.encode(presigned)
     )))
 }
@@ -134,8 +144,19 @@ pub enum Decoded {
     LongTerm(LongTerm),
 }
 
+impl Decoded {
+    /// The service the key is for.
+    pub fn service(&self) -> Service {
+        match self {
+            Decoded::ShortTerm(st) => st.service,
+            Decoded::LongTerm(lt) => lt.service,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShortTerm {
+    pub service: Service,
     pub region: String,
     /// Seconds since the epoch.
     pub signed_at: i64,
@@ -153,6 +174,7 @@ impl ShortTerm {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LongTerm {
+    pub service: Service,
     /// The credential alias AWS puts before the `:` (`BedrockAPIKey-…-at-ACCOUNT`).
     pub alias: String,
 }
@@ -206,22 +228,35 @@ fn name_is(name: &str, user: &str) -> bool {
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
 }
 
-/// Read a key of either kind; anything else is a usage error that says what is wrong.
+/// Read a key of either kind and of any service bedkey keeps; anything else is a
+/// usage error that says what is wrong.
 pub fn decode(key: &str) -> Result<Decoded> {
     let key = key.trim();
-    if let Some(body) = key.strip_prefix(SHORT_TERM_PREFIX) {
-        return decode_short_term(body).map(Decoded::ShortTerm);
+    // Named for the service its prefix says: "not a valid Bedrock API key: …".
+    let titled = |service: Service| {
+        move |e: Error| {
+            let why = e.message().strip_prefix(MALFORMED).unwrap_or(e.message());
+            Error::usage(format!("not a valid {} API key{why}", service.title()))
+        }
+    };
+    match Service::of_key(key) {
+        Some((service, Kind::ShortTerm, body)) => decode_short_term(service, body)
+            .map(Decoded::ShortTerm)
+            .map_err(titled(service)),
+        Some((service, Kind::LongTerm, body)) => decode_long_term(service, body)
+            .map(Decoded::LongTerm)
+            .map_err(titled(service)),
+        None => Err(malformed(
+            "it starts with none of 'bedrock-api-key-' or 'ABSK' (Bedrock, short- and \
+             long-term), 'aws-external-anthropic-api-key-' or 'AEAA' (Claude Platform)",
+        )),
     }
-    if let Some(body) = key.strip_prefix(LONG_TERM_PREFIX) {
-        return decode_long_term(body).map(Decoded::LongTerm);
-    }
-    Err(malformed(
-        "it starts with neither 'bedrock-api-key-' (short-term) nor 'ABSK' (long-term)",
-    ))
 }
 
+const MALFORMED: &str = "not a valid API key";
+
 fn malformed(why: impl std::fmt::Display) -> Error {
-    Error::usage(format!("not a valid Bedrock API key: {why}"))
+    Error::usage(format!("{MALFORMED}: {why}"))
 }
 
 /// A presigned URL's query, parameter by parameter, percent-decoded.
@@ -253,14 +288,23 @@ impl<'a> Query<'a> {
     }
 }
 
-fn decode_short_term(body: &str) -> Result<ShortTerm> {
-    let bytes = STANDARD
-        .decode(body)
-        .map_err(|_| malformed("the part after 'bedrock-api-key-' is not valid base64"))?;
+fn decode_short_term(service: Service, body: &str) -> Result<ShortTerm> {
+    let presign = service
+        .describe()
+        .short_term
+        .as_ref()
+        .ok_or_else(|| malformed("its service has no short-term keys"))?;
+    let bytes = STANDARD.decode(body).map_err(|_| {
+        malformed(format!(
+            "the part after '{}' is not valid base64",
+            presign.prefix
+        ))
+    })?;
     let url = String::from_utf8(bytes).map_err(|_| malformed("it does not decode to text"))?;
+    let host = presign.host;
     let query = url
-        .strip_prefix(&format!("{HOST}/?"))
-        .ok_or_else(|| malformed(format!("it does not decode to a {HOST} request")))?;
+        .strip_prefix(&format!("{host}/?"))
+        .ok_or_else(|| malformed(format!("it does not decode to a {host} request")))?;
     let q = Query::parse(query)?;
     if q.get("Action")? != "CallWithBearerToken" {
         return Err(malformed("its Action is not CallWithBearerToken"));
@@ -277,7 +321,7 @@ fn decode_short_term(body: &str) -> Result<ShortTerm> {
     if q.get("Version")? != "1" {
         return Err(malformed("its Version is not 1"));
     }
-    let (access_key_id, region) = credential_scope(&q)?;
+    let (access_key_id, region) = credential_scope(&q, presign.signing_name)?;
     let signed_at = crate::time::parse_amz_date(q.get("X-Amz-Date")?)
         .ok_or_else(|| malformed("its X-Amz-Date is not a date"))?;
     let lifetime: i64 = q
@@ -294,6 +338,7 @@ fn decode_short_term(body: &str) -> Result<ShortTerm> {
         return Err(malformed("its X-Amz-Date is out of range"));
     }
     Ok(ShortTerm {
+        service,
         region,
         signed_at,
         lifetime,
@@ -305,13 +350,18 @@ fn decode_short_term(body: &str) -> Result<ShortTerm> {
 /// `AKID/20250715/us-west-2/bedrock/aws4_request`: the access key id and the region.
 /// Every field is checked as strictly as the same value given as a flag: a key is
 /// input, and its region reaches shells.
-fn credential_scope<'q>(q: &'q Query) -> Result<(&'q str, String)> {
+fn credential_scope<'q>(q: &'q Query, signing_name: &str) -> Result<(&'q str, String)> {
     let credential: Vec<&str> = q.get("X-Amz-Credential")?.split('/').collect();
-    let [access_key_id, date, region, "bedrock", "aws4_request"] = credential[..] else {
-        return Err(malformed(
-            "its X-Amz-Credential is not KEY/DATE/REGION/bedrock/aws4_request",
-        ));
+    let [access_key_id, date, region, name, "aws4_request"] = credential[..] else {
+        return Err(malformed(format!(
+            "its X-Amz-Credential is not KEY/DATE/REGION/{signing_name}/aws4_request"
+        )));
     };
+    if name != signing_name {
+        return Err(malformed(format!(
+            "its X-Amz-Credential is signed for {name}, not {signing_name}"
+        )));
+    }
     if crate::region::checked(region).is_err() {
         return Err(malformed(
             "the region in its X-Amz-Credential is not a region name",
@@ -334,10 +384,11 @@ fn credential_scope<'q>(q: &'q Query) -> Result<(&'q str, String)> {
     Ok((access_key_id, region.to_string()))
 }
 
-fn decode_long_term(body: &str) -> Result<LongTerm> {
+fn decode_long_term(service: Service, body: &str) -> Result<LongTerm> {
+    let prefix = service.describe().long_term_prefix;
     let bytes = STANDARD
         .decode(body)
-        .map_err(|_| malformed("the part after 'ABSK' is not valid base64"))?;
+        .map_err(|_| malformed(format!("the part after '{prefix}' is not valid base64")))?;
     // The decoded form is `alias:secret`: only the alias is read, the rest is dropped.
     let Some(colon) = bytes.iter().position(|&b| b == b':') else {
         return Err(malformed("it does not decode to ALIAS:SECRET"));
@@ -357,38 +408,49 @@ fn decode_long_term(body: &str) -> Result<LongTerm> {
         return Err(malformed("it has no secret after the alias (truncated?)"));
     }
     Ok(LongTerm {
+        service,
         alias: alias.to_string(),
     })
 }
 
-/// `ABSK…WXYZ`, `bedrock-api-key-…WXYZ`, `AKIA…WXYZ`: enough to tell keys apart,
+/// `ABSK…WXYZ`, `bedrock-api-key-…WXYZ`, `AKIA…WXYZ`, `AEAA…WXYZ`: enough to tell keys apart,
 /// never enough to use one.
 pub fn mask(value: &str) -> String {
     let chars: Vec<char> = value.chars().collect();
     if chars.len() < 12 {
         return "…".to_string();
     }
-    let shown = if value.starts_with(SHORT_TERM_PREFIX) {
-        SHORT_TERM_PREFIX.len()
-    } else {
-        4
+    let shown = match Service::of_key(value) {
+        Some((service, Kind::ShortTerm, _)) => service
+            .describe()
+            .short_term
+            .as_ref()
+            .map_or(4, |p| p.prefix.len()),
+        _ => 4,
     };
     let head: String = chars[..shown].iter().collect();
     let tail: String = chars[chars.len() - 4..].iter().collect();
     format!("{head}…{tail}")
 }
 
-/// Mask anything in `text` that looks like a Bedrock API key. A last line of defence
+/// Mask anything in `text` that looks like an API key of a service bedkey keeps. A last line of defence
 /// for messages that quote user input (clap echoes unexpected arguments).
 pub fn redact_keys(text: &str) -> String {
     let is_key_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-');
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = [LONG_TERM_PREFIX, SHORT_TERM_PREFIX]
+    let prefixes: Vec<&str> = Service::KEPT
         .iter()
-        .filter_map(|p| rest.find(p))
-        .min()
-    {
+        .flat_map(|s| {
+            let d = s.describe();
+            [
+                Some(d.long_term_prefix),
+                d.short_term.as_ref().map(|p| p.prefix),
+            ]
+        })
+        .flatten()
+        .collect();
+    while let Some(at) = prefixes.iter().filter_map(|p| rest.find(p)).min() {
         let end = rest[at..]
             .find(|c| !is_key_char(c))
             .map_or(rest.len(), |e| at + e);
@@ -454,10 +516,18 @@ mod tests {
             );
             let at = crate::time::parse_instant(self.get("signed_at")).unwrap();
             let lifetime = Duration::from_secs(self.get("expires_seconds").parse().unwrap());
-            mint(&creds, self.get("region"), lifetime, system_time(at))
-                .unwrap()
-                .expose_secret()
-                .to_string()
+            // The service is the one the expected key is for.
+            let (service, _, _) = Service::of_key(self.get("key")).unwrap();
+            mint(
+                service,
+                &creds,
+                self.get("region"),
+                lifetime,
+                system_time(at),
+            )
+            .unwrap()
+            .expose_secret()
+            .to_string()
         }
     }
 
@@ -477,6 +547,82 @@ mod tests {
     fn reproduces_the_official_generator_with_a_session_token() {
         let v = Vector::load(include_str!("../tests/vectors/short-term-session.txt"));
         assert_eq!(v.mint(), v.get("key"));
+    }
+
+    #[test]
+    fn reproduces_the_claude_platform_generator_at_every_vector() {
+        for text in [
+            include_str!("../tests/vectors/claude-platform-a.txt"),
+            include_str!("../tests/vectors/claude-platform-session.txt"),
+            include_str!("../tests/vectors/claude-platform-short.txt"),
+            include_str!("../tests/vectors/claude-platform-gov.txt"),
+        ] {
+            let v = Vector::load(text);
+            assert_eq!(v.mint(), v.get("key"), "{}", v.get("region"));
+            let Decoded::ShortTerm(st) = decode(v.get("key")).unwrap() else {
+                panic!("not short-term")
+            };
+            assert_eq!(st.service, Service::ClaudePlatform);
+            assert_eq!(st.region, v.get("region"));
+            assert_eq!(st.lifetime.to_string(), v.get("expires_seconds"));
+        }
+    }
+
+    #[test]
+    fn a_key_signed_for_another_service_than_its_prefix_says_is_refused() {
+        // A Bedrock presigned URL under Claude Platform's prefix: its host is wrong.
+        let v = Vector::load(include_str!("../tests/vectors/short-term-a.txt"));
+        let body = v.get("key").strip_prefix("bedrock-api-key-").unwrap();
+        let err = decode(&format!("aws-external-anthropic-api-key-{body}")).unwrap_err();
+        assert!(
+            err.message()
+                .contains("aws-external-anthropic.amazonaws.com request")
+        );
+        // The right host, but a scope signed for bedrock.
+        let url = String::from_utf8(STANDARD.decode(body).unwrap())
+            .unwrap()
+            .replace(
+                "bedrock.amazonaws.com/",
+                "aws-external-anthropic.amazonaws.com/",
+            );
+        let err = decode(&format!(
+            "aws-external-anthropic-api-key-{}",
+            STANDARD.encode(url)
+        ))
+        .unwrap_err();
+        assert!(
+            err.message().contains("signed for bedrock"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn claude_platform_long_term_keys_are_read_as_public_decoders_read_them() {
+        let key = format!(
+            "AEAA{}",
+            STANDARD.encode("AeaApiKey-ab12-at-123456789012:c2VjcmV0c2VjcmV0")
+        );
+        let Decoded::LongTerm(lt) = decode(&key).unwrap() else {
+            panic!("not long-term")
+        };
+        assert_eq!(lt.service, Service::ClaudePlatform);
+        assert_eq!(lt.account(), Some("123456789012"));
+        assert!(lt.is_of_user("AeaApiKey-ab12"));
+        // A framing not seen in real keys is a clear error, not a wrong answer.
+        let err = decode("AEAA\u{1}\u{2}garbage").unwrap_err();
+        assert!(
+            err.message().contains("not valid base64"),
+            "{}",
+            err.message()
+        );
+        let err = decode(&format!("AEAA{}", STANDARD.encode([0u8, 1, 2, 3, 4, 5]))).unwrap_err();
+        assert!(err.message().contains("ALIAS:SECRET"), "{}", err.message());
+        assert_eq!(mask(&key), format!("AEAA…{}", &key[key.len() - 4..]));
+        assert_eq!(
+            redact_keys(&format!("got '{key}'")),
+            format!("got '{}'", mask(&key))
+        );
     }
 
     #[test]
@@ -523,6 +669,7 @@ mod tests {
 
     fn long(alias: &str) -> LongTerm {
         LongTerm {
+            service: Service::Bedrock,
             alias: alias.to_string(),
         }
     }
@@ -583,14 +730,14 @@ mod tests {
     }
 
     fn short(url: &str) -> String {
-        format!("{SHORT_TERM_PREFIX}{}", STANDARD.encode(url))
+        format!("bedrock-api-key-{}", STANDARD.encode(url))
     }
 
     #[test]
     fn malformed_keys_say_what_is_wrong() {
         let v = Vector::load(include_str!("../tests/vectors/short-term-a.txt"));
         let good = v.get("key");
-        assert!(reason("sk-ant-123").contains("starts with neither"));
+        assert!(reason("sk-ant-123").contains("starts with none of"));
         assert!(reason("bedrock-api-key-***").contains("not valid base64"));
         assert!(reason(&good[..good.len() - 41]).contains("base64"));
         assert!(reason(&good[..good.len() - 40]).contains("truncated"));

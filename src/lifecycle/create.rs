@@ -6,9 +6,10 @@ use serde_json::Value;
 
 use crate::config::policy_name;
 use crate::error::{Error, Result};
-use crate::iam::{BEDROCK, Created, Iam, MAX_KEYS_PER_USER, NAME_TAG, Remote, Sweep, USER_PATH};
+use crate::iam::{Created, Iam, MAX_KEYS_PER_USER, NAME_TAG, Remote, Sweep, USER_PATH};
 use crate::lifecycle::Notice;
 use crate::policy::Scope;
+use crate::service::Service;
 use crate::time;
 
 /// A policy made from a file (`--policy-file`): its name and checked document.
@@ -22,10 +23,13 @@ pub struct CustomPolicy {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub name: String,
+    /// The service the key is for.
+    pub service: Service,
     pub user: String,
     /// `CredentialAgeDays`; None: the key never expires.
     pub days: Option<i64>,
-    /// Managed policies to attach (by default AmazonBedrockLimitedAccess).
+    /// Managed policies to attach (by default the service's: AmazonBedrockLimitedAccess,
+    /// AnthropicInferenceAccess).
     pub managed: Vec<String>,
     /// `--allow-model`: the least-privilege inline policy instead.
     pub scope: Option<Scope>,
@@ -97,7 +101,8 @@ impl Plan {
             Step::EnsureUser => vec![
                 format!("GetUser {user}; if missing, CreateUser {user} --path {USER_PATH}"),
                 format!(
-                    "ListServiceSpecificCredentials {user} {BEDROCK} (stop if it has 2 already)"
+                    "ListServiceSpecificCredentials {user} {} (stop if it has 2 already)",
+                    self.service.describe().iam
                 ),
             ],
             Step::TagUser => {
@@ -122,7 +127,8 @@ impl Plan {
                 .map(|p| format!("AttachUserPolicy {user} {p} (if not attached)"))
                 .collect(),
             Step::CreateCredential => vec![format!(
-                "CreateServiceSpecificCredential {user} {BEDROCK} {}",
+                "CreateServiceSpecificCredential {user} {} {}",
+                self.service.describe().iam,
                 match self.days {
                     Some(d) => format!("--credential-age-days {d}"),
                     None => "(no expiry)".to_string(),
@@ -253,7 +259,7 @@ impl Run<'_> {
     async fn ensure_user(&mut self) -> Result<()> {
         let (iam, user) = (self.iam, &self.plan.user);
         if iam.user_exists(user).await? {
-            let existing = iam.credentials(user).await?;
+            let existing = iam.credentials(self.plan.service, user).await?;
             if existing.len() >= MAX_KEYS_PER_USER {
                 return Err(at_limit(&self.plan.name, user, &existing));
             }
@@ -312,27 +318,55 @@ impl Run<'_> {
     /// The credential itself; after a failure that may have acted, sweep up after it.
     async fn create(&self) -> Result<Created> {
         let user = &self.plan.user;
-        match self.iam.create_credential(user, self.plan.days).await {
+        let service = self.plan.service;
+        match self
+            .iam
+            .create_credential(service, user, self.plan.days)
+            .await
+        {
             Ok(created) => Ok(created),
             Err(e) if !crate::iam::may_have_acted(&e) => Err(midway(e, user, &self.done)),
             Err(e) => {
-                let sweep = self.iam.sweep_after_failed_create(user, &self.before).await;
-                Err(lost_create(e, sweep, user, &self.done))
+                let sweep = self
+                    .iam
+                    .sweep_after_failed_create(service, user, &self.before)
+                    .await;
+                Err(lost_create(service, e, sweep, user, &self.done))
             }
+        }
+    }
+}
+
+/// A rotation's new credential for `user`, who holds `existing`; after a failure that
+/// may have acted, swept up after as `create` is.
+pub async fn replacement(
+    iam: &Iam,
+    service: Service,
+    user: &str,
+    days: Option<i64>,
+    existing: &[Remote],
+) -> Result<Created> {
+    match iam.create_credential(service, user, days).await {
+        Ok(created) => Ok(created),
+        Err(e) if !crate::iam::may_have_acted(&e) => Err(e),
+        Err(e) => {
+            let sweep = iam.sweep_after_failed_create(service, user, existing).await;
+            Err(lost_create(service, e, sweep, user, &[]))
         }
     }
 }
 
 /// The create call failed: say what the sweep for a credential IAM made anyway found,
 /// then what else IAM holds.
-pub fn lost_create(err: Error, sweep: Sweep, user: &str, done: &[Done]) -> Error {
+pub fn lost_create(service: Service, err: Error, sweep: Sweep, user: &str, done: &[Done]) -> Error {
+    let iam_service = service.describe().iam;
     let held = holdings(user, done)
         .map(|h| format!("; IAM also has {h}"))
         .unwrap_or_default();
     // What IAM holds is not known for sure: say so, and how to look and tidy up.
     let unsure = |what: String| {
         Error::new(err.kind(), format!("{}; {what}{held}", err.message())).with_hint(format!(
-            "check with `aws iam list-service-specific-credentials --user-name {user} --service-name {BEDROCK}` and delete any credential whose key you do not hold with `{}`; then run the same command again",
+            "check with `aws iam list-service-specific-credentials --user-name {user} --service-name {iam_service}` and delete any credential whose key you do not hold with `{}`; then run the same command again",
             delete_command(user, "ID")
         ))
     };
@@ -455,9 +489,11 @@ pub fn at_limit(name: &str, user: &str, existing: &[Remote]) -> Error {
             )
         })
         .collect();
+    let service = existing.first().map_or(Service::Bedrock, |c| c.service);
     Error::failure(format!(
-        "IAM user {user} has {} Bedrock API keys already, the most IAM allows: {}; nothing was changed",
+        "IAM user {user} has {} {} API keys already, the most IAM allows: {}; nothing was changed",
         existing.len(),
+        service.title(),
         listed.join("; ")
     ))
     .with_hint(format!(
@@ -472,6 +508,7 @@ mod tests {
     fn plan() -> Plan {
         Plan {
             name: "k".into(),
+            service: Service::Bedrock,
             user: "bedkey-k".into(),
             days: Some(30),
             managed: vec![crate::policy::LIMITED_ACCESS.into()],
@@ -575,11 +612,18 @@ mod tests {
         let clean = |deleted: Vec<&str>| Sweep::Clean {
             deleted: deleted.into_iter().map(String::from).collect(),
         };
-        let e = lost_create(lost(), clean(vec![]), "u", &[]);
+        let e = lost_create(Service::Bedrock, lost(), clean(vec![]), "u", &[]);
         assert!(e.message().contains("may still"), "{}", e.message());
-        let e = lost_create(Error::failure("500"), clean(vec!["C1"]), "u", &[]);
+        let e = lost_create(
+            Service::Bedrock,
+            Error::failure("500"),
+            clean(vec!["C1"]),
+            "u",
+            &[],
+        );
         assert!(e.message().contains("bedkey deleted it"), "{}", e.message());
         let e = lost_create(
+            Service::Bedrock,
             Error::failure("500"),
             Sweep::Ambiguous(vec!["C1".into(), "C2".into()]),
             "u",
@@ -587,6 +631,7 @@ mod tests {
         );
         assert!(e.message().contains("deleted none"), "{}", e.message());
         let e = lost_create(
+            Service::Bedrock,
             Error::failure("500"),
             Sweep::Left {
                 deleted: vec![],

@@ -54,6 +54,8 @@ impl Target {
 /// What a published value says about key `name`.
 pub fn about(name: &str, meta: &KeyMeta) -> About {
     About {
+        service: meta.service,
+        workspace_id: meta.workspace.clone(),
         region: meta.region.clone(),
         expires_at: meta.expires.map(time::rfc3339),
         name: Some(name.to_string()),

@@ -227,7 +227,8 @@ pub async fn publish_all(
 /// scoped key's policy, and make the new credential (swept up if the call fails).
 pub async fn make_new(iam: &Iam, t: &Rotation<'_>) -> Result<Created> {
     let (name, user, old_id) = (t.name, &t.user, &t.old_id);
-    let existing = iam.credentials(user).await?;
+    let service = t.meta.service;
+    let existing = iam.credentials(service, user).await?;
     if !existing.iter().any(|c| c.id == *old_id) {
         let hint = if t.meta.published.is_empty() {
             format!("`bedkey remove {name}` forgets it; `bedkey create {name}` makes a new one")
@@ -252,14 +253,7 @@ pub async fn make_new(iam: &Iam, t: &Rotation<'_>) -> Result<Created> {
         iam.put_inline_policy(user, &policy_name(name), &doc.to_string())
             .await?;
     }
-    match iam.create_credential(user, t.days).await {
-        Ok(created) => Ok(created),
-        Err(e) if !crate::iam::may_have_acted(&e) => Err(e),
-        Err(e) => {
-            let sweep = iam.sweep_after_failed_create(user, &existing).await;
-            Err(crate::lifecycle::create::lost_create(e, sweep, user, &[]))
-        }
-    }
+    crate::lifecycle::create::replacement(iam, service, user, t.days, &existing).await
 }
 
 /// The user holds a second credential: no room for a third.

@@ -63,6 +63,8 @@ pub async fn write_new(
 /// What a secret says its key is: the IAM user, the credential, and the alias inside
 /// the key itself, which IAM must agree with before anything changes.
 pub struct Claims {
+    /// The key's service, from its prefix.
+    pub service: crate::service::Service,
     pub user: String,
     pub old_id: String,
     pub alias: String,
@@ -91,6 +93,7 @@ pub fn claims(value: &Secret, id: &str) -> Result<(About, Claims)> {
         )));
     };
     let claims = Claims {
+        service: long.service,
         user,
         old_id,
         alias: long.alias,
@@ -194,7 +197,8 @@ pub async fn make_new(
         .with_hint("publish the key again with `bedkey publish` from the home that made it"));
     }
     named.retain(|s| s != arn);
-    let existing = iam.credentials(user).await?;
+    let service = claims.service;
+    let existing = iam.credentials(service, user).await?;
     let Some(old) = existing.iter().find(|c| c.id == *old_id) else {
         return Err(Error::failure(format!(
             "IAM user {user} has no credential {old_id}, which the secret names; nothing was changed"
@@ -221,7 +225,7 @@ pub async fn make_new(
     )
     .await?;
     // Listed again: a retirement above may have made room.
-    let existing = iam.credentials(user).await?;
+    let existing = iam.credentials(service, user).await?;
     if existing.len() >= MAX_KEYS_PER_USER {
         let other: Vec<&str> = existing
             .iter()
@@ -234,14 +238,9 @@ pub async fn make_new(
         )));
     }
     let days = lifetime_days(old.created, old.expires);
-    match iam.create_credential(user, days).await {
-        Ok(created) => Ok((iam, created, named)),
-        Err(e) if !crate::iam::may_have_acted(&e) => Err(e),
-        Err(e) => {
-            let sweep = iam.sweep_after_failed_create(user, &existing).await;
-            Err(crate::lifecycle::create::lost_create(e, sweep, user, &[]))
-        }
-    }
+    let created =
+        crate::lifecycle::create::replacement(&iam, service, user, days, &existing).await?;
+    Ok((iam, created, named))
 }
 
 #[cfg(test)]

@@ -111,6 +111,9 @@ pub struct Holder {
     on_event: Arc<OnKeyEvent>,
     /// How often the store is looked at again: [`RECHECK`] but in tests.
     recheck: Duration,
+    /// The service of the key the endpoint started with, whose hosts it serves: a
+    /// key of another service in its place (a secret rewritten) is not sent there.
+    service: crate::service::Service,
 }
 
 impl Holder {
@@ -134,6 +137,7 @@ impl Holder {
             loading: tokio::sync::Mutex::new(()),
             on_event,
             recheck: RECHECK,
+            service: first.meta.service,
         })
     }
 
@@ -198,7 +202,23 @@ impl Holder {
         let event = {
             let mut state = self.lock();
             state.checked = now;
-            match loaded.and_then(|l| Key::from(&l).map(|k| (l, k))) {
+            let service = self.service;
+            let same_service = |l: Loaded| {
+                if l.meta.service == service {
+                    Ok(l)
+                } else {
+                    Err(Error::failure(format!(
+                        "key '{}' is now a {} key; this endpoint serves {} (start it again)",
+                        l.name,
+                        l.meta.service.title(),
+                        service.title()
+                    )))
+                }
+            };
+            match loaded
+                .and_then(same_service)
+                .and_then(|l| Key::from(&l).map(|k| (l, k)))
+            {
                 Ok((loaded, key)) => {
                     // The loader hands back a cached key when it cannot refresh one: try
                     // again later rather than on every request.
@@ -284,6 +304,7 @@ mod tests {
             aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test");
         let signed_at = time::now() - age;
         let key = token::mint(
+            crate::service::Service::Bedrock,
             &creds,
             "us-east-1",
             Duration::from_secs(lifetime as u64),

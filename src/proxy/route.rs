@@ -7,6 +7,7 @@ use http::Uri;
 use http::uri::{Authority, PathAndQuery, Scheme};
 
 use crate::error::{Error, Result};
+use crate::service::Service;
 
 /// One Bedrock endpoint: a scheme, a host and an optional path prefix.
 #[derive(Debug, Clone)]
@@ -61,10 +62,18 @@ impl Upstream {
     }
 }
 
+/// Where the endpoint sends requests: Bedrock's hosts, or Claude Platform's one.
+#[derive(Debug, Clone)]
+pub enum Upstreams {
+    Bedrock(BedrockHosts),
+    /// Claude Platform on AWS: every path to its one host.
+    Platform(Upstream),
+}
+
 /// Bedrock's three hosts in one region: the runtime, the control plane and Mantle
 /// (or why there is no Mantle: a partition that does not offer it).
 #[derive(Debug, Clone)]
-pub struct Upstreams {
+pub struct BedrockHosts {
     pub runtime: Upstream,
     pub control: Upstream,
     pub mantle: Result<Upstream, String>,
@@ -90,11 +99,45 @@ impl Upstreams {
             Some(url) => Ok(Upstream::parse(&url)?),
             None => Err(no_mantle(region)),
         };
-        Ok(Upstreams {
+        Ok(Upstreams::Bedrock(BedrockHosts {
             runtime: Upstream::parse(&runtime)?,
             control: Upstream::parse(&control)?,
             mantle,
-        })
+        }))
+    }
+
+    /// Where a key of `service` is sent in `region`.
+    pub fn for_service(service: Service, region: &str) -> Result<Upstreams> {
+        match service {
+            Service::Bedrock => Upstreams::for_region(region),
+            _ => {
+                let url = service.api_url(region).ok_or_else(|| {
+                    Error::usage(format!(
+                        "{} is not offered in {region} (partition {})",
+                        service.title(),
+                        crate::region::partition(region)
+                    ))
+                    .with_hint(format!(
+                        "use a commercial region, or set {}",
+                        crate::service::PLATFORM_ENDPOINT_VAR
+                    ))
+                })?;
+                Ok(Upstreams::Platform(Upstream::parse(&url)?))
+            }
+        }
+    }
+
+    /// The hosts, for `-v`.
+    pub fn describe(&self) -> String {
+        match self {
+            Upstreams::Bedrock(b) => format!(
+                "runtime {}, control plane {}, Mantle {}",
+                b.runtime.url(),
+                b.control.url(),
+                b.mantle.as_ref().map_or("not offered", |m| m.url())
+            ),
+            Upstreams::Platform(p) => format!("Claude Platform on AWS {}", p.url()),
+        }
     }
 
     /// Where a request for `target` (its path and query) goes: everything under
@@ -103,6 +146,18 @@ impl Upstreams {
     /// Anthropic-compatible paths to the runtime; the rest to the control plane. A
     /// Mantle path where Mantle is not offered is an error that says so.
     pub fn pick<'a>(&'a self, target: &'a str) -> std::result::Result<Route<'a>, &'a str> {
+        match self {
+            Upstreams::Bedrock(hosts) => hosts.pick(target),
+            Upstreams::Platform(upstream) => Ok(Route {
+                upstream,
+                target: Cow::Borrowed(target),
+            }),
+        }
+    }
+}
+
+impl BedrockHosts {
+    fn pick<'a>(&'a self, target: &'a str) -> std::result::Result<Route<'a>, &'a str> {
         if let Some(rest) = under(target, MANTLE_PREFIX) {
             let upstream = self.mantle.as_ref().map_err(String::as_str)?;
             // `/mantle` or `/mantle?x` alone is Mantle's root.
@@ -133,18 +188,9 @@ fn under<'a>(target: &'a str, prefix: &str) -> Option<&'a str> {
     (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')).then_some(rest)
 }
 
-/// An endpoint variable, as the SDKs read it: the service's own, then
-/// `AWS_ENDPOINT_URL`; an empty one is as good as unset.
-fn endpoint_override(var: &str) -> Option<String> {
-    let read = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    read(var)
-        .or_else(|| read("AWS_ENDPOINT_URL"))
-        .map(|url| url.trim_end_matches('/').to_string())
-}
-
 /// The runtime's URL in `region`, or its override.
 pub fn runtime_url(region: &str) -> String {
-    endpoint_override("AWS_ENDPOINT_URL_BEDROCK_RUNTIME").unwrap_or_else(|| {
+    crate::region::endpoint_override("AWS_ENDPOINT_URL_BEDROCK_RUNTIME").unwrap_or_else(|| {
         format!(
             "https://bedrock-runtime.{region}.{}",
             crate::region::dns_suffix(region)
@@ -154,7 +200,7 @@ pub fn runtime_url(region: &str) -> String {
 
 /// The control plane's URL in `region`, or its override.
 pub fn control_url(region: &str) -> String {
-    endpoint_override("AWS_ENDPOINT_URL_BEDROCK").unwrap_or_else(|| {
+    crate::region::endpoint_override("AWS_ENDPOINT_URL_BEDROCK").unwrap_or_else(|| {
         format!(
             "https://bedrock.{region}.{}",
             crate::region::dns_suffix(region)
@@ -173,7 +219,7 @@ pub fn no_mantle(region: &str) -> String {
 /// Mantle's URL in `region` (`AWS_ENDPOINT_URL_BEDROCK_MANTLE` first), or None where
 /// it is not offered and not overridden.
 pub fn mantle_url(region: &str) -> Option<String> {
-    endpoint_override("AWS_ENDPOINT_URL_BEDROCK_MANTLE")
+    crate::region::endpoint_override("AWS_ENDPOINT_URL_BEDROCK_MANTLE")
         .or_else(|| crate::region::mantle_host(region).map(|host| format!("https://{host}")))
 }
 
@@ -224,14 +270,35 @@ mod tests {
 
     fn planes(region: &str) -> Upstreams {
         let suffix = crate::region::dns_suffix(region);
-        Upstreams {
+        Upstreams::Bedrock(BedrockHosts {
             runtime: Upstream::parse(&format!("https://bedrock-runtime.{region}.{suffix}"))
                 .unwrap(),
             control: Upstream::parse(&format!("https://bedrock.{region}.{suffix}")).unwrap(),
             mantle: crate::region::mantle_host(region)
                 .map(|h| Upstream::parse(&format!("https://{h}")).unwrap())
                 .ok_or_else(|| "no Mantle here".to_string()),
+        })
+    }
+
+    #[test]
+    fn a_claude_platform_key_sends_every_path_to_the_platform_host() {
+        let p = Upstreams::for_service(Service::ClaudePlatform, "us-east-1").unwrap();
+        for target in [
+            "/v1/messages?beta=true",
+            "/mantle/v1/models",
+            "/model/x/converse",
+        ] {
+            assert_eq!(
+                sent(&p, target),
+                format!("https://aws-external-anthropic.us-east-1.api.aws{target}")
+            );
         }
+        let err = Upstreams::for_service(Service::ClaudePlatform, "cn-north-1").unwrap_err();
+        assert!(
+            err.message().contains("not offered in cn-north-1"),
+            "{}",
+            err.message()
+        );
     }
 
     /// The URL a request for `target` is sent to.
@@ -317,12 +384,12 @@ mod tests {
     #[test]
     fn china_and_govcloud_use_their_partitions_hosts() {
         assert_eq!(
-            planes("cn-north-1").runtime.url(),
-            "https://bedrock-runtime.cn-north-1.amazonaws.com.cn"
+            sent(&planes("cn-north-1"), "/model/m/converse"),
+            "https://bedrock-runtime.cn-north-1.amazonaws.com.cn/model/m/converse"
         );
         assert_eq!(
-            planes("us-gov-west-1").control.url(),
-            "https://bedrock.us-gov-west-1.amazonaws.com"
+            sent(&planes("us-gov-west-1"), "/foundation-models"),
+            "https://bedrock.us-gov-west-1.amazonaws.com/foundation-models"
         );
     }
 

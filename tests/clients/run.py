@@ -6,6 +6,8 @@ environment bedkey gives: `run.py MODE`, where MODE is one of
   anthropic-mantle  AnthropicBedrockMantle(): AWS_BEARER_TOKEN_BEDROCK,
                     ANTHROPIC_BEDROCK_MANTLE_BASE_URL
   anthropic         Anthropic(): ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL (--for anthropic)
+  anthropic-aws     AnthropicAWS() (Claude Platform on AWS): ANTHROPIC_AWS_API_KEY,
+                    ANTHROPIC_AWS_WORKSPACE_ID, ANTHROPIC_AWS_BASE_URL, AWS_REGION
   litellm           litellm's bedrock_mantle/ provider: BEDROCK_MANTLE_API_KEY,
                     BEDROCK_MANTLE_API_BASE, BEDROCK_MANTLE_REGION
 
@@ -75,6 +77,9 @@ def main(mode):
     if mode == "anthropic-mantle":
         from anthropic import AnthropicBedrockMantle
         return anthropic_calls(AnthropicBedrockMantle(), "anthropic.claude-sonnet-4-5")
+    if mode == "anthropic-aws":
+        from anthropic import AnthropicAWS
+        return anthropic_calls(AnthropicAWS(), "claude-sonnet-4-5")
     if mode == "anthropic":
         from anthropic import Anthropic
         return anthropic_calls(Anthropic(), "anthropic.claude-sonnet-4-5")

@@ -1,21 +1,22 @@
 #!/usr/bin/env python3
-"""A stand-in for Bedrock (control plane, runtime and Mantle) over HTTPS on 127.0.0.1, for tests.
+"""A stand-in for Bedrock (control plane, runtime and Mantle) and Claude Platform on AWS over HTTPS on 127.0.0.1, for tests.
 
 botocore refuses bearer tokens over plain HTTP, so this serves TLS with a
 certificate from a CA made at start-up (written to --cert for AWS_CA_BUNDLE).
 
-Hosts: one server stands for all three. A path may start with /host-runtime,
-/host-control or /host-mantle to say which host it was sent to (point AWS_ENDPOINT_URL_BEDROCK_RUNTIME,
-AWS_ENDPOINT_URL_BEDROCK and AWS_ENDPOINT_URL_BEDROCK_MANTLE there); then only that
+Hosts: one server stands for all four. A path may start with /host-runtime,
+/host-control, /host-mantle or /host-platform to say which host it was sent to (point
+AWS_ENDPOINT_URL_BEDROCK_RUNTIME, AWS_ENDPOINT_URL_BEDROCK, AWS_ENDPOINT_URL_BEDROCK_MANTLE
+and AWS_ENDPOINT_URL_AWS_EXTERNAL_ANTHROPIC there); then only that
 host's operations answer (404 otherwise), which proves where a request went. A path
 without a prefix is taken as meant for whichever host has it.
 
 Keys: a request is accepted when its `Authorization: Bearer KEY` or `x-api-key: KEY`
 names a key in --expect-key-file (one a line), or, with --accept-short-term, a
-short-term key (`bedrock-api-key-…`) that has not expired by its own X-Amz-Date and
-X-Amz-Expires. Otherwise 403 AccessDeniedException. Every request's method, host,
-path, Authorization and x-api-key headers and time are appended to --log as JSON
-lines, with whether it was accepted.
+short-term key (`bedrock-api-key-…`, `aws-external-anthropic-api-key-…`) that has not
+expired by its own X-Amz-Date and X-Amz-Expires. Otherwise 403 AccessDeniedException.
+Every request's method, host, path, Authorization, x-api-key and anthropic-workspace-id
+headers and time are appended to --log as JSON lines, with whether it was accepted.
 
 Operations:
   GET  /foundation-models                   ListFoundationModels
@@ -32,6 +33,7 @@ Operations:
             POST /anthropic/v1/messages
   Mantle:   POST /v1/chat/completions, /v1/responses; GET /v1/models (and the same
             under /openai/v1); POST /anthropic/v1/messages
+  Claude Platform on AWS: POST /v1/messages; GET /v1/models
   Chat completions and messages with `"stream": true` answer as server-sent events.
   Every stream sends its first event (an Anthropic one: up to its first text), then nothing until POST /_control/go (unless
   --no-hold), then the rest, 50 ms apart (with no go within 15 s it is broken off).
@@ -95,12 +97,16 @@ def make_certs(cert_path, key_path):
         f.write(leaf.public_bytes(serialization.Encoding.PEM))
 
 
+SHORT_TERM_PREFIXES = ("bedrock-api-key-", "aws-external-anthropic-api-key-")
+
+
 def short_term_valid(key, now):
     """Whether a short-term key is well formed and unexpired (its signature is not checked)."""
-    if not key.startswith("bedrock-api-key-"):
+    prefix = next((p for p in SHORT_TERM_PREFIXES if key.startswith(p)), None)
+    if prefix is None:
         return False
     try:
-        url = base64.b64decode(key[len("bedrock-api-key-"):], validate=True).decode()
+        url = base64.b64decode(key[len(prefix):], validate=True).decode()
         query = urllib.parse.parse_qs(url.split("?", 1)[1])
         signed = datetime.datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")
         signed = signed.replace(tzinfo=datetime.timezone.utc).timestamp()
@@ -199,6 +205,7 @@ MODELS = {"object": "list", "data": [{"id": "openai.gpt-oss-120b", "object": "mo
 RUNTIME = "runtime"
 CONTROL = "control"
 MANTLE = "mantle"
+PLATFORM = "platform"
 
 
 def hosts_of(path):
@@ -210,6 +217,8 @@ def hosts_of(path):
         hosts.add(CONTROL)
     if path.startswith(("/v1/", "/openai/v1/", "/anthropic/v1/")):
         hosts.add(MANTLE)
+    if path in ("/v1/messages", "/v1/models"):
+        hosts.add(PLATFORM)
     return hosts
 
 
@@ -272,7 +281,7 @@ def main():
             body = self.rfile.read(length) if length else b""
             target = self.path
             host = None
-            for name in (RUNTIME, CONTROL, MANTLE):
+            for name in (RUNTIME, CONTROL, MANTLE, PLATFORM):
                 prefix = "/host-" + name
                 if target == prefix or target.startswith(prefix + "/") or target.startswith(prefix + "?"):
                     host, target = name, target[len(prefix):] or "/"
@@ -291,6 +300,7 @@ def main():
             with lock, open(args.log, "a") as f:
                 f.write(json.dumps({"method": method, "host": host, "path": target,
                                     "authorization": auth, "x_api_key": api_key,
+                                    "workspace": self.headers.get("anthropic-workspace-id"),
                                     "accepted": ok, "time": time.time()}) + "\n")
             if not ok:
                 return self.reply(403, {"message": "Invalid API Key format"}, "AccessDeniedException")
@@ -311,6 +321,11 @@ def main():
                 return self.reply(200, {"inferenceProfileSummaries": []})
             if method == "GET" and path in ("/v1/models", "/openai/v1/models"):
                 return self.reply(200, MODELS)
+            if method == "POST" and path == "/v1/messages":
+                # Claude Platform on AWS: Anthropic's own Messages API.
+                if request.get("stream"):
+                    return self.sse(anthropic_events(model), first=FIRST_TEXT)
+                return self.reply(200, anthropic_message(model))
             if method == "POST" and path.endswith("/chat/completions") and path.startswith(("/v1/", "/openai/v1/")):
                 if request.get("stream"):
                     return self.sse([(None, c) for c in chat_chunks(model)], done=True)

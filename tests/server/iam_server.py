@@ -79,12 +79,50 @@ from xml.sax.saxutils import escape
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
+import moto.iam.models as moto_iam_models  # noqa: E402
+
+# IAM's "API keys for AWS services" page names AnthropicInferenceAccess as Claude
+# Platform's key policy; moto's snapshot of managed policies predates it. Added before
+# moto builds its backend, with the actions the platform's keys use.
+_managed = json.loads(moto_iam_models.aws_managed_policies_data)
+_managed.setdefault("AnthropicInferenceAccess", {
+    "CreateDate": "2026-11-01T00:00:00+00:00",
+    "DefaultVersionId": "v1",
+    "Document": {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "AnthropicInference",
+            "Effect": "Allow",
+            "Action": [
+                "aws-external-anthropic:CallWithBearerToken",
+                "aws-external-anthropic:CreateInference",
+                "aws-external-anthropic:CountTokens",
+                "aws-external-anthropic:Get*",
+                "aws-external-anthropic:List*",
+            ],
+            "Resource": "*",
+        }],
+    },
+    "IsAttachable": True,
+    "Path": "/",
+    "UpdateDate": "2026-11-01T00:00:00+00:00",
+})
+moto_iam_models.aws_managed_policies_data = json.dumps(_managed)
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 
-API_KEY_SERVICES = {"bedrock.amazonaws.com", "logs.amazonaws.com"}
+# "API keys for AWS services": each service's long-term keys, by prefix (Bedrock's
+# ABSK and Claude Platform's AEAA as real keys have them; the CloudWatch ones are
+# listed by audits only, and their secrets here are placeholders).
+KEY_PREFIXES = {
+    "bedrock.amazonaws.com": "ABSK",
+    "aws-external-anthropic.amazonaws.com": "AEAA",
+    "logs.amazonaws.com": "ABSK",
+    "cloudwatch.amazonaws.com": "ACWK",
+}
+API_KEY_SERVICES = set(KEY_PREFIXES)
 PASSWORD_SERVICES = {"codecommit.amazonaws.com", "cassandra.amazonaws.com"}
 SUPPORTED_SERVICES = API_KEY_SERVICES | PASSWORD_SERVICES
 MAX_PER_USER_PER_SERVICE = 2
@@ -175,9 +213,9 @@ class Credential:
 
     def regenerate(self):
         if self.alias:
-            # Bedrock long-term key format: "ABSK" + base64("<alias>:<secret>").
+            # The long-term key format: prefix ("ABSK", "AEAA") + base64("<alias>:<secret>").
             raw = f"{self.alias}:{base64.b64encode(secrets.token_bytes(30)).decode()}"
-            self.secret = "ABSK" + base64.b64encode(raw.encode()).decode()
+            self.secret = KEY_PREFIXES[self.service] + base64.b64encode(raw.encode()).decode()
         else:
             self.secret = base64.b64encode(secrets.token_bytes(33)).decode()
 
@@ -413,7 +451,7 @@ def create(p, ak):
     age = int_param(p, "CredentialAgeDays", "credentialAgeDays", 1, 36600)
     check_service(svc)
     if age is not None and svc not in API_KEY_SERVICES:
-        raise validation("CredentialAgeDays is only valid for Bedrock and CloudWatch Logs API keys")
+        raise validation("CredentialAgeDays is only valid for API keys for AWS services")
     user = canonical_user(name, ak)
     with STATE.lock:
         n = sum(1 for c in STATE.creds.values()
@@ -727,12 +765,15 @@ class Handler(BaseHTTPRequestHandler):
             per_user = int(req.get("per_user", 1))
             prefix = req.get("prefix", "seeded")
             days = req.get("age_days")
+            service = req.get("service", "bedrock.amazonaws.com")
+            if service not in API_KEY_SERVICES:
+                return self.send_json(400, {"error": f"'service' must be one of {sorted(API_KEY_SERVICES)}"})
             made = []
             with STATE.lock:
                 for u in range(users):
                     for _ in range(min(per_user, MAX_PER_USER_PER_SERVICE)):
                         owner = req.get("user") or f"{prefix}-{u}"
-                        c = Credential(owner, "bedrock.amazonaws.com", days)
+                        c = Credential(owner, service, days)
                         STATE.creds[c.id] = c
                         made.append(c.id)
             return self.send_json(200, {"created": len(made)})

@@ -197,7 +197,9 @@ fn audit_lists_every_key_in_the_account_with_its_findings() {
         .iter()
         .filter(|a| *a == "ListServiceSpecificCredentials")
         .count();
-    assert_eq!(pages, 2);
+    // One paginated listing a service: Bedrock's two pages, one each for the
+    // other three (Claude Platform, CloudWatch, CloudWatch Logs).
+    assert_eq!(pages, 5);
     assert_eq!(json["summary"]["strict_failures"], 1);
     // Listed in one paginated call with AllUsers, no per-user listing.
     assert!(actions(url).iter().all(|a| a != "ListUsers"));
@@ -213,7 +215,7 @@ fn audit_lists_every_key_in_the_account_with_its_findings() {
         text.contains("never-expires, older-than-90, console-made"),
         "{text}"
     );
-    assert!(text.starts_with("USER"), "{text}");
+    assert!(text.starts_with("SERVICE"), "{text}");
 
     let lenient = bedkey(&sb, url)
         .args(["audit", "--strict", "--max-age", "36600"])

@@ -12,23 +12,9 @@ use std::process::{Command as Std, Output};
 
 use crate::support::bedrock::{Bedrock, Request};
 use crate::support::*;
+use crate::support::{CLIENTS, clients_python};
 
-const CLIENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients");
 const NODE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node");
-
-/// The virtualenv's Python with the pinned clients, where the test script made it.
-fn clients_python() -> Option<PathBuf> {
-    let python = PathBuf::from(CLIENTS).join(".venv/bin/python");
-    if python.exists() {
-        return Some(python);
-    }
-    assert!(
-        !required("BEDKEY_TEST_CLIENTS"),
-        "the Python clients are missing (scripts/install-test-deps)"
-    );
-    eprintln!("skipped: the Python clients are not installed (scripts/install-test-deps)");
-    None
-}
 
 /// Claude Code's executable from the pinned npm install.
 fn claude_code() -> Option<PathBuf> {
@@ -618,4 +604,48 @@ fn verify_endpoint_mantle_makes_its_one_call_on_mantle() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+}
+
+#[test]
+fn claude_code_reaches_claude_platform_through_the_proxy_with_the_real_key_and_workspace() {
+    let Some(claude) = claude_code() else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let name = sb.name("cccp");
+    let body = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        "AeaApiKey-cc-at-123456789012:c2VjcmV0",
+    );
+    let key = format!("AEAA{body}");
+    ok(&sb.import(
+        &name,
+        &key,
+        &["--region", "us-east-1", "--workspace-id", "wrk_cc"],
+    ));
+    let bedrock = Bedrock::start_with(&sb, &[&key], false, false);
+    let mut cmd = bedrock.with_hosts(&sb);
+    quiet_claude(&mut cmd)
+        .args(["exec", &name, "--proxy", "--for", "claude-code", "--"])
+        .args(claude_args(&claude));
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "first second third",
+        "{}",
+        stderr(&out)
+    );
+    let seen = bedrock.requests();
+    assert!(
+        seen.iter().any(|r| r.path.starts_with("/v1/messages")),
+        "{seen:?}"
+    );
+    for r in &seen {
+        assert_eq!(r.host, "platform", "{r:?}");
+        assert!(r.accepted, "{r:?}");
+        // Claude Code sends the key as x-api-key: the real key goes up in it.
+        assert_eq!(r.x_api_key, key, "{r:?}");
+        assert_eq!(r.workspace, "wrk_cc", "{r:?}");
+    }
 }

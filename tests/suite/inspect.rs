@@ -113,7 +113,7 @@ fn inspect_rejects_malformed_keys_with_exit_2_and_one_line() {
     let sb = Sandbox::new();
     let key = vector_key();
     let cases = [
-        ("sk-ant-api03-xyz".to_string(), "starts with neither"),
+        ("sk-ant-api03-xyz".to_string(), "starts with none of"),
         ("bedrock-api-key-%%%".to_string(), "base64"),
         (key[..key.len() - 30].to_string(), "base64"),
         (

@@ -81,11 +81,7 @@ fn import_rejects_bad_input_and_changes_nothing() {
     let name = sb.name("bad");
     let key = long_term_key("BedrockAPIKey-a3-at-123456789012");
     for (input, args, why) in [
-        (
-            "sk-not-a-bedrock-key",
-            vec![],
-            "not a valid Bedrock API key",
-        ),
+        ("sk-not-a-bedrock-key", vec![], "not a valid API key"),
         ("", vec![], "no key"),
         (key.as_str(), vec!["--days", "0"], "out of range"),
         (key.as_str(), vec!["--days", "36601"], "out of range"),

@@ -118,7 +118,7 @@ fn import_at_a_terminal_hides_the_key_and_the_new_passphrase() {
     ) else {
         return;
     };
-    term.answer("Paste the Bedrock API key (input is hidden):", 1, &key);
+    term.answer("Paste the API key (input is hidden):", 1, &key);
     term.answer(
         "New passphrase for bedkey's encrypted file:",
         1,
@@ -220,7 +220,7 @@ fn ctrl_c_at_a_hidden_prompt_gives_the_terminal_its_echo_back() {
     let Some(mut term) = Terminal::run(&sb, false, &script) else {
         return;
     };
-    term.wait_for("Paste the Bedrock API key (input is hidden):", 1);
+    term.wait_for("Paste the API key (input is hidden):", 1);
     // Ctrl-C, as typed: the terminal turns it into SIGINT.
     use std::io::Write as _;
     term.keyboard.write_all(b"\x03").unwrap();
@@ -249,7 +249,7 @@ fn no_core_file_can_be_written_while_a_secret_is_being_typed() {
         return;
     };
     // Wait for the prompt, then find bedkey by its unique argument.
-    term.wait_for("Paste the Bedrock API key (input is hidden):", 1);
+    term.wait_for("Paste the API key (input is hidden):", 1);
     let pid = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()

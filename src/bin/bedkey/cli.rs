@@ -49,6 +49,30 @@ flag_values!(
     EndpointFlag => bedkey::clients::Surface { Runtime, Mantle }
 );
 
+flag_values!(
+    /// `--service` of token, create and import: a service bedkey keeps keys for.
+    ServiceFlag => bedkey::service::Service { Bedrock, ClaudePlatform }
+);
+
+/// `audit --service`: one service, or every API-key service IAM has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuditServiceFlag {
+    Bedrock,
+    ClaudePlatform,
+    All,
+}
+
+impl AuditServiceFlag {
+    pub fn services(self) -> Vec<bedkey::service::Service> {
+        use bedkey::service::Service;
+        match self {
+            AuditServiceFlag::Bedrock => vec![Service::Bedrock],
+            AuditServiceFlag::ClaudePlatform => vec![Service::ClaudePlatform],
+            AuditServiceFlag::All => Service::ALL.to_vec(),
+        }
+    }
+}
+
 /// `--for` and `--endpoint`, on env, exec and proxy.
 #[derive(Debug, Args)]
 pub struct ClientFlags {
@@ -300,6 +324,11 @@ pub struct Token {
     /// refreshed first; exit 2 when the key cannot last that long) [default: 5m]
     #[arg(long, value_name = "DUR", requires = "name")]
     pub min_ttl: Option<String>,
+
+    /// The service to mint a key for: bedrock, or claude-platform (Claude Platform
+    /// on AWS) [default: bedrock]
+    #[arg(long, value_enum, value_name = "SERVICE", conflicts_with = "name")]
+    pub service: Option<ServiceFlag>,
 }
 
 #[derive(Debug, Args)]
@@ -369,6 +398,15 @@ pub struct Create {
     /// Print the IAM calls and the policy, and make none of them
     #[arg(long)]
     pub dry_run: bool,
+
+    /// The service the key is for: bedrock, or claude-platform (Claude Platform on
+    /// AWS, whose default policy is AnthropicInferenceAccess) [default: bedrock]
+    #[arg(long, value_enum, value_name = "SERVICE")]
+    pub service: Option<ServiceFlag>,
+
+    /// A Claude Platform key's workspace, stored with it (ANTHROPIC_AWS_WORKSPACE_ID)
+    #[arg(long, value_name = "ID")]
+    pub workspace_id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -384,6 +422,14 @@ pub struct Import {
     /// The key expires N days from now (1 to 36600)
     #[arg(long, value_name = "N")]
     pub days: Option<i64>,
+
+    /// The service the key is for; read from the key, so this only checks it
+    #[arg(long, value_enum, value_name = "SERVICE")]
+    pub service: Option<ServiceFlag>,
+
+    /// A Claude Platform key's workspace, stored with it (ANTHROPIC_AWS_WORKSPACE_ID)
+    #[arg(long, value_name = "ID")]
+    pub workspace_id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -398,6 +444,10 @@ pub struct Set {
     /// The key expires N days from now (1 to 36600)
     #[arg(long, value_name = "N")]
     pub days: Option<i64>,
+
+    /// A Claude Platform key's workspace (ANTHROPIC_AWS_WORKSPACE_ID)
+    #[arg(long, value_name = "ID")]
+    pub workspace_id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -568,6 +618,11 @@ pub struct Audit {
     /// Exit 1 when a key never expires, is older than --max-age, or was made in the console
     #[arg(long)]
     pub strict: bool,
+
+    /// Whose keys: bedrock, claude-platform, or all (also CloudWatch's and CloudWatch
+    /// Logs') [default: all]
+    #[arg(long, value_enum, value_name = "SERVICE", default_value = "all")]
+    pub service: AuditServiceFlag,
 }
 
 #[derive(Debug, Args)]

@@ -27,12 +27,14 @@ pub struct Serving {
     /// The key as first loaded: a variable of the parent's that holds it is not
     /// passed on to a child (it gets the local token instead).
     pub key: bedkey::secret::Secret,
+    pub service: bedkey::service::Service,
+    pub workspace: Option<String>,
 }
 
 impl Serving {
     /// The client's variables, with those of the `--for` sets asked for; `node_ca` is
     /// the CA file `NODE_EXTRA_CA_CERTS` names.
-    pub fn vars(&self, node_ca: &Path, flags: &ClientFlags) -> Vec<(&'static str, String)> {
+    pub fn vars(&self, node_ca: &Path, flags: &ClientFlags) -> Result<Vec<(&'static str, String)>> {
         use bedkey::secret::ExposeSecret;
         let bundle = self.trust.bundle.display().to_string();
         let ca = node_ca.display().to_string();
@@ -43,7 +45,12 @@ impl Serving {
             bundle: &bundle,
             ca: &ca,
         }
-        .vars(&flags.sets().unwrap_or_default(), flags.surface())
+        .vars(
+            self.service,
+            self.workspace.as_deref(),
+            &flags.sets().unwrap_or_default(),
+            flags.endpoint.map(Into::into),
+        )
     }
 }
 
@@ -62,7 +69,7 @@ pub fn prepare(ctx: &Context, name: &str, listen: SocketAddr) -> Result<Serving>
         .retain(|w| !matches!(w, bedkey::keys::Warning::NoRegion));
     crate::cmd::tell(&ctx.out, &first);
     let region = region_for(ctx, &first)?;
-    let upstreams = Upstreams::for_region(&region)?;
+    let upstreams = Upstreams::for_service(first.meta.service, &region)?;
     let roots = proxy::ca::upstream_roots()?;
     let extra = (addr.ip() != std::net::IpAddr::from([127, 0, 0, 1])).then_some(addr.ip());
     let ca = Arc::new(LocalCa::new(extra)?);
@@ -71,11 +78,7 @@ pub fn prepare(ctx: &Context, name: &str, listen: SocketAddr) -> Result<Serving>
         "CA and trust bundle in {}",
         trust.dir().display()
     ));
-    ctx.out.detail(format_args!(
-        "runtime {}, control plane {}",
-        upstreams.runtime.url(),
-        upstreams.control.url()
-    ));
+    ctx.out.detail(upstreams.describe());
 
     let holder = Arc::new(proxy::Holder::new(
         source,
@@ -96,6 +99,8 @@ pub fn prepare(ctx: &Context, name: &str, listen: SocketAddr) -> Result<Serving>
         trust,
         endpoint: proxy::endpoint(addr),
         key: first.secret.clone(),
+        service: first.meta.service,
+        workspace: first.meta.workspace.clone(),
         addr,
         region,
     })

@@ -97,6 +97,7 @@ impl Bedrock {
                     path: text("path"),
                     authorization: text("authorization"),
                     x_api_key: text("x_api_key"),
+                    workspace: text("workspace"),
                     accepted: v["accepted"].as_bool().unwrap(),
                 }
             })
@@ -104,7 +105,7 @@ impl Bedrock {
     }
 
     /// `command` with one endpoint per host (`/host-runtime`, `/host-control`,
-    /// `/host-mantle`), so the stand-in answers each host's operations only and
+    /// `/host-mantle`, `/host-platform`), so the stand-in answers each host's operations only and
     /// records which host each request reached.
     pub fn with_hosts(&self, sb: &Sandbox) -> Std {
         let mut cmd = self.command(sb);
@@ -119,6 +120,10 @@ impl Bedrock {
         .env(
             "AWS_ENDPOINT_URL_BEDROCK_MANTLE",
             format!("{}/host-mantle", self.url),
+        )
+        .env(
+            "AWS_ENDPOINT_URL_AWS_EXTERNAL_ANTHROPIC",
+            format!("{}/host-platform", self.url),
         );
         cmd
     }
@@ -150,6 +155,8 @@ pub struct Request {
     pub path: String,
     pub authorization: String,
     pub x_api_key: String,
+    /// `anthropic-workspace-id`, empty when none was sent.
+    pub workspace: String,
     pub accepted: bool,
 }
 

@@ -30,6 +30,23 @@ pub fn required(var: &str) -> bool {
     std::env::var(var).is_ok_and(|v| v == "1")
 }
 
+/// Where the test script installs the real Python clients (tests/clients).
+pub const CLIENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients");
+
+/// The virtualenv's Python with the pinned clients, where the test script made it.
+pub fn clients_python() -> Option<PathBuf> {
+    let python = PathBuf::from(CLIENTS).join(".venv/bin/python");
+    if python.exists() {
+        return Some(python);
+    }
+    assert!(
+        !required("BEDKEY_TEST_CLIENTS"),
+        "the Python clients are missing (scripts/install-test-deps)"
+    );
+    eprintln!("skipped: the Python clients are not installed (scripts/install-test-deps)");
+    None
+}
+
 /// A long-term key as IAM makes them: `ABSK` + base64(`alias:secret`). The secret
 /// is chosen so the base64 holds `+`, `/` and `=`.
 pub fn long_term_key(alias: &str) -> String {
@@ -217,9 +234,10 @@ pub fn bedkey_bin() -> PathBuf {
 
 /// The query string a short-term key carries, decoded from base64.
 pub fn key_url(key: &str) -> String {
+    let key = key.trim();
     let body = key
-        .trim()
         .strip_prefix("bedrock-api-key-")
+        .or_else(|| key.strip_prefix("aws-external-anthropic-api-key-"))
         .expect("short-term key");
     String::from_utf8(
         base64::engine::general_purpose::STANDARD

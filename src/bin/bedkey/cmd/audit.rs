@@ -1,5 +1,6 @@
-//! `bedkey audit`: every Bedrock API key in the account, from one paginated
-//! `ListServiceSpecificCredentials` with `AllUsers`, and what is wrong with each.
+//! `bedkey audit`: every API key in the account, from one paginated
+//! `ListServiceSpecificCredentials` with `AllUsers` per service (Bedrock, Claude
+//! Platform, CloudWatch, CloudWatch Logs), and what is wrong with each.
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -33,18 +34,30 @@ impl Run for Audit {
             .flatten()
             .collect();
         let show_progress = std::io::stderr().is_terminal() && !ctx.out.json();
+        let services = self.service.services();
         let listed = ctx.block_on(async {
-            ctx.iam()
-                .await?
-                .all_credentials(|n| {
+            let iam = ctx.iam().await?;
+            let mut all = Vec::new();
+            for service in services {
+                let before = all.len();
+                let listing = iam.all_credentials(service, |n| {
                     if show_progress {
                         let _ = std::io::Write::write_all(
                             &mut std::io::stderr(),
-                            format!("\rbedkey: listed {n} credentials…").as_bytes(),
+                            format!("\rbedkey: listed {} credentials…", before + n).as_bytes(),
                         );
                     }
-                })
-                .await
+                });
+                match listing.await {
+                    Ok(found) => all.extend(found),
+                    // A partition where IAM has no keys for the service: none to list.
+                    Err(e) if e.code() == Some("NotSupportedService") => ctx.out.detail(
+                        format_args!("IAM has no API keys for {} here", service.title()),
+                    ),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(all)
         })??;
         if show_progress {
             stderr_line("");
@@ -65,7 +78,7 @@ impl Run for Audit {
         }
         if self.strict && summary.strict_failures > 0 {
             return Err(Error::failure(format!(
-                "{} of {} Bedrock API keys never expire, are older than {} days, or were made in the console",
+                "{} of {} API keys never expire, are older than {} days, or were made in the console",
                 summary.strict_failures, summary.credentials, self.max_age
             )));
         }
@@ -75,11 +88,12 @@ impl Run for Audit {
 
 fn render(ctx: &Context, audited: &[Audited], summary: &Summary) -> Result<()> {
     if audited.is_empty() {
-        ctx.out.note("no Bedrock API keys in this account");
+        ctx.out.note("no API keys in this account");
         return Ok(());
     }
     let mut rows = vec![
         [
+            "SERVICE",
             "USER",
             "CREDENTIAL",
             "STATUS",
@@ -93,6 +107,7 @@ fn render(ctx: &Context, audited: &[Audited], summary: &Summary) -> Result<()> {
     ];
     for a in audited {
         rows.push(vec![
+            a.service.to_string(),
             a.user.clone(),
             a.credential_id.clone(),
             a.status.clone(),

@@ -8,7 +8,8 @@ use bedkey::config::{KeyMeta, policy_name};
 use bedkey::error::{Error, Result};
 use bedkey::keys;
 use bedkey::lifecycle::create::{CustomPolicy, Plan};
-use bedkey::policy::{self, LIMITED_ACCESS, Scope};
+use bedkey::policy::{self, Scope};
+use bedkey::service::Service;
 use bedkey::time;
 use bedkey::token;
 
@@ -30,6 +31,7 @@ impl Run for Create {
 struct CreatedJson<'a> {
     name: &'a str,
     kind: &'static str,
+    service: &'static str,
     store: &'static str,
     key: &'a str,
     user: &'a str,
@@ -66,7 +68,36 @@ impl Create {
         Ok(Some(CustomPolicy { name, document }))
     }
 
+    /// The service, with the flags that belong to another refused.
+    fn service(&self) -> Result<Service> {
+        let service = self.service.map_or(Service::Bedrock, Service::from);
+        if service != Service::Bedrock {
+            let bedrock_only = [
+                (!self.allow_models.is_empty(), "--allow-model"),
+                (!self.allow_mantle_models.is_empty(), "--allow-mantle-model"),
+                (!self.source_ips.is_empty(), "--source-ip"),
+            ];
+            if let Some((_, flag)) = bedrock_only.iter().find(|(given, _)| *given) {
+                return Err(Error::usage(format!(
+                    "{flag} scopes a Bedrock key's policy; it cannot be used with --service {}",
+                    service.name()
+                ))
+                .with_hint("give the key's rights with --policy ARN or --policy-file FILE"));
+            }
+        }
+        if let Some(id) = &self.workspace_id {
+            bedkey::service::workspace_id(id)?;
+            if service != Service::ClaudePlatform {
+                return Err(Error::usage(
+                    "--workspace-id: only Claude Platform keys have a workspace (add --service claude-platform)",
+                ));
+            }
+        }
+        Ok(service)
+    }
+
     fn plan(&self, ctx: &Context) -> Result<Plan> {
+        let service = self.service()?;
         let user = self
             .user
             .clone()
@@ -92,7 +123,7 @@ impl Create {
         let custom = self.custom_policy()?;
         let tags = policy::parse_tags(&self.tags)?;
         let managed = if self.policies.is_empty() && custom.is_none() {
-            vec![LIMITED_ACCESS.to_string()]
+            vec![service.default_policy_arn()]
         } else {
             self.policies.clone()
         };
@@ -108,6 +139,7 @@ impl Create {
         };
         let plan = Plan {
             name: self.name.clone(),
+            service,
             user,
             days,
             managed,
@@ -142,13 +174,16 @@ impl Create {
             bedkey::lifecycle::create::make(&iam, &plan, &|n| ctx.tell(n)).await
         })??;
 
-        let meta = KeyMeta::iam(
-            backend.backend(),
-            &created.secret,
-            &created.remote,
-            plan.region.clone(),
-            plan.scope.clone(),
-        );
+        let meta = KeyMeta {
+            workspace: self.workspace_id.clone(),
+            ..KeyMeta::iam(
+                backend.backend(),
+                &created.secret,
+                &created.remote,
+                plan.region.clone(),
+                plan.scope.clone(),
+            )
+        };
         if let Err(e) = keys::add(
             &config,
             backend.as_ref(),
@@ -156,13 +191,14 @@ impl Create {
             &created.secret,
             meta.clone(),
         ) {
-            return Err(reveal(ctx, &self.name, &created, plan.region.as_deref(), e));
+            return Err(reveal(ctx, &self.name, &created, &meta, e));
         }
         ctx.warn_if_volatile(meta.store);
         if ctx.out.json() {
             return ctx.out.print_json(&CreatedJson {
                 name: &self.name,
                 kind: "long-term",
+                service: meta.service.name(),
                 store: meta.store.as_str(),
                 key: &meta.masked,
                 user: &created.remote.user,
@@ -180,8 +216,10 @@ impl Create {
             ),
             None => "never expires".to_string(),
         };
+        self.warn_without_workspace(ctx, &meta);
         ctx.out.note(format_args!(
-            "created long-term key '{}' ({}) for IAM user {}; it {expiry}; stored in the {} store",
+            "created long-term {}key '{}' ({}) for IAM user {}; it {expiry}; stored in the {} store",
+            service_words(&meta),
             self.name,
             meta.masked,
             created.remote.user,
@@ -229,7 +267,17 @@ impl Create {
         Ok(())
     }
 
+    fn warn_without_workspace(&self, ctx: &Context, meta: &KeyMeta) {
+        if meta.service == Service::ClaudePlatform && meta.workspace.is_none() {
+            ctx.out.warn(format_args!(
+                "Claude Platform key '{}' has no workspace: Anthropic's SDK needs one (`bedkey set {} --workspace-id ID`)",
+                self.name, self.name
+            ));
+        }
+    }
+
     fn short_term(&self, ctx: &Context) -> Result<()> {
+        let service = self.service()?;
         let config = ctx.config()?;
         keys::ensure_free(&config, &self.name)?;
         let wanted = token::lifetime(self.expires.as_deref().unwrap_or("12h"))?;
@@ -237,17 +285,21 @@ impl Create {
         backend.ready()?;
         let g = &ctx.global;
         let minted = ctx.block_on(bedkey::aws::mint(
+            service,
             g.profile.as_deref(),
             g.region.as_deref(),
             wanted,
         ))??;
         ctx.out.detail(&minted.source);
-        let meta = KeyMeta::minted(
-            backend.backend(),
-            &minted,
-            g.profile.clone(),
-            wanted.as_secs(),
-        );
+        let meta = KeyMeta {
+            workspace: self.workspace_id.clone(),
+            ..KeyMeta::minted(
+                backend.backend(),
+                &minted,
+                g.profile.clone(),
+                wanted.as_secs(),
+            )
+        };
         keys::add(
             &config,
             backend.as_ref(),
@@ -260,6 +312,7 @@ impl Create {
             return ctx.out.print_json(&ShortJson {
                 name: &self.name,
                 kind: "short-term",
+                service: meta.service.name(),
                 store: meta.store.as_str(),
                 key: &meta.masked,
                 region: &minted.region,
@@ -267,8 +320,10 @@ impl Create {
                 lifetime_seconds: wanted.as_secs(),
             });
         }
+        self.warn_without_workspace(ctx, &meta);
         ctx.out.note(format_args!(
-            "created short-term key '{}' for {} in the {} store; `bedkey env {}` loads it and mints a new one when less than {} remains",
+            "created short-term {}key '{}' for {} in the {} store; `bedkey env {}` loads it and mints a new one when less than {} remains",
+            service_words(&meta),
             self.name,
             minted.region,
             meta.store.as_str(),
@@ -283,6 +338,7 @@ impl Create {
 struct ShortJson<'a> {
     name: &'a str,
     kind: &'static str,
+    service: &'static str,
     store: &'static str,
     key: &'a str,
     region: &'a str,
@@ -296,12 +352,15 @@ fn reveal(
     ctx: &Context,
     name: &str,
     created: &bedkey::iam::Created,
-    region: Option<&str>,
+    meta: &KeyMeta,
     err: Error,
 ) -> Error {
+    let region = meta.region.as_deref();
     let details = serde_json::json!({
         "name": name,
         "kind": "long-term",
+        "service": meta.service.name(),
+        "workspace_id": meta.workspace,
         "user": created.remote.user,
         "credential_id": created.remote.id,
         "created": time::rfc3339(created.remote.created),
@@ -317,8 +376,19 @@ fn reveal(
     if let Some(r) = region {
         import.push_str(&format!(" --region {r}"));
     }
+    if let Some(w) = &meta.workspace {
+        import.push_str(&format!(" --workspace-id {w}"));
+    }
     err.context(format!("storing new key '{name}'"))
         .with_hint(format!(
             "the key printed works; store it later with `{import}` (paste it)"
         ))
+}
+
+/// "Claude Platform on AWS " for a key of that service; nothing for Bedrock's.
+fn service_words(meta: &KeyMeta) -> String {
+    match meta.service {
+        Service::Bedrock => String::new(),
+        other => format!("{} ", other.title()),
+    }
 }

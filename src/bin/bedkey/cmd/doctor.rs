@@ -44,6 +44,7 @@ struct StoreCheck {
 #[derive(Serialize)]
 struct Attention {
     name: String,
+    service: &'static str,
     status: &'static str,
     expires_at: Option<String>,
 }
@@ -55,6 +56,8 @@ struct Report {
     /// Whether the config dir and key list are yours alone.
     config_trust: Check,
     keys: usize,
+    /// How many keys each service has.
+    services: std::collections::BTreeMap<&'static str, usize>,
     credentials: Check,
     region: Check,
     stores: Vec<StoreCheck>,
@@ -96,6 +99,10 @@ fn gather(ctx: &Context) -> Result<Report> {
         config_dir: config.dir().display().to_string(),
         config_trust,
         keys: keys.keys.len(),
+        services: keys.keys.values().fold(Default::default(), |mut n, m| {
+            *n.entry(m.service.name()).or_default() += 1;
+            n
+        }),
         credentials,
         region,
         stores,
@@ -174,6 +181,7 @@ fn attention(keys: &Keys) -> Vec<Attention> {
             let status = meta.status(now);
             status.needs_attention().then(|| Attention {
                 name: name.clone(),
+                service: meta.service.name(),
                 status: status.as_str(),
                 expires_at: meta.expires.map(time::rfc3339),
             })
@@ -191,11 +199,22 @@ fn render(ctx: &Context, report: &Report) -> Result<()> {
     };
     let check = |label: &str, c: &Check| format!("{label:<12} {} {}", mark(c.ok), c.detail);
     stdout_line(&format!("bedkey {}", report.version))?;
+    let services: Vec<String> = report
+        .services
+        .iter()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect();
     stdout_line(&format!(
-        "config       {} ({} key{})",
+        "config       {} ({} key{}{})",
         report.config_dir,
         report.keys,
-        if report.keys == 1 { "" } else { "s" }
+        if report.keys == 1 { "" } else { "s" },
+        // Only Bedrock's: no need to say so.
+        if report.services.keys().all(|s| *s == "bedrock") {
+            String::new()
+        } else {
+            format!(": {}", services.join(", "))
+        }
     ))?;
     stdout_line(&check("config trust", &report.config_trust))?;
     stdout_line(&check("credentials", &report.credentials))?;

@@ -71,7 +71,7 @@ fn proxied(
     args: &[String],
 ) -> Result<()> {
     let serving = crate::serve::prepare(ctx, name, SocketAddr::from(([127, 0, 0, 1], 0)))?;
-    let vars = serving.vars(&serving.trust.ca, clients);
+    let vars = serving.vars(&serving.trust.ca, clients)?;
     ctx.out
         .detail(format_args!("serving key '{name}' on {}", serving.endpoint));
     let mut command = tokio::process::Command::new(program);

@@ -1,5 +1,6 @@
-//! `bedkey inspect`: decode a key offline. Reads the argument, stdin (`-`) or
-//! `$AWS_BEARER_TOKEN_BEDROCK`; prints what the key says about itself, never the key.
+//! `bedkey inspect`: decode a key offline. Reads the argument, stdin (`-`),
+//! `$AWS_BEARER_TOKEN_BEDROCK` or `$ANTHROPIC_AWS_API_KEY`; prints what the key says
+//! about itself (its service and kind first), never the key.
 
 use std::io::Read;
 
@@ -14,6 +15,8 @@ use bedkey::time;
 use bedkey::token::{self, Decoded};
 
 pub const ENV_VAR: &str = "AWS_BEARER_TOKEN_BEDROCK";
+/// Where a Claude Platform key is, when no Bedrock key is set.
+const PLATFORM_VAR: &str = bedkey::clients::PLATFORM_KEY_VAR;
 
 fn read_key(arg: Option<&str>) -> Result<Secret> {
     match arg {
@@ -28,19 +31,23 @@ fn read_key(arg: Option<&str>) -> Result<Secret> {
             Ok(secret(text.trim().to_string()))
         }
         Some(key) => Ok(secret(key.to_string())),
-        None => match std::env::var(ENV_VAR) {
-            Ok(key) if !key.trim().is_empty() => Ok(secret(key.trim().to_string())),
-            _ => Err(
-                Error::usage(format!("no key given and ${ENV_VAR} is not set"))
-                    .with_hint("pass the key, or '-' to read it from stdin"),
-            ),
-        },
+        None => [ENV_VAR, PLATFORM_VAR]
+            .iter()
+            .find_map(|var| std::env::var(var).ok().filter(|k| !k.trim().is_empty()))
+            .map(|key| secret(key.trim().to_string()))
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "no key given, and neither ${ENV_VAR} nor ${PLATFORM_VAR} is set"
+                ))
+                .with_hint("pass the key, or '-' to read it from stdin")
+            }),
     }
 }
 
 #[derive(Serialize)]
 struct Json {
     kind: &'static str,
+    service: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     region: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -96,9 +103,11 @@ impl Run for Inspect {
 
 /// What a key says about itself, as of `now`.
 fn facts(decoded: Decoded, now: i64) -> Json {
+    let service = decoded.service().name();
     match decoded {
         Decoded::ShortTerm(st) => Json {
             kind: "short-term",
+            service,
             region: Some(st.region.clone()),
             signed_at: Some(time::rfc3339(st.signed_at)),
             expires_at: Some(time::rfc3339(st.expires_at())),
@@ -111,6 +120,7 @@ fn facts(decoded: Decoded, now: i64) -> Json {
         },
         Decoded::LongTerm(lt) => Json {
             kind: "long-term",
+            service,
             account: lt.account().map(str::to_string),
             alias: Some(lt.alias),
             region: None,
@@ -126,7 +136,10 @@ fn facts(decoded: Decoded, now: i64) -> Json {
 
 /// The facts as labelled lines for a person.
 fn rows(json: &Json, now: i64) -> Result<Vec<(&'static str, String)>> {
-    let mut rows: Vec<(&str, String)> = vec![("kind", json.kind.to_string())];
+    let mut rows: Vec<(&str, String)> = vec![
+        ("service", json.service.to_string()),
+        ("kind", json.kind.to_string()),
+    ];
     if let (Some(signed), Some(expires), Some(left)) =
         (&json.signed_at, &json.expires_at, json.seconds_left)
     {

@@ -14,6 +14,7 @@ use bedkey::time;
 pub struct Row {
     pub name: String,
     pub kind: &'static str,
+    pub service: &'static str,
     pub origin: Origin,
     pub region: Option<String>,
     pub store: &'static str,
@@ -39,6 +40,7 @@ pub fn row(name: &str, meta: &KeyMeta, now: i64) -> Row {
     Row {
         name: name.to_string(),
         kind: meta.kind.as_str(),
+        service: meta.service.name(),
         origin: meta.origin,
         region: meta.region.clone(),
         store: meta.store.as_str(),
@@ -66,6 +68,7 @@ struct Json {
 
 #[derive(Serialize)]
 struct RemoteRow {
+    service: &'static str,
     credential_id: String,
     user: String,
     status: String,
@@ -75,7 +78,7 @@ struct RemoteRow {
     local_name: Option<String>,
 }
 
-/// IAM's view: the Bedrock credentials of every user bedkey made or manages keys for.
+/// IAM's view: the API-key credentials (of every service bedkey keeps) of every user bedkey made or manages keys for.
 fn remote(ctx: &Context, keys: &bedkey::config::Keys) -> Result<(Vec<RemoteRow>, Vec<String>)> {
     let local: Vec<(&String, &KeyMeta)> = keys
         .keys
@@ -94,11 +97,13 @@ fn remote(ctx: &Context, keys: &bedkey::config::Keys) -> Result<(Vec<RemoteRow>,
         }
         let mut all = Vec::new();
         for user in users {
-            match iam.credentials(&user).await {
-                Ok(c) => all.extend(c),
-                // A user deleted outside bedkey: its keys are gone too.
-                Err(e) if e.code() == Some("NoSuchEntity") => {}
-                Err(e) => return Err(e),
+            for service in bedkey::service::Service::KEPT {
+                match iam.credentials(service, &user).await {
+                    Ok(c) => all.extend(c),
+                    // A user deleted outside bedkey: its keys are gone too.
+                    Err(e) if e.code() == Some("NoSuchEntity") => break,
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(all)
@@ -106,6 +111,7 @@ fn remote(ctx: &Context, keys: &bedkey::config::Keys) -> Result<(Vec<RemoteRow>,
     let rows = credentials
         .iter()
         .map(|c| RemoteRow {
+            service: c.service.name(),
             credential_id: c.id.clone(),
             user: c.user.clone(),
             status: c.status.clone(),
@@ -163,11 +169,12 @@ impl Run for List {
         };
         stdout_line("")?;
         if remote.is_empty() {
-            stdout_line("IAM: no Bedrock API keys for bedkey's users")?;
+            stdout_line("IAM: no API keys for bedkey's users")?;
         } else {
             let mut cells = vec![
                 [
                     "IAM CREDENTIAL",
+                    "SERVICE",
                     "USER",
                     "STATUS",
                     "CREATED",
@@ -180,6 +187,7 @@ impl Run for List {
             for r in &remote {
                 cells.push(vec![
                     r.credential_id.clone(),
+                    r.service.to_string(),
                     r.user.clone(),
                     r.status.clone(),
                     time::prefix(&r.created, 10).to_string(),
@@ -221,7 +229,7 @@ fn sharing(meta: &bedkey::config::KeyMeta, now: i64) -> String {
 fn local_table(rows: &[Row], keys: &bedkey::config::Keys, now: i64) -> Result<()> {
     let mut cells = vec![
         [
-            "NAME", "KIND", "REGION", "EXPIRES", "STATUS", "KEY", "STORE", "SHARING",
+            "NAME", "KIND", "SERVICE", "REGION", "EXPIRES", "STATUS", "KEY", "STORE", "SHARING",
         ]
         .map(String::from)
         .to_vec(),
@@ -240,6 +248,7 @@ fn local_table(rows: &[Row], keys: &bedkey::config::Keys, now: i64) -> Result<()
         cells.push(vec![
             r.name.clone(),
             r.kind.to_string(),
+            r.service.to_string(),
             r.region.clone().unwrap_or_else(|| "-".into()),
             expires,
             r.status.to_string(),

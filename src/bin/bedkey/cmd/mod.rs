@@ -125,6 +125,15 @@ impl Context {
         flags: &crate::cli::ClientFlags,
     ) -> Result<Vec<(&'static str, String)>> {
         use bedkey::secret::ExposeSecret;
+        if key.meta.service != bedkey::service::Service::Bedrock {
+            return bedkey::clients::platform(
+                &flags.sets().unwrap_or_default(),
+                flags.endpoint.map(Into::into),
+                key.secret.expose_secret(),
+                key.region().as_deref(),
+                key.meta.workspace.as_deref(),
+            );
+        }
         match flags.sets() {
             None => Ok(key
                 .vars()

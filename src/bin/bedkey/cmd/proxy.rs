@@ -84,7 +84,7 @@ fn publish(
     (env_file, ca_file): (Option<&Path>, Option<&Path>),
 ) -> Result<Secret> {
     let node_ca = ca_file.map_or_else(|| serving.trust.ca.clone(), Path::to_path_buf);
-    let vars = serving.vars(&node_ca, clients);
+    let vars = serving.vars(&node_ca, clients)?;
     // Checked before anything is written; one JSON object needs no dotenv lines.
     let dotenv = if env_file.is_none() && ctx.out.json() {
         Secret::from(String::new())

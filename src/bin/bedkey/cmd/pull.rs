@@ -129,7 +129,10 @@ impl Pull {
             profile: self.secret.secret_profile.clone(),
             read_at: time::now(),
         };
-        let meta = KeyMeta::shared(kind, backend.backend(), &key, expires, about.region, from);
+        let meta = KeyMeta {
+            workspace: about.workspace_id,
+            ..KeyMeta::shared(kind, backend.backend(), &key, expires, about.region, from)
+        };
         keys::add(&config, backend.as_ref(), &self.name, &key, meta.clone())?;
         ctx.warn_if_volatile(meta.store);
         Ok(Loaded::new(&self.name, meta, key))

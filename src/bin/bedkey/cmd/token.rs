@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use bedkey::error::Result;
 use bedkey::secret::ExposeSecret;
+use bedkey::service::Service;
 use bedkey::time;
 use bedkey::token;
 
@@ -17,6 +18,7 @@ use crate::output::stdout_line;
 struct Json<'a> {
     key: &'a str,
     kind: &'static str,
+    service: &'static str,
     region: &'a str,
     signed_at: String,
     expires_at: String,
@@ -32,7 +34,8 @@ impl Run for Token {
         let wanted = token::lifetime(&self.expires)?;
         let g = &ctx.global;
         // A credential helper that never answers gets the AWS operation timeout.
-        let minting = bedkey::aws::mint(g.profile.as_deref(), g.region.as_deref(), wanted);
+        let service = self.service.map_or(Service::Bedrock, Service::from);
+        let minting = bedkey::aws::mint(service, g.profile.as_deref(), g.region.as_deref(), wanted);
         let limit = bedkey::aws::operation_timeout();
         let minted = ctx
             .block_on(async { tokio::time::timeout(limit, minting).await })?
@@ -56,6 +59,7 @@ impl Run for Token {
             ctx.out.print_json(&Json {
                 key: minted.key.expose_secret(),
                 kind: "short-term",
+                service: service.name(),
                 region: &minted.region,
                 signed_at: time::rfc3339(minted.signed_at),
                 expires_at: time::rfc3339(minted.expires_at),

@@ -1,6 +1,7 @@
-//! `bedkey verify [NAME]`: one live, read-only call to Bedrock (ListFoundationModels,
-//! or with `--endpoint mantle` Mantle's `GET /v1/models`) with the key as a bearer
-//! token, and what the answer means.
+//! `bedkey verify [NAME]`: one live, read-only call with the key as a bearer token,
+//! and what the answer means: Bedrock's ListFoundationModels (or with `--endpoint
+//! mantle` Mantle's `GET /v1/models`), or for a Claude Platform key the platform's
+//! `GET /v1/models`.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use crate::cli::{Verify, VerifyOn};
 use crate::cmd::{Context, Run};
 use bedkey::error::{Error, Kind, Result};
 use bedkey::secret::ExposeSecret;
+use bedkey::service::Service;
 use bedkey::time;
 use bedkey::token::{self, Decoded};
 
@@ -66,31 +68,53 @@ fn judge(status: u16, error_type: &str, message: &str) -> Verdict {
     }
 }
 
-fn explain(v: Verdict) -> &'static str {
+fn explain(v: Verdict, service: Service) -> String {
+    let (title, action) = match service {
+        Service::ClaudePlatform => (
+            "Claude Platform on AWS",
+            "aws-external-anthropic:CallWithBearerToken",
+        ),
+        _ => ("Bedrock", "bedrock:CallWithBearerToken"),
+    };
     match v {
-        Verdict::Accepted => "accepted: Bedrock answered with this key",
+        Verdict::Accepted => format!("accepted: {title} answered with this key"),
         Verdict::AcceptedScoped => {
-            "accepted, but this key may not list models: its policy allows only some calls (a scoped key)"
+            "accepted, but this key may not list models: its policy allows only some calls (a scoped key)".to_string()
         }
-        Verdict::Expired => "expired: Bedrock refuses it",
+        Verdict::Expired => format!("expired: {title} refuses it"),
         Verdict::Denied => {
-            "denied: the key is valid but its IAM user lacks bedrock:CallWithBearerToken"
+            format!("denied: the key is valid but its IAM user lacks {action}")
         }
         Verdict::WrongRegion => {
-            "wrong region: a short-term key works only in the region it was signed for"
+            "wrong region: a short-term key works only in the region it was signed for".to_string()
         }
-        Verdict::Rejected => "rejected: Bedrock does not accept this key",
+        Verdict::Rejected => format!("rejected: {title} does not accept this key"),
     }
 }
 
 /// The endpoint to ask, and the path of its read-only call.
-fn endpoint(region: &str, on: VerifyOn) -> Result<(String, &'static str)> {
-    let (url, path) = match on {
-        VerifyOn::Bedrock => (
+fn endpoint(service: Service, region: &str, on: VerifyOn) -> Result<(String, &'static str)> {
+    let (url, path) = match (service, on) {
+        (Service::ClaudePlatform, VerifyOn::Mantle) => {
+            return Err(Error::usage(
+                "--endpoint mantle: the key is for Claude Platform on AWS, not Bedrock",
+            ));
+        }
+        (Service::ClaudePlatform, _) => (
+            service.api_url(region).ok_or_else(|| {
+                Error::usage(format!("Claude Platform on AWS is not offered in {region}"))
+                    .with_hint(format!(
+                        "set {} if you know its endpoint",
+                        bedkey::service::PLATFORM_ENDPOINT_VAR
+                    ))
+            })?,
+            "/v1/models",
+        ),
+        (_, VerifyOn::Bedrock) => (
             bedkey::proxy::route::control_url(region),
             "/foundation-models",
         ),
-        VerifyOn::Mantle => (
+        (_, VerifyOn::Mantle) => (
             bedkey::proxy::route::mantle_url(region).ok_or_else(|| {
                 Error::usage(bedkey::proxy::route::no_mantle(region))
                     .with_hint("set AWS_ENDPOINT_URL_BEDROCK_MANTLE if you know one")
@@ -103,7 +127,27 @@ fn endpoint(region: &str, on: VerifyOn) -> Result<(String, &'static str)> {
     Ok((url, path))
 }
 
-async fn call(url: &str, key: &str) -> Result<(u16, String, String)> {
+/// The call's headers besides the key: Claude Platform's API wants a version, and
+/// its keys a workspace.
+fn platform_headers(
+    mut request: http::request::Builder,
+    key: &bedkey::keys::Loaded,
+) -> http::request::Builder {
+    if key.meta.service == Service::ClaudePlatform {
+        request = request.header("anthropic-version", "2023-06-01");
+        let workspace = key
+            .meta
+            .workspace
+            .clone()
+            .or_else(|| std::env::var(bedkey::clients::WORKSPACE_VAR).ok());
+        if let Some(w) = workspace.filter(|w| bedkey::service::workspace_id(w).is_ok()) {
+            request = request.header("anthropic-workspace-id", w);
+        }
+    }
+    request
+}
+
+async fn call(url: &str, key: &bedkey::keys::Loaded) -> Result<(u16, String, String)> {
     // AWS_CA_BUNDLE when set, as the AWS CLI has it; else the system's roots.
     let mut roots = rustls::RootCertStore::empty();
     roots.add_parsable_certificates(bedkey::proxy::ca::upstream_roots()?);
@@ -120,14 +164,18 @@ async fn call(url: &str, key: &str) -> Result<(u16, String, String)> {
         .enable_http1()
         .build();
     let client: Client<_, Empty<&[u8]>> = Client::builder(TokioExecutor::new()).build(connector);
-    let request = http::Request::get(url)
-        .header("authorization", format!("Bearer {key}"))
+    let title = key.meta.service.title();
+    let request = platform_headers(http::Request::get(url), key)
+        .header(
+            "authorization",
+            format!("Bearer {}", key.secret.expose_secret()),
+        )
         .header("accept", "application/json")
         .header("user-agent", concat!("bedkey/", env!("CARGO_PKG_VERSION")))
         .body(Empty::new())
-        .map_err(|e| Error::usage(format!("bad Bedrock endpoint {url}: {e}")))?;
+        .map_err(|e| Error::usage(format!("bad {title} endpoint {url}: {e}")))?;
     let fail =
-        |e: &dyn std::fmt::Display| Error::failure(format!("cannot reach Bedrock at {url}: {e}"));
+        |e: &dyn std::fmt::Display| Error::failure(format!("cannot reach {title} at {url}: {e}"));
     let response = tokio::time::timeout(TIMEOUT, client.request(request))
         .await
         .map_err(|_| fail(&"no answer within 15s"))?
@@ -162,7 +210,8 @@ impl Run for Verify {
     fn run(&self, ctx: &Context) -> Result<()> {
         let key = ctx.load_key(&self.name)?;
         let region = key_region(ctx, &key)?;
-        let (url, path) = endpoint(&region, self.endpoint)?;
+        let service = key.meta.service;
+        let (url, path) = endpoint(service, &region, self.endpoint)?;
         let now = time::now();
         let (verdict, status, message) = match key.expires_at {
             Some(at) if at <= now => (
@@ -176,8 +225,7 @@ impl Run for Verify {
             _ => {
                 let target = format!("{url}{path}");
                 ctx.out.detail(format_args!("GET {target}"));
-                let (status, error_type, message) =
-                    ctx.block_on(call(&target, key.secret.expose_secret()))??;
+                let (status, error_type, message) = ctx.block_on(call(&target, &key))??;
                 (judge(status, &error_type, &message), Some(status), message)
             }
         };
@@ -194,10 +242,16 @@ impl Run for Verify {
             crate::output::stdout_line(&format!(
                 "key '{}' in {region}: {}",
                 self.name,
-                explain(verdict)
+                explain(verdict, service)
             ))?;
         }
-        refusal(&self.name, &region, verdict, &message, self.endpoint)
+        refusal(
+            &self.name,
+            &region,
+            verdict,
+            &message,
+            (service, self.endpoint),
+        )
     }
 }
 
@@ -217,7 +271,13 @@ fn key_region(ctx: &Context, key: &bedkey::keys::Loaded) -> Result<String> {
 }
 
 /// Ok for an accepted key; otherwise the verdict as an error (exit 4) with a remedy.
-fn refusal(name: &str, region: &str, verdict: Verdict, message: &str, on: VerifyOn) -> Result<()> {
+fn refusal(
+    name: &str,
+    region: &str,
+    verdict: Verdict,
+    message: &str,
+    (service, on): (Service, VerifyOn),
+) -> Result<()> {
     if matches!(verdict, Verdict::Accepted | Verdict::AcceptedScoped) {
         return Ok(());
     }
@@ -228,10 +288,16 @@ fn refusal(name: &str, region: &str, verdict: Verdict, message: &str, on: Verify
     };
     let e = Error::new(
         Kind::Credentials,
-        format!("key '{name}' in {region}: {}{detail}", explain(verdict)),
+        format!(
+            "key '{name}' in {region}: {}{detail}",
+            explain(verdict, service)
+        ),
     );
     Err(match verdict {
         Verdict::Expired => e.with_hint(format!("`bedkey rotate {name}` makes a new one")),
+        Verdict::Denied if service == Service::ClaudePlatform => e.with_hint(
+            "attach AnthropicInferenceAccess or a policy allowing aws-external-anthropic:CallWithBearerToken",
+        ),
         Verdict::Denied if on == VerifyOn::Mantle => e.with_hint(
             "attach AmazonBedrockMantleInferenceAccess or a policy allowing bedrock-mantle:CallWithBearerToken",
         ),

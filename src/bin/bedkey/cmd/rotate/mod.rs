@@ -194,7 +194,7 @@ fn not_yet_due(
     finishing: bool,
 ) -> Result<KeyMeta> {
     let still_there = ctx.block_on(async {
-        let listed = ctx.iam().await?.credentials(user).await?;
+        let listed = ctx.iam().await?.credentials(meta.service, user).await?;
         Ok::<_, Error>(listed.iter().any(|c| c.id == retiring.credential_id))
     })??;
     if !still_there {
