@@ -31,7 +31,9 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY_SNIPPET = "from aws_bedrock_token_generator import provide_token; print(provide_token())"
-KEY_RE = re.compile(r"bedrock-api-key-([A-Za-z0-9+/]+=*)")
+# A short-term key of either service: Bedrock's, or Claude Platform on AWS's.
+KEY_RE = re.compile(r"(?:bedrock|aws-external-anthropic)-api-key-([A-Za-z0-9+/]+=*)")
+HOSTS = ("bedrock.amazonaws.com", "aws-external-anthropic.amazonaws.com")
 LONG_TERM_RE = re.compile(r"ABSK[A-Za-z0-9+/]+=*")
 
 DUMMY_ENV = {
@@ -74,6 +76,8 @@ def parse_args():
     ap.add_argument("--also-args", metavar="ARGS",
                     help="arguments for the second command (with --also-bin, or the same "
                          "binary), e.g. another key: a side-by-side of two bedkey commands")
+    ap.add_argument("--also-target", type=float, metavar="RATIO",
+                    help="the most also_median / bedkey_median may be (a PASS/FAIL line)")
     ap.add_argument("--enforce", action="store_true",
                     help="exit 1 if the ratio is below --target")
     a = ap.parse_args()
@@ -119,7 +123,7 @@ def verify(label, cmd, env, long_term=False):
     if ok:
         try:
             url = base64.b64decode(m.group(1), validate=True).decode()
-            ok = url.startswith("bedrock.amazonaws.com/?Action=CallWithBearerToken&")
+            ok = any(url.startswith(f"{h}/?Action=CallWithBearerToken&") for h in HOSTS)
         except ValueError:
             ok = False
     if not ok:
@@ -202,8 +206,11 @@ def main():
         print(f"{name}: median {ms(statistics.median(t)):9.3f} ms   "
               f"min {ms(min(t)):9.3f} ms   max {ms(max(t)):9.3f} ms")
     if also_t:
-        print(f"also_median / bedkey_median = "
-              f"{statistics.median(also_t) / statistics.median(bk_t):.2f}")
+        also = statistics.median(also_t) / statistics.median(bk_t)
+        print(f"also_median / bedkey_median = {also:.2f}")
+        if a.also_target is not None:
+            verdict = "PASS" if also <= a.also_target else "FAIL"
+            print(f"also within {a.also_target:g}x of bedkey: {verdict}")
     ratio = statistics.median(py_t) / statistics.median(bk_t)
     print(f"python_median / bedkey_median = {ratio:.2f}")
     print(f"ratio: {ratio:.1f}x (target >= {a.target:g}x)")

@@ -250,15 +250,23 @@ impl KeyMeta {
         expires: Option<i64>,
         region: Option<String>,
     ) -> KeyMeta {
-        KeyMeta::blank(
-            kind,
-            Origin::Imported,
-            store,
-            secret,
-            crate::time::now(),
-            expires,
-            region,
-        )
+        // A long-term key's alias (not secret) lets `audit` tell its credential apart.
+        let alias = match crate::token::decode(secret.expose_secret()) {
+            Ok(crate::token::Decoded::LongTerm(lt)) => Some(lt.alias),
+            _ => None,
+        };
+        KeyMeta {
+            alias,
+            ..KeyMeta::blank(
+                kind,
+                Origin::Imported,
+                store,
+                secret,
+                crate::time::now(),
+                expires,
+                region,
+            )
+        }
     }
 
     /// A short-term recipe, with the key just minted for it.

@@ -117,7 +117,11 @@ impl Warning {
                 "Claude Platform key '{name}' has no workspace: Anthropic's SDK refuses to start without ANTHROPIC_AWS_WORKSPACE_ID; `bedkey set {name} --workspace-id ID` records one"
             ),
             Warning::NoRegion => format!(
-                "key '{name}' has no region and neither AWS_REGION nor AWS_DEFAULT_REGION is set: boto3, the AWS CLI and the SDKs will refuse to start; `bedkey set {name} --region REGION` records one"
+                "key '{name}' has no region and neither AWS_REGION nor AWS_DEFAULT_REGION is set: {} will refuse to start; `bedkey set {name} --region REGION` records one",
+                match meta.service {
+                    Service::ClaudePlatform => "Anthropic's AnthropicAWS client",
+                    _ => "boto3, the AWS CLI and the SDKs",
+                }
             ),
         }
     }

@@ -38,10 +38,8 @@ pub async fn resolve(explicit: Option<&str>, profile: Option<&str>) -> Result<(S
         .await;
     match from_profile {
         Some(r) => Ok((checked(r.as_ref())?, format!("profile '{name}'"))),
-        None => Err(
-            Error::usage("no AWS region: a Bedrock API key is bound to one")
-                .with_hint("pass --region (e.g. --region us-east-1) or set AWS_REGION"),
-        ),
+        None => Err(Error::usage("no AWS region: an API key is bound to one")
+            .with_hint("pass --region (e.g. --region us-east-1) or set AWS_REGION")),
     }
 }
 

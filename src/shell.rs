@@ -200,7 +200,7 @@ add-zsh-hook precmd __bedkey_refresh"#,
         )
     };
     format!(
-        r#"# bedkey: keep {KEY_VAR} fresh in this shell.
+        r#"# bedkey: keep key {name}'s variables ({KEY_VAR}, or a Claude Platform key's) fresh in this shell.
 # Add to your profile: eval "$(bedkey {flags}init {shell} {name})"
 __bedkey_refresh() {{
 {clock}
@@ -228,7 +228,7 @@ __bedkey_refresh
 fn fish_init(name: &str, flags: &str) -> String {
     let name_q = posix_quote(name);
     format!(
-        r#"# bedkey: keep {KEY_VAR} fresh in this shell.
+        r#"# bedkey: keep key {name}'s variables ({KEY_VAR}, or a Claude Platform key's) fresh in this shell.
 # Add to ~/.config/fish/config.fish: bedkey {flags}init fish {name} | source
 function __bedkey_refresh --on-event fish_prompt
     # fish has no clock builtin: the one `date` a prompt is the price of freshness.

@@ -456,7 +456,15 @@ pub fn redact_keys(text: &str) -> String {
             .map_or(rest.len(), |e| at + e);
         out.push_str(&rest[..at]);
         let word = &rest[at..end];
-        if word.len() >= 20 {
+        // A prefix alone, or with a few characters after it, is text about keys
+        // (an error naming the prefixes), not a key.
+        let prefix = prefixes
+            .iter()
+            .filter(|p| word.starts_with(**p))
+            .map(|p| p.len())
+            .max()
+            .unwrap_or(0);
+        if word.len() >= 20 && word.len() >= prefix + 8 {
             out.push_str(&mask(word));
         } else {
             out.push_str(word);
@@ -619,6 +627,9 @@ mod tests {
         let err = decode(&format!("AEAA{}", STANDARD.encode([0u8, 1, 2, 3, 4, 5]))).unwrap_err();
         assert!(err.message().contains("ALIAS:SECRET"), "{}", err.message());
         assert_eq!(mask(&key), format!("AEAA…{}", &key[key.len() - 4..]));
+        // Text that names the prefixes is left alone.
+        let about = "starts with none of 'aws-external-anthropic-api-key-' or 'AEAA'";
+        assert_eq!(redact_keys(about), about);
         assert_eq!(
             redact_keys(&format!("got '{key}'")),
             format!("got '{}'", mask(&key))

@@ -140,7 +140,11 @@ impl Plan {
     /// Every call of the plan in words, and the store: what `--dry-run` prints.
     pub fn calls(&self) -> Vec<String> {
         let mut calls: Vec<String> = self.steps().iter().flat_map(|s| self.describe(s)).collect();
-        calls.push(format!("store the key as '{}'", self.name));
+        let region = self
+            .region
+            .as_ref()
+            .map_or(String::new(), |r| format!(" (region {r})"));
+        calls.push(format!("store the key as '{}'{region}", self.name));
         calls
     }
 

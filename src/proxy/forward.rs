@@ -195,7 +195,8 @@ impl Forwarder {
                 StatusCode::BAD_GATEWAY,
                 "BadGatewayException",
                 format!(
-                    "bedkey proxy: cannot reach Bedrock at {}: {}",
+                    "bedkey proxy: cannot reach {} at {}: {}",
+                    self.upstreams.title(),
                     admitted.upstream,
                     crate::aws::what_happened(&e)
                 ),
@@ -204,7 +205,8 @@ impl Forwarder {
                 StatusCode::GATEWAY_TIMEOUT,
                 "GatewayTimeoutException",
                 format!(
-                    "bedkey proxy: Bedrock at {} did not answer within {}s",
+                    "bedkey proxy: {} at {} did not answer within {}s",
+                    self.upstreams.title(),
                     admitted.upstream,
                     IDLE_TIMEOUT.as_secs()
                 ),

@@ -127,6 +127,14 @@ impl Upstreams {
         }
     }
 
+    /// Whose hosts these are, for messages.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Upstreams::Bedrock(_) => "Bedrock",
+            Upstreams::Platform(_) => Service::ClaudePlatform.title(),
+        }
+    }
+
     /// The hosts, for `-v`.
     pub fn describe(&self) -> String {
         match self {

@@ -216,11 +216,19 @@ fn a_platform_key_without_a_workspace_is_warned_about_until_one_is_set() {
         "{}",
         stderr(&out)
     );
-    ok(&sb
+    let out = sb.bedkey().arg("doctor").output().unwrap();
+    assert!(
+        stdout(&out).contains(&format!("key '{name}' has no workspace")),
+        "{}",
+        stdout(&out)
+    );
+    let out = sb
         .bedkey()
         .args(["set", &name, "--workspace-id", "wrk_9"])
         .output()
-        .unwrap());
+        .unwrap();
+    ok(&out);
+    assert!(stderr(&out).contains("workspace wrk_9"), "{}", stderr(&out));
     let out = sb.bedkey().args(["env", &name]).output().unwrap();
     ok(&out);
     assert!(!stderr(&out).contains("workspace"), "{}", stderr(&out));
@@ -467,6 +475,75 @@ fn audit_lists_every_api_key_service_and_flags_console_users_of_either() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn an_imported_console_key_is_managed_here_by_its_alias() {
+    let Some((url, _turn)) = iam::server() else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let user = format!("AeaApiKey-{}", sb.name("imp"));
+    iam::control(
+        url,
+        "POST",
+        "/_control/seed",
+        &serde_json::json!({"user": user, "service": PLATFORM, "age_days": 30}).to_string(),
+    );
+    let alias = credentials_of(url, &user)[0]["alias"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(&sb.import("console", &platform_key(&alias), &["--days", "30"]));
+    let audit = json(
+        &iam::bedkey(&sb, url)
+            .args(["audit", "--service", "claude-platform", "--output", "json"])
+            .output()
+            .unwrap(),
+    );
+    let row = audit["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["user"] == user.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(row["managed_here"], true, "{row}");
+}
+
+#[test]
+fn verify_of_a_platform_key_names_the_certificate_problem() {
+    let sb = Sandbox::new();
+    let name = sb.name("vfy");
+    let key = platform_key("AeaApiKey-vfy-at-123456789012");
+    ok(&sb.import(
+        &name,
+        &key,
+        &["--region", "us-east-1", "--workspace-id", "w"],
+    ));
+    let bedrock = Bedrock::start(&sb, &[&key], false);
+    let out = bedrock
+        .with_hosts(&sb)
+        .args(["verify", &name, "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(json(&out)["verdict"], "accepted");
+    let seen = bedrock.requests();
+    assert_eq!(seen.last().unwrap().path, "/v1/models");
+    assert_eq!(seen.last().unwrap().host, "platform");
+    assert_eq!(seen.last().unwrap().workspace, "w");
+    // Not trusting the stand-in's CA: the reason, and what to do.
+    let out = bedrock
+        .with_hosts(&sb)
+        .env_remove("AWS_CA_BUNDLE")
+        .args(["verify", &name])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("cannot reach Claude Platform on AWS"), "{err}");
+    assert!(err.contains("certificate"), "{err}");
+    assert!(err.contains("AWS_CA_BUNDLE"), "{err}");
 }
 
 #[test]

@@ -263,7 +263,8 @@ pub enum Command {
     /// Replace a key's IAM credential with a new one, with no moment without a working key
     Rotate(Rotate),
 
-    /// One live, read-only call to Bedrock with the key: is it accepted, and if not why
+    /// One live, read-only call with the key (Bedrock's, or Claude Platform's for its
+    /// keys): is it accepted, and if not why
     Verify(Verify),
 
     /// Share a long-term key through AWS Secrets Manager: write it to a secret
@@ -550,7 +551,8 @@ pub struct Verify {
     pub name: String,
 
     /// Where to make the one read-only call: bedrock (ListFoundationModels on the
-    /// control plane) or mantle (GET /v1/models on bedrock-mantle)
+    /// control plane) or mantle (GET /v1/models on bedrock-mantle); a Claude Platform
+    /// key is always asked GET /v1/models on its platform
     #[arg(long, value_enum, value_name = "HOST", default_value = "bedrock")]
     pub endpoint: VerifyOn,
 }

@@ -185,8 +185,12 @@ fn region_for(ctx: &Context, key: &Loaded) -> Result<String> {
         (_, Some(asked)) => asked,
         (None, None) => {
             return Err(Error::usage(format!(
-                "key '{}' has no region, and the proxy must know where Bedrock is",
-                key.name
+                "key '{}' has no region, and the proxy must know where {} is",
+                key.name,
+                match key.meta.service {
+                    bedkey::service::Service::Bedrock => "Bedrock",
+                    other => other.title(),
+                }
             ))
             .with_hint("add --region REGION"));
         }

@@ -24,15 +24,18 @@ struct Json<'a> {
 
 impl Run for Audit {
     fn run(&self, ctx: &Context) -> Result<()> {
-        // Credentials a local key holds: not secret, straight from the metadata.
-        let managed: HashSet<String> = ctx
-            .config()?
-            .load()?
-            .keys
+        // Credentials a local key holds: not secret, straight from the metadata; an
+        // imported key is known by its alias, which IAM lists too.
+        let local = ctx.config()?.load()?.keys;
+        let aliases: HashSet<String> = local.values().filter_map(|m| m.alias.clone()).collect();
+        let managed: HashSet<String> = local
             .into_values()
             .flat_map(|m| [m.credential_id, m.retiring.map(|r| r.credential_id)])
             .flatten()
             .collect();
+        let held = |c: &bedkey::iam::Remote| {
+            managed.contains(&c.id) || c.alias.as_ref().is_some_and(|a| aliases.contains(a))
+        };
         let show_progress = std::io::stderr().is_terminal() && !ctx.out.json();
         let services = self.service.services();
         let listed = ctx.block_on(async {
@@ -65,7 +68,7 @@ impl Run for Audit {
         let now = time::now();
         let audited: Vec<Audited> = listed
             .iter()
-            .map(|c| audit::assess(c, now, self.max_age, managed.contains(&c.id)))
+            .map(|c| audit::assess(c, now, self.max_age, held(c)))
             .collect();
         let summary = audit::summarize(&audited);
         if ctx.out.json() {

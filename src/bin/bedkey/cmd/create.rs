@@ -268,9 +268,18 @@ impl Create {
     }
 
     fn warn_without_workspace(&self, ctx: &Context, meta: &KeyMeta) {
-        if meta.service == Service::ClaudePlatform && meta.workspace.is_none() {
+        if meta.service != Service::ClaudePlatform {
+            return;
+        }
+        if meta.workspace.is_none() {
             ctx.out.warn(format_args!(
                 "Claude Platform key '{}' has no workspace: Anthropic's SDK needs one (`bedkey set {} --workspace-id ID`)",
+                self.name, self.name
+            ));
+        }
+        if meta.region.is_none() {
+            ctx.out.warn(format_args!(
+                "Claude Platform key '{}' has no region: Anthropic's SDK finds the platform by AWS_REGION (`bedkey set {} --region REGION`)",
                 self.name, self.name
             ));
         }

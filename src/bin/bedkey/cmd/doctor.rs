@@ -179,10 +179,16 @@ fn attention(keys: &Keys) -> Vec<Attention> {
         .iter()
         .filter_map(|(name, meta)| {
             let status = meta.status(now);
-            status.needs_attention().then(|| Attention {
+            let no_workspace = meta.service == bedkey::service::Service::ClaudePlatform
+                && meta.workspace.is_none();
+            (status.needs_attention() || no_workspace).then(|| Attention {
                 name: name.clone(),
                 service: meta.service.name(),
-                status: status.as_str(),
+                status: if status.needs_attention() {
+                    status.as_str()
+                } else {
+                    "has no workspace (bedkey set NAME --workspace-id ID)"
+                },
                 expires_at: meta.expires.map(time::rfc3339),
             })
         })

@@ -34,6 +34,9 @@ pub struct Row {
     /// The secrets this key is published to.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub published_to: Vec<String>,
+    /// A Claude Platform key's workspace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
 }
 
 pub fn row(name: &str, meta: &KeyMeta, now: i64) -> Row {
@@ -53,6 +56,7 @@ pub fn row(name: &str, meta: &KeyMeta, now: i64) -> Row {
         shared_from: meta.shared.as_ref().map(|s| s.secret.clone()),
         read_at: meta.shared.as_ref().map(|s| time::rfc3339(s.read_at)),
         published_to: meta.published.iter().map(|p| p.secret.clone()).collect(),
+        workspace_id: meta.workspace.clone(),
     }
 }
 

@@ -84,8 +84,12 @@ impl Run for Set {
                 workspace_id: meta.workspace.as_deref(),
             });
         }
+        let workspace = match &meta.workspace {
+            Some(w) => format!(", workspace {w}"),
+            None => String::new(),
+        };
         ctx.out.note(format_args!(
-            "key '{}': region {}, expires {}",
+            "key '{}': region {}, expires {}{workspace}",
             self.name,
             meta.region.as_deref().unwrap_or("-"),
             meta.expires.map_or("unknown".to_string(), time::rfc3339)

@@ -175,7 +175,7 @@ fn too_short(
             if wanted.saturating_mul(2) <= token::MAX_LIFETIME.as_secs() as i64 {
                 error.with_hint(format!(
                     "a short-term entry is refreshed with at most half its lifetime ({}) left: \
-                     ask for {} or less, or give it a lifetime of {} (bedkey create {name} --short-term --expires ...)",
+                     ask for {} or less, or make it again with a lifetime of {} (bedkey remove {name}, then bedkey create {name} --short-term --expires ...)",
                     time::human(most),
                     time::human(most),
                     time::human(wanted.saturating_mul(2))

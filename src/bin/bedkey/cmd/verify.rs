@@ -179,7 +179,19 @@ async fn call(url: &str, key: &bedkey::keys::Loaded) -> Result<(u16, String, Str
     let response = tokio::time::timeout(TIMEOUT, client.request(request))
         .await
         .map_err(|_| fail(&"no answer within 15s"))?
-        .map_err(|e| fail(&e))?;
+        .map_err(|e| {
+            // The innermost cause: "invalid peer certificate: UnknownIssuer", not
+            // "client error (Connect)".
+            let why = bedkey::aws::what_happened(&e);
+            let error = fail(&why);
+            if why.contains("certificate") {
+                error.with_hint(
+                    "set AWS_CA_BUNDLE to the CA file that signs the endpoint's certificate",
+                )
+            } else {
+                error
+            }
+        })?;
     let status = response.status().as_u16();
     let error_type = response
         .headers()
