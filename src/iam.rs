@@ -26,13 +26,30 @@ pub const NAME_TAG: &str = "bedkey:name";
 /// retires no credential another named secret still holds.
 pub const SECRET_TAG: &str = "bedkey:secret";
 
-/// The user tag that names secret `arn`: `bedkey:secret:` and 8 hex digits of its
-/// SHA-256 (a tag value holds 256 characters, so one tag holds one ARN).
-pub fn secret_tag(arn: &str) -> String {
+/// The user tag that names secret `arn` as holding a key of `service`:
+/// `bedkey:secret:` and 8 hex digits of a SHA-256 (a tag value holds 256 characters,
+/// so one tag holds one ARN). Bedrock's hashes the ARN alone, as tags written before
+/// services were known do; another service's hashes its name with the ARN, so that a
+/// secret published for one service's credential cannot be rewritten to rotate the
+/// same user's credential of another (the first credential of each has the same
+/// alias).
+pub fn secret_tag(arn: &str, service: Service) -> String {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(arn.as_bytes());
+    let digest = match service {
+        Service::Bedrock => sha2::Sha256::digest(arn.as_bytes()),
+        other => sha2::Sha256::digest(format!("{}:{arn}", other.name()).as_bytes()),
+    };
     let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
     format!("{SECRET_TAG}:{hex}")
+}
+
+/// Whether a user's tags name secret `arn` as holding a key of `service` (an older
+/// bedkey's one `bedkey:secret` tag named Bedrock's).
+pub fn names_secret(tags: &[(String, String)], arn: &str, service: Service) -> bool {
+    let tag = secret_tag(arn, service);
+    tags.iter().any(|(key, value)| {
+        value == arn && (*key == tag || (service == Service::Bedrock && key == SECRET_TAG))
+    })
 }
 
 /// The secrets a user's tags name, in tag order.

@@ -545,7 +545,8 @@ impl Loader<'_> {
             meta.kind = kind;
             meta.expires = expires;
             meta.region = about.region.clone().or(meta.region);
-            meta.workspace = about.workspace_id.clone().or(meta.workspace);
+            // The secret says which workspace, if any: none is none.
+            meta.workspace = about.workspace_id.clone();
             meta.now_holds(&key);
             if let Some(shared) = &mut meta.shared {
                 shared.read_at = time::now();

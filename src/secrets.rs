@@ -121,8 +121,14 @@ pub fn parse(value: &Secret, secret_id: &str) -> Result<(Secret, About)> {
     let said = serde_json::from_str::<Value>(text)
         .ok()
         .and_then(|v| v.get("service").and_then(Value::as_str).map(str::to_string));
+    let service = service_of(decoded.service(), said.as_deref(), secret_id)?;
     let about = About {
-        service: service_of(decoded.service(), said.as_deref(), secret_id)?,
+        service,
+        // Only Claude Platform keys have a workspace: one beside another key is not
+        // taken along.
+        workspace_id: about
+            .workspace_id
+            .filter(|_| service == Service::ClaudePlatform),
         ..about
     };
     if let Some(w) = &about.workspace_id {
@@ -457,6 +463,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(read.service, Service::ClaudePlatform);
+        // A workspace beside a Bedrock key is not taken along.
+        let (_, read) = parse(
+            &secret(format!(
+                r#"{{"bedrock_api_key": "{KEY}", "workspace_id": "w"}}"#
+            )),
+            "s",
+        )
+        .unwrap();
+        assert_eq!(read.workspace_id, None);
         // A field that contradicts the key, or a bad workspace, is refused.
         for bad in [
             format!(r#"{{"bedrock_api_key": "{KEY}", "service": "claude-platform"}}"#),

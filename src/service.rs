@@ -213,6 +213,13 @@ pub enum Kind {
 
 /// A Claude Platform workspace id, as `--workspace-id` gives it.
 pub fn workspace_id(text: &str) -> Result<String> {
+    // A key would pass the character test, and a workspace id is stored and sent in
+    // the clear: refuse one that looks like a key.
+    if text.len() > 20 && Service::of_key(text).is_some() {
+        return Err(Error::usage(
+            "--workspace-id: that looks like an API key, not a workspace id",
+        ));
+    }
     let ok = (1..=128).contains(&text.len())
         && text
             .bytes()
@@ -273,6 +280,8 @@ mod tests {
     fn workspace_ids_are_checked() {
         assert!(workspace_id("wrkspc_01AbC-9").is_ok());
         assert!(workspace_id(&"a".repeat(128)).is_ok());
+        let key = format!("AEAA{}", "QWVhQXBpS2V5".repeat(8));
+        assert!(workspace_id(&key).is_err());
         for bad in ["", "a b", "a/b", "ä", &"a".repeat(129), "a\u{1b}"] {
             assert!(workspace_id(bad).is_err(), "{bad}");
         }

@@ -210,7 +210,7 @@ fn same_user(held: &Secret, key: &Secret, user: Option<&str>) -> bool {
 /// warning to give says so.
 pub async fn bind_user(iam: &Iam, meta: &KeyMeta, arn: &str) -> Option<Notice> {
     let user = meta.user.as_ref()?;
-    let key = crate::iam::secret_tag(arn);
+    let key = crate::iam::secret_tag(arn, meta.service);
     let tag = [(key.clone(), arn.to_string())];
     let e = iam.tag_user(user, &tag).await.err()?;
     Some(Notice::Warning(format!(

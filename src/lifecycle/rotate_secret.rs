@@ -189,10 +189,11 @@ pub async fn make_new(
     let tags = iam.user_tags(user).await?;
     let tag = |key: &str| tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     let mut named = crate::iam::tagged_secrets(&tags);
-    if !named.iter().any(|s| s == arn) {
+    if !crate::iam::names_secret(&tags, arn, claims.service) {
         return Err(Error::failure(format!(
-            "IAM user {user} does not name this secret (no {}:… tag is {arn}): bedkey rotates from a secret only the user its key was published for; nothing was changed",
-            crate::iam::SECRET_TAG
+            "IAM user {user} does not name this secret for a {} key (no {} tag is {arn}): bedkey rotates from a secret only the user and service its key was published for; nothing was changed",
+            claims.service.title(),
+            crate::iam::secret_tag(arn, claims.service)
         ))
         .with_hint("publish the key again with `bedkey publish` from the home that made it"));
     }

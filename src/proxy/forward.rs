@@ -313,14 +313,18 @@ pub fn presented(headers: &HeaderMap, expected: &HeaderValue) -> Option<Presente
     }
 }
 
-/// Whether a path is one Bedrock's APIs could have: absolute, with no dot segments
-/// (plain or percent-encoded). An upstream behind a path prefix that normalised them
-/// could otherwise be walked out of its prefix with the key on.
+/// Whether a path is one Bedrock's APIs could have: absolute, with no dot segments,
+/// plain or percent-encoded, nor any that a segment holds once decoded
+/// (`..%2f..%2f`, `%2e%2e%5c`). An upstream behind a path prefix that decoded and
+/// normalised them could otherwise be walked out of its prefix with the key on. An
+/// encoded slash alone is fine: SDKs encode the `/` of an inference-profile ARN.
 fn plain_path(path: &str) -> bool {
     path.starts_with('/')
         && path.split('/').all(|segment| {
-            let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-            decoded != "." && decoded != ".."
+            let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+            decoded
+                .split(['/', '\\'])
+                .all(|part| part != "." && part != "..")
         })
 }
 
@@ -646,6 +650,7 @@ mod tests {
             "/mantle/v1/models",
             "/x/.../y",
             "/a..b",
+            "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fus.m/converse",
         ] {
             assert!(plain_path(ok), "{ok}");
         }
@@ -658,6 +663,9 @@ mod tests {
             "/%2e%2E/x",
             "/a/%2e",
             "x/y",
+            "/v1/..%2f..%2fhost-control/foundation-models",
+            "/%2e%2e%2fhost-control/x",
+            "/a/%2E%2E%5Cb",
         ] {
             assert!(!plain_path(bad), "{bad}");
         }

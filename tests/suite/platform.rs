@@ -513,15 +513,7 @@ fn an_imported_console_key_is_managed_here_by_its_alias() {
 
 #[test]
 fn verify_of_a_platform_key_names_the_certificate_problem() {
-    let sb = Sandbox::new();
-    let name = sb.name("vfy");
-    let key = platform_key("AeaApiKey-vfy-at-123456789012");
-    ok(&sb.import(
-        &name,
-        &key,
-        &["--region", "us-east-1", "--workspace-id", "w"],
-    ));
-    let bedrock = Bedrock::start(&sb, &[&key], false);
+    let (sb, name, _, bedrock) = stored_platform("vfy");
     let out = bedrock
         .with_hosts(&sb)
         .args(["verify", &name, "--output", "json"])
@@ -551,24 +543,7 @@ fn a_published_platform_key_carries_its_service_and_workspace_to_a_teammate() {
     let Some((url, _turn)) = iam::server() else {
         return;
     };
-    let admin = Sandbox::new();
-    let name = admin.name("pub");
-    let secret = format!("platform/{name}");
-    run_ok(
-        &admin,
-        url,
-        &[
-            "create",
-            &name,
-            "--service",
-            "claude-platform",
-            "--workspace-id",
-            "wrk_shared",
-            "--region",
-            "us-east-1",
-        ],
-    );
-    run_ok(&admin, url, &["publish", &name, "--secret-id", &secret]);
+    let (admin, name, secret) = published_platform(url, "pub", "wrk_shared");
     let value = iam::secret_value(url, &secret);
     assert_eq!(value["service"], "claude-platform");
     assert_eq!(value["workspace_id"], "wrk_shared");
@@ -667,15 +642,7 @@ fn the_proxy_for_a_platform_key_refuses_a_wrong_token_and_bedrock_sets() {
     if !crate::support::bedrock::boto3() {
         return;
     }
-    let sb = Sandbox::new();
-    let name = sb.name("pxw");
-    let key = platform_key("AeaApiKey-pxw-at-123456789012");
-    ok(&sb.import(
-        &name,
-        &key,
-        &["--region", "us-east-1", "--workspace-id", "w"],
-    ));
-    let bedrock = Bedrock::start(&sb, &[&key], false);
+    let (sb, name, key, bedrock) = stored_platform("pxw");
     let out = bedrock
         .with_hosts(&sb)
         .args(["exec", &name, "--proxy", "--for", "openai", "--", "true"])
@@ -714,4 +681,194 @@ for key in (os.environ["ANTHROPIC_AWS_API_KEY"], "bedkey-local-wrong"):
         "the real key goes in the header the client used"
     );
     assert_eq!(seen[0].workspace, "w");
+}
+
+/// A Claude Platform key imported as `label` (region us-east-1, workspace `w`), and the
+/// stand-in taking it: (the sandbox, the name, the key, the stand-in).
+fn stored_platform(label: &str) -> (Sandbox, String, String, Bedrock) {
+    let sb = Sandbox::new();
+    let name = sb.name(label);
+    let key = platform_key(&format!("AeaApiKey-{label}-at-123456789012"));
+    let flags = ["--region", "us-east-1", "--workspace-id", "w"];
+    ok(&sb.import(&name, &key, &flags));
+    let bedrock = Bedrock::start(&sb, &[&key], false);
+    (sb, name, key, bedrock)
+}
+
+/// A Claude Platform key `label` (workspace `workspace`, region us-east-1) made in an
+/// admin's sandbox and published to `platform/NAME`: (the admin, the name, the secret).
+fn published_platform(url: &str, label: &str, workspace: &str) -> (Sandbox, String, String) {
+    let admin = Sandbox::new();
+    let name = admin.name(label);
+    let secret = format!("platform/{name}");
+    let create = [
+        "create",
+        &name,
+        "--service",
+        "claude-platform",
+        "--workspace-id",
+        workspace,
+        "--region",
+        "us-east-1",
+    ];
+    run_ok(&admin, url, &create);
+    run_ok(&admin, url, &["publish", &name, "--secret-id", &secret]);
+    (admin, name, secret)
+}
+
+/// Write `value` (a JSON object) as the new current value of secret `id`.
+fn rewrite_secret(url: &str, id: &str, value: &serde_json::Value) {
+    let body = serde_json::json!({"SecretId": id, "SecretString": value.to_string()});
+    let (status, text) = iam::secrets_call(url, "PutSecretValue", &body.to_string());
+    assert_eq!(status, 200, "{text}");
+}
+
+#[test]
+fn a_platform_secret_rewritten_to_name_the_users_bedrock_key_rotates_nothing() {
+    let Some((url, _turn)) = iam::server() else {
+        return;
+    };
+    // One user with a Claude Platform key and a Bedrock key: their aliases are alike.
+    let sb = Sandbox::new();
+    let (cp, br) = (sb.name("mixc"), sb.name("mixb"));
+    let user = format!("bedkey-{cp}");
+    let secret = format!("platform/{cp}");
+    run_ok(
+        &sb,
+        url,
+        &[
+            "create",
+            &cp,
+            "--service",
+            "claude-platform",
+            "--workspace-id",
+            "w",
+            "--region",
+            "us-east-1",
+        ],
+    );
+    run_ok(&sb, url, &["create", &br, "--user", &user]);
+    run_ok(&sb, url, &["publish", &cp, "--secret-id", &secret]);
+    let bedrock = credentials_of(url, &user)
+        .into_iter()
+        .find(|c| c["service"] == "bedrock.amazonaws.com")
+        .unwrap();
+    let alias = bedrock["alias"].as_str().unwrap();
+    // Whoever can write the secret points it at the Bedrock credential.
+    let mut value = iam::secret_value(url, &secret);
+    value["bedrock_api_key"] = long_term_key(alias).into();
+    value["credential_id"] = bedrock["id"].clone();
+    value["service"] = "bedrock".into();
+    rewrite_secret(url, &secret, &value);
+    let ci = Sandbox::new();
+    let out = iam::bedkey(&ci, url)
+        .args([
+            "rotate",
+            "--secret-id",
+            &secret,
+            "--secret-region",
+            "us-east-1",
+            "--grace",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not name this secret for a Bedrock key"),
+        "{}",
+        stderr(&out)
+    );
+    let held = credentials_of(url, &user);
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(held.iter().any(|c| c["id"] == bedrock["id"]), "{held:?}");
+}
+
+#[test]
+fn a_teammates_workspace_follows_the_secret_and_a_bedrock_key_has_none() {
+    let Some((url, _turn)) = iam::server() else {
+        return;
+    };
+    let (_admin, name, secret) = published_platform(url, "wsf", "w1");
+    let mate = Sandbox::new();
+    run_ok(
+        &mate,
+        url,
+        &[
+            "pull",
+            "team",
+            "--secret-id",
+            &secret,
+            "--secret-region",
+            "us-east-1",
+        ],
+    );
+    assert_eq!(mate.keys_json()["keys"]["team"]["workspace"], "w1");
+    // The secret no longer names a workspace: neither does the teammate's key.
+    let mut value = iam::secret_value(url, &secret);
+    value.as_object_mut().unwrap().remove("workspace_id");
+    rewrite_secret(url, &secret, &value);
+    run_ok(&mate, url, &["pull", "team"]);
+    assert!(mate.keys_json()["keys"]["team"].get("workspace").is_none());
+    // A workspace beside a Bedrock key is not taken along.
+    let bedrock = format!("bedrock/{name}");
+    let key = long_term_key("bedkey-x-at-123456789012");
+    let body = serde_json::json!({"Name": bedrock, "SecretString": serde_json::json!({"bedrock_api_key": key, "workspace_id": "w2", "region": "us-east-1"}).to_string()});
+    assert_eq!(
+        iam::secrets_call(url, "CreateSecret", &body.to_string()).0,
+        200
+    );
+    run_ok(
+        &mate,
+        url,
+        &[
+            "pull",
+            "br",
+            "--secret-id",
+            &bedrock,
+            "--secret-region",
+            "us-east-1",
+        ],
+    );
+    assert!(mate.keys_json()["keys"]["br"].get("workspace").is_none());
+}
+
+#[test]
+fn verify_refuses_a_bedrock_endpoint_flag_and_a_bent_override_and_tells_a_server_failure_apart() {
+    let (sb, name, _, bedrock) = stored_platform("vbad");
+    let out = bedrock
+        .with_hosts(&sb)
+        .args(["verify", &name, "--endpoint", "bedrock"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    for bent in ["?q=1", "#frag"] {
+        let out = bedrock
+            .with_hosts(&sb)
+            .env(
+                "AWS_ENDPOINT_URL_AWS_EXTERNAL_ANTHROPIC",
+                format!("{}/host-platform{bent}", bedrock.url),
+            )
+            .args(["verify", &name])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bent}: {}", stderr(&out));
+    }
+    assert!(bedrock.requests().is_empty(), "a bent endpoint was called");
+    // The control plane has no /v1/models: a 404 is the endpoint's fault, exit 1.
+    let out = bedrock
+        .with_hosts(&sb)
+        .env(
+            "AWS_ENDPOINT_URL_AWS_EXTERNAL_ANTHROPIC",
+            format!("{}/host-control", bedrock.url),
+        )
+        .args(["verify", &name])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("says nothing of the key"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -38,6 +38,7 @@ impl Run for Audit {
         };
         let show_progress = std::io::stderr().is_terminal() && !ctx.out.json();
         let services = self.service.services();
+        let asked_one = services.len() == 1;
         let listed = ctx.block_on(async {
             let iam = ctx.iam().await?;
             let mut all = Vec::new();
@@ -54,9 +55,15 @@ impl Run for Audit {
                 match listing.await {
                     Ok(found) => all.extend(found),
                     // A partition where IAM has no keys for the service: none to list.
-                    Err(e) if e.code() == Some("NotSupportedService") => ctx.out.detail(
-                        format_args!("IAM has no API keys for {} here", service.title()),
-                    ),
+                    // Asked for by name, it is worth a warning; among all, a note.
+                    Err(e) if e.code() == Some("NotSupportedService") => {
+                        let text = format!("IAM has no API keys for {} here", service.title());
+                        if asked_one {
+                            ctx.out.warn(text);
+                        } else {
+                            ctx.out.detail(text);
+                        }
+                    }
                     Err(e) => return Err(e),
                 }
             }

@@ -18,7 +18,11 @@ use bedkey::service::Service;
 use bedkey::time;
 use bedkey::token::{self, Decoded};
 
-const TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the call may take: 15 s, or less with `BEDKEY_AWS_TIMEOUT`.
+fn timeout() -> Duration {
+    bedkey::settings::aws_timeout()
+        .map_or(Duration::from_secs(15), |d| d.min(Duration::from_secs(15)))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -123,7 +127,15 @@ fn endpoint(service: Service, region: &str, on: VerifyOn) -> Result<(String, &'s
         ),
     };
     let url = url.trim_end_matches('/').to_string();
+    // Checked as the proxy checks its upstreams (no query, user name or fragment: the
+    // path must land where it is meant to), since the key goes there.
     bedkey::proxy::route::check_scheme(&url)?;
+    if url.contains('#') {
+        return Err(Error::usage(format!(
+            "bad endpoint {url}: a fragment is not supported"
+        )));
+    }
+    bedkey::proxy::route::Upstream::parse(&url)?;
     Ok((url, path))
 }
 
@@ -176,9 +188,11 @@ async fn call(url: &str, key: &bedkey::keys::Loaded) -> Result<(u16, String, Str
         .map_err(|e| Error::usage(format!("bad {title} endpoint {url}: {e}")))?;
     let fail =
         |e: &dyn std::fmt::Display| Error::failure(format!("cannot reach {title} at {url}: {e}"));
-    let response = tokio::time::timeout(TIMEOUT, client.request(request))
+    let limit = timeout();
+    let silent = format!("no answer within {}s", limit.as_secs());
+    let response = tokio::time::timeout(limit, client.request(request))
         .await
-        .map_err(|_| fail(&"no answer within 15s"))?
+        .map_err(|_| fail(&silent))?
         .map_err(|e| {
             // The innermost cause: "invalid peer certificate: UnknownIssuer", not
             // "client error (Connect)".
@@ -199,9 +213,9 @@ async fn call(url: &str, key: &bedkey::keys::Loaded) -> Result<(u16, String, Str
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let body = tokio::time::timeout(TIMEOUT, response.into_body().collect())
+    let body = tokio::time::timeout(limit, response.into_body().collect())
         .await
-        .map_err(|_| fail(&"no answer within 15s"))?
+        .map_err(|_| fail(&silent))?
         .map_err(|e| fail(&e))?
         .to_bytes();
     let message = serde_json::from_slice::<serde_json::Value>(&body)
@@ -223,6 +237,12 @@ impl Run for Verify {
         let key = ctx.load_key(&self.name)?;
         let region = key_region(ctx, &key)?;
         let service = key.meta.service;
+        if service != Service::Bedrock && crate::cli::given("--endpoint") {
+            return Err(Error::usage(format!(
+                "--endpoint picks a Bedrock host; the key is for {}, which has one",
+                service.title()
+            )));
+        }
         let (url, path) = endpoint(service, &region, self.endpoint)?;
         let now = time::now();
         let (verdict, status, message) = match key.expires_at {
@@ -238,6 +258,7 @@ impl Run for Verify {
                 let target = format!("{url}{path}");
                 ctx.out.detail(format_args!("GET {target}"));
                 let (status, error_type, message) = ctx.block_on(call(&target, &key))??;
+                not_about_the_key(status, &url, &message)?;
                 (judge(status, &error_type, &message), Some(status), message)
             }
         };
@@ -280,6 +301,25 @@ fn key_region(ctx: &Context, key: &bedkey::keys::Loaded) -> Result<String> {
                 .0
         }
     })
+}
+
+/// An answer that says nothing of the key (the server failed, throttled, or has no
+/// such call: a wrong endpoint) is a failure of its own, exit 1, not a verdict.
+fn not_about_the_key(status: u16, url: &str, message: &str) -> Result<()> {
+    let what = match status {
+        404 => "has no such API (is the endpoint right?)",
+        429 => "is throttling requests; try again in a moment",
+        500.. => "failed on its side",
+        _ => return Ok(()),
+    };
+    let detail = if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    };
+    Err(Error::failure(format!(
+        "{url} answered {status}, which says nothing of the key: it {what}{detail}"
+    )))
 }
 
 /// Ok for an accepted key; otherwise the verdict as an error (exit 4) with a remedy.
