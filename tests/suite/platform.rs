@@ -872,3 +872,98 @@ fn verify_refuses_a_bedrock_endpoint_flag_and_a_bent_override_and_tells_a_server
         stderr(&out)
     );
 }
+
+#[test]
+fn a_short_term_platform_entry_mints_platform_keys_and_refreshes_them() {
+    let sb = Sandbox::new();
+    let name = sb.name("cpst");
+    let out = sb
+        .bedkey_with_env_credentials()
+        .args([
+            "create",
+            &name,
+            "--short-term",
+            "--service",
+            "claude-platform",
+            "--workspace-id",
+            "w",
+            "--expires",
+            "1h",
+            "--region",
+            "eu-west-1",
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(json(&out)["service"], "claude-platform");
+    let vars = json(
+        &sb.bedkey_with_env_credentials()
+            .args(["env", &name, "--shell", "json"])
+            .output()
+            .unwrap(),
+    );
+    let key = vars["ANTHROPIC_AWS_API_KEY"].as_str().unwrap();
+    assert!(key.starts_with("aws-external-anthropic-api-key-"), "{key}");
+    assert!(
+        key_url(key).contains("%2Feu-west-1%2Faws-external-anthropic%2Faws4_request"),
+        "{}",
+        key_url(key)
+    );
+    assert_eq!(vars["ANTHROPIC_AWS_WORKSPACE_ID"], "w");
+    assert_eq!(vars["AWS_REGION"], "eu-west-1");
+    // A margin over half its hour: refreshed now, still a platform key.
+    let out = sb
+        .bedkey_with_env_credentials()
+        .env("BEDKEY_MIN_TTL", "59m")
+        .args(["env", &name, "--shell", "json"])
+        .output()
+        .unwrap();
+    let again = json(&out);
+    assert!(
+        again["ANTHROPIC_AWS_API_KEY"]
+            .as_str()
+            .unwrap()
+            .starts_with("aws-external-anthropic-api-key-")
+    );
+}
+
+#[test]
+fn create_service_claude_platform_takes_a_policy_file_and_tags() {
+    let Some((url, _turn)) = iam::server() else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let name = sb.name("cppf");
+    let user = format!("bedkey-{name}");
+    let file = sb.path().join("platform-policy.json");
+    std::fs::write(
+        &file,
+        r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": ["aws-external-anthropic:CallWithBearerToken", "aws-external-anthropic:CreateInference"],
+            "Resource": "*"}]}"#,
+    )
+    .unwrap();
+    run_ok(
+        &sb,
+        url,
+        &[
+            "create",
+            &name,
+            "--service",
+            "claude-platform",
+            "--policy-file",
+            file.to_str().unwrap(),
+            "--tag",
+            "team=ml",
+        ],
+    );
+    let attached = iam_query(
+        url,
+        &format!("Action=ListAttachedUserPolicies&UserName={user}"),
+    );
+    assert!(attached.contains(&format!("bedkey-{name}")), "{attached}");
+    assert!(!attached.contains("AnthropicInferenceAccess"), "{attached}");
+    assert!(iam::user_tags(url, &user).contains("ml"));
+    assert_eq!(credentials_of(url, &user)[0]["service"], PLATFORM);
+}
