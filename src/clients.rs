@@ -153,17 +153,8 @@ pub fn platform(
 ) -> Result<Vec<(&'static str, String)>> {
     platform_sets(sets, surface)?;
     let region = region.map(region::checked).transpose()?;
-    let described = crate::service::Service::ClaudePlatform.describe();
     let mut vars = Vars::default();
-    vars.set(described.key_var, key);
-    if let (Some(workspace), Some(var)) = (workspace, described.workspace_var) {
-        vars.set(var, workspace);
-    }
-    if let Some(region) = &region {
-        for var in region::VARS {
-            vars.set(var, region);
-        }
-    }
+    vars.platform(key, workspace, region.as_deref());
     if let Some(url) = overridden(crate::service::PLATFORM_ENDPOINT_VAR)? {
         vars.set(PLATFORM_BASE_VAR, &url);
     }
@@ -235,14 +226,8 @@ impl Local<'_> {
     ) -> Result<Vec<(&'static str, String)>> {
         platform_sets(sets, surface)?;
         let mut vars = Vars::default();
-        vars.set(PLATFORM_KEY_VAR, self.token);
+        vars.platform(self.token, workspace, Some(self.region));
         vars.set(PLATFORM_BASE_VAR, self.endpoint);
-        if let Some(workspace) = workspace {
-            vars.set(WORKSPACE_VAR, workspace);
-        }
-        for var in region::VARS {
-            vars.set(var, self.region);
-        }
         self.trust(&mut vars);
         if sets.contains(&ClientSet::ClaudeCode) {
             vars.set(PLATFORM_MODE_VAR, "1");
@@ -375,6 +360,20 @@ impl Vars {
         match self.0.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value.to_string(),
             None => self.0.push((name, value.to_string())),
+        }
+    }
+
+    /// A Claude Platform key's own variables: the key, its workspace, the region.
+    fn platform(&mut self, key: &str, workspace: Option<&str>, region: Option<&str>) {
+        let described = crate::service::Service::ClaudePlatform.describe();
+        self.set(described.key_var, key);
+        if let (Some(workspace), Some(var)) = (workspace, described.workspace_var) {
+            self.set(var, workspace);
+        }
+        if let Some(region) = region {
+            for var in region::VARS {
+                self.set(var, region);
+            }
         }
     }
 

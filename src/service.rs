@@ -147,19 +147,6 @@ impl Service {
         *self == Service::Bedrock
     }
 
-    /// `--service NAME` of a command that makes or keeps keys.
-    pub fn parse_kept(text: &str) -> Result<Service> {
-        Service::KEPT
-            .into_iter()
-            .find(|s| s.name() == text)
-            .ok_or_else(|| {
-                Error::usage(format!(
-                    "--service {text}: not a service bedkey keeps keys for"
-                ))
-                .with_hint("use bedrock or claude-platform")
-            })
-    }
-
     /// The service of a key, from its prefix, and the rest of the key after it.
     pub fn of_key(key: &str) -> Option<(Service, Kind, &str)> {
         Service::KEPT.into_iter().find_map(|s| {
@@ -285,10 +272,5 @@ mod tests {
         for bad in ["", "a b", "a/b", "ä", &"a".repeat(129), "a\u{1b}"] {
             assert!(workspace_id(bad).is_err(), "{bad}");
         }
-        assert!(Service::parse_kept("cloudwatch").is_err());
-        assert_eq!(
-            Service::parse_kept("claude-platform").unwrap(),
-            Service::ClaudePlatform
-        );
     }
 }
