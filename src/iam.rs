@@ -76,9 +76,13 @@ pub const MAX_KEYS_PER_USER: usize = 2;
 /// Users bedkey creates live under this path, so `list --remote` can find them.
 pub const USER_PATH: &str = "/bedkey/";
 
+#[derive(Clone)]
 pub struct Iam {
     client: aws_sdk_iam::Client,
     sts: aws_sdk_sts::Client,
+    /// What the clients were built from: endpoints, timeouts, region, credentials;
+    /// another account's clients (`audit --org`) are built from it too.
+    config: aws_config::SdkConfig,
 }
 
 /// A service-specific credential as IAM lists it (never with its secret).
@@ -162,11 +166,260 @@ impl Iam {
             loader = loader.profile_name(p);
         }
         let config = loader.load().await;
-        let iam = Iam {
+        Ok((Iam::from_config(config), source))
+    }
+
+    fn from_config(config: aws_config::SdkConfig) -> Iam {
+        Iam {
             client: aws_sdk_iam::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
+            config,
+        }
+    }
+
+    /// The configuration the clients were built from, for other services' clients
+    /// with the same credentials, endpoints and timeouts.
+    pub fn sdk_config(&self) -> &aws_config::SdkConfig {
+        &self.config
+    }
+
+    /// The same endpoints and timeouts with other credentials: a role assumed in
+    /// another account.
+    pub fn with_credentials(&self, credentials: aws_credential_types::Credentials) -> Iam {
+        let config = self
+            .config
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+            )
+            .build();
+        Iam::from_config(config)
+    }
+
+    /// Temporary credentials of role `arn` for the shortest time STS gives (15
+    /// minutes), named `session` in the account's CloudTrail.
+    pub async fn assume_role(
+        &self,
+        arn: &str,
+        session: &str,
+    ) -> Result<aws_credential_types::Credentials> {
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(arn)
+            .role_session_name(session)
+            .duration_seconds(900)
+            .send()
+            .await
+            .map_err(|e| aws::service_error("STS", "AssumeRole", e))?;
+        let c = out
+            .credentials()
+            .ok_or_else(|| Error::failure("STS answered AssumeRole without credentials"))?;
+        Ok(aws_credential_types::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            std::time::SystemTime::try_from(*c.expiration()).ok(),
+            "assumed role",
+        ))
+    }
+
+    /// The account an access key id belongs to (`sts:GetAccessKeyInfo`, which any
+    /// credentials may call).
+    pub async fn account_of_key(&self, access_key_id: &str) -> Result<String> {
+        let out = self
+            .sts
+            .get_access_key_info()
+            .access_key_id(access_key_id)
+            .send()
+            .await
+            .map_err(|e| aws::service_error("STS", "GetAccessKeyInfo", e))?;
+        out.account()
+            .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_string)
+            .ok_or_else(|| Error::failure("STS answered GetAccessKeyInfo without an account"))
+    }
+
+    /// The IAM user an access key (`AKIA…`) of this account belongs to, or None when
+    /// IAM has no such key.
+    pub async fn user_of_access_key(&self, access_key_id: &str) -> Result<Option<String>> {
+        match self
+            .client
+            .get_access_key_last_used()
+            .access_key_id(access_key_id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.user_name().map(str::to_string)),
+            Err(e) if e.code() == Some("NoSuchEntity") => Ok(None),
+            Err(e) => Err(error("GetAccessKeyLastUsed", e)),
+        }
+    }
+
+    /// The user's IAM access keys: id and status.
+    pub async fn access_keys(&self, user: &str) -> Result<Vec<(String, String)>> {
+        let keys = self
+            .client
+            .list_access_keys()
+            .user_name(user)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| error("ListAccessKeys", e))?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| {
+                Some((
+                    k.access_key_id()?.to_string(),
+                    k.status()?.as_str().to_string(),
+                ))
+            })
+            .collect())
+    }
+
+    pub async fn deactivate_access_key(&self, user: &str, id: &str) -> Result<()> {
+        self.client
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(id)
+            .status(StatusType::Inactive)
+            .send()
+            .await
+            .map_err(|e| error("UpdateAccessKey", e))?;
+        Ok(())
+    }
+
+    /// Delete an access key; `Ok(false)` when IAM had none of that id.
+    pub async fn delete_access_key(&self, user: &str, id: &str) -> Result<bool> {
+        match self
+            .client
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("NoSuchEntity") => Ok(false),
+            Err(e) => Err(error("DeleteAccessKey", e)),
+        }
+    }
+
+    /// An inline policy's document (decoded), or None when there is none.
+    pub async fn inline_policy(&self, owner: &Principal, name: &str) -> Result<Option<String>> {
+        let document = match owner {
+            Principal::User(user) => {
+                match self
+                    .client
+                    .get_user_policy()
+                    .user_name(user)
+                    .policy_name(name)
+                    .send()
+                    .await
+                {
+                    Ok(out) => out.policy_document().to_string(),
+                    Err(e) if e.code() == Some("NoSuchEntity") => return Ok(None),
+                    Err(e) => return Err(error("GetUserPolicy", e)),
+                }
+            }
+            Principal::Role(role) => {
+                match self
+                    .client
+                    .get_role_policy()
+                    .role_name(role)
+                    .policy_name(name)
+                    .send()
+                    .await
+                {
+                    Ok(out) => out.policy_document().to_string(),
+                    Err(e) if e.code() == Some("NoSuchEntity") => return Ok(None),
+                    Err(e) => return Err(error("GetRolePolicy", e)),
+                }
+            }
         };
-        Ok((iam, source))
+        Ok(Some(decode_document(&document)))
+    }
+
+    /// Write an inline policy of a user or a role.
+    pub async fn put_policy_of(&self, owner: &Principal, name: &str, document: &str) -> Result<()> {
+        match owner {
+            Principal::User(user) => self.put_inline_policy(user, name, document).await,
+            Principal::Role(role) => {
+                self.client
+                    .put_role_policy()
+                    .role_name(role)
+                    .policy_name(name)
+                    .policy_document(document)
+                    .send()
+                    .await
+                    .map_err(|e| error("PutRolePolicy", e))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Users, groups and the account's own managed policies, with every policy
+    /// document: what `broad-policy` is judged on, in one paginated call.
+    pub async fn authorization_details(&self) -> Result<crate::authz::Details> {
+        use aws_sdk_iam::types::EntityType;
+        let mut details = crate::authz::Details::default();
+        let mut marker = None;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let out = self
+                .client
+                .get_account_authorization_details()
+                .filter(EntityType::User)
+                .filter(EntityType::Group)
+                .filter(EntityType::LocalManagedPolicy)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| error("GetAccountAuthorizationDetails", e))?;
+            for u in out.user_detail_list() {
+                let Some(name) = u.user_name() else { continue };
+                details.users.insert(
+                    name.to_string(),
+                    holder(
+                        u.user_policy_list(),
+                        u.attached_managed_policies(),
+                        u.group_list(),
+                    ),
+                );
+            }
+            for g in out.group_detail_list() {
+                let Some(name) = g.group_name() else { continue };
+                details.groups.insert(
+                    name.to_string(),
+                    holder(g.group_policy_list(), g.attached_managed_policies(), &[]),
+                );
+            }
+            for p in out.policies() {
+                let (Some(arn), Some(doc)) = (
+                    p.arn(),
+                    p.policy_version_list()
+                        .iter()
+                        .find(|v| v.is_default_version())
+                        .and_then(|v| v.document()),
+                ) else {
+                    continue;
+                };
+                details
+                    .policies
+                    .insert(arn.to_string(), decode_document(doc));
+            }
+            marker = match next_page(
+                "GetAccountAuthorizationDetails",
+                out.is_truncated(),
+                out.marker(),
+                &mut seen,
+            )? {
+                Some(m) => Some(m),
+                None => return Ok(details),
+            };
+        }
     }
 
     /// The account the credentials belong to.
@@ -423,7 +676,12 @@ impl Iam {
                 .map_err(|e| error("ListServiceSpecificCredentials", e))?;
             all.extend(listed(service, out.service_specific_credentials())?);
             progress(all.len());
-            marker = match next_page(out.is_truncated(), out.marker(), &mut seen)? {
+            marker = match next_page(
+                "ListServiceSpecificCredentials",
+                out.is_truncated(),
+                out.marker(),
+                &mut seen,
+            )? {
                 Some(m) => Some(m),
                 None => return Ok(all),
             };
@@ -448,7 +706,12 @@ impl Iam {
                 .await
                 .map_err(|e| error("ListServiceSpecificCredentials", e))?;
             all.extend(listed(service, out.service_specific_credentials())?);
-            marker = match next_page(out.is_truncated(), out.marker(), &mut seen)? {
+            marker = match next_page(
+                "ListServiceSpecificCredentials",
+                out.is_truncated(),
+                out.marker(),
+                &mut seen,
+            )? {
                 Some(m) => Some(m),
                 None => return Ok(all),
             };
@@ -595,10 +858,54 @@ impl Iam {
     }
 }
 
+/// Whose inline policy: a user's or a role's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    User(String),
+    Role(String),
+}
+
+/// A user's or group's policies as the authorization details list them.
+fn holder(
+    inline: &[aws_sdk_iam::types::PolicyDetail],
+    attached: &[aws_sdk_iam::types::AttachedPolicy],
+    groups: &[String],
+) -> crate::authz::Holder {
+    crate::authz::Holder {
+        inline: inline
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.policy_name()?.to_string(),
+                    decode_document(p.policy_document()?),
+                ))
+            })
+            .collect(),
+        attached: attached
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect(),
+        groups: groups.to_vec(),
+    }
+}
+
+/// IAM hands policy documents back URL-encoded; a document that is not (a server
+/// that sends it plain) is kept as it is.
+fn decode_document(text: &str) -> String {
+    if text.trim_start().starts_with('{') {
+        return text.to_string();
+    }
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(|d| d.into_owned())
+        .unwrap_or_else(|_| text.to_string())
+}
+
 /// The marker of the next page of a listing, or None at its end. IAM must give a new
 /// marker whenever it says there is more: one missing or seen before would page
 /// forever.
 fn next_page(
+    operation: &str,
     truncated: bool,
     marker: Option<&str>,
     seen: &mut std::collections::HashSet<String>,
@@ -608,12 +915,12 @@ fn next_page(
     }
     match marker.filter(|m| !m.is_empty()) {
         Some(m) if seen.insert(m.to_string()) => Ok(Some(m.to_string())),
-        Some(_) => Err(Error::failure(
-            "IAM answered ListServiceSpecificCredentials with a marker it gave before: the listing would never end",
-        )),
-        None => Err(Error::failure(
-            "IAM answered ListServiceSpecificCredentials with more to come but no marker: the rest cannot be listed",
-        )),
+        Some(_) => Err(Error::failure(format!(
+            "IAM answered {operation} with a marker it gave before: the listing would never end"
+        ))),
+        None => Err(Error::failure(format!(
+            "IAM answered {operation} with more to come but no marker: the rest cannot be listed"
+        ))),
     }
 }
 

@@ -12,7 +12,11 @@
 //! - [`aws`]: credentials, timeouts, AWS errors, minting from the credential chain
 //! - [`region`]: region names, the region in effect, partitions and DNS suffixes
 //! - [`profile`]: the AWS profile in effect
-//! - [`audit`]: an account's Bedrock API keys judged
+//! - [`audit`]: an account's API keys read and judged, and an organization's accounts
+//! - [`authz`]: whether a user's policies make its key a way into the account
+//! - [`org`]: an AWS Organization's accounts, and a way into each
+//! - [`leak`]: a leaked key traced to what made it, and cut off
+//! - [`guard`]: the SCP or IAM policy that enforces a rule on API keys
 //! - [`clients`]: what each kind of client reads: the sets of `--for`, the proxy's child
 //! - [`lifecycle`]: the flows of the commands that change AWS, and their decisions
 //! - [`proxy`]: a local endpoint that keeps long-running programs' keys fresh
@@ -30,6 +34,7 @@
 #![warn(clippy::too_many_lines)]
 
 pub mod audit;
+pub mod authz;
 pub mod aws;
 pub mod clients;
 pub mod config;
@@ -37,9 +42,12 @@ pub mod error;
 pub mod files;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod guard;
 pub mod iam;
 pub mod keys;
+pub mod leak;
 pub mod lifecycle;
+pub mod org;
 pub mod policy;
 pub mod profile;
 pub mod proxy;

@@ -163,6 +163,10 @@ pub struct ShortTerm {
     pub lifetime: i64,
     /// Masked: `AKIA…MPLE`.
     pub access_key_id: String,
+    /// The signing access key id whole: an identifier, not a secret (CloudTrail and
+    /// the console show it), which only `revoke --leaked` needs, to find what signed
+    /// the key.
+    pub signer: String,
     pub session_token: bool,
 }
 
@@ -191,6 +195,24 @@ impl LongTerm {
     /// themselves, so the known name is matched, never stripped out of the alias.
     pub fn is_of_user(&self, user: &str) -> bool {
         alias_parts(&self.alias).is_some_and(|(name, _)| name_is(name, user))
+    }
+
+    /// The IAM user names the alias may stand for, likeliest first: the name part
+    /// without a `+N` marker, then with it (a user name may hold `+DIGITS` itself).
+    pub fn user_candidates(&self) -> Vec<String> {
+        let Some((name, _)) = alias_parts(&self.alias) else {
+            return Vec::new();
+        };
+        let mut names = Vec::new();
+        if let Some((base, n)) = name.rsplit_once('+')
+            && !base.is_empty()
+            && !n.is_empty()
+            && n.bytes().all(|c| c.is_ascii_digit())
+        {
+            names.push(base.to_string());
+        }
+        names.push(name.to_string());
+        names
     }
 
     /// Whether two keys are credentials of one IAM user of one account, when no user
@@ -343,6 +365,7 @@ fn decode_short_term(service: Service, body: &str) -> Result<ShortTerm> {
         signed_at,
         lifetime,
         access_key_id: mask(access_key_id),
+        signer: access_key_id.to_string(),
         session_token: q.has("X-Amz-Security-Token"),
     })
 }

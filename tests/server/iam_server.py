@@ -28,9 +28,20 @@ Control API (plain JSON over HTTP, never used by the SDK):
     POST   /_control/seed          {"users", "per_user", "prefix", "age_days", "user"}:
                                    Bedrock credentials for users PREFIX-0.. (or for
                                    "user" alone; no moto user needed)
+    POST   /_control/org           {"accounts": N}: an organization (moto's) of this account
+                                   and N members; answers {"accounts": [ids]}, management first
+    POST   /_control/moto          {"account", "service": "iam"|"sts", "params"}: one query call
+                                   run by moto inside an account (users, keys, roles there)
+    DELETE /_control/cloudtrail    forget every CloudTrail event (a session's not delivered yet)
     GET    /_control/requests      every API action received, in order
     GET    /_control/health
-"action" may be "*" to match every API action.  "times": -1 means forever.
+"action" may be "*" to match every API action.  "times": -1 means forever.  A fault
+with "account" matches only calls that act in that account (AssumeRole: the role's).
+
+Credentials are kept per account (the caller's, as STS says).  Sessions that
+AssumeRole and GetSessionToken hand out are remembered: GetAccessKeyInfo answers their
+account, and every call made with one becomes a CloudTrail event that LookupEvents
+(by AccessKeyId, the caller's account only) returns.
 
 Without "mode", a fault answers with the error (after "delay_ms") and the action
 never runs; with only "delay_ms" it merely slows the action down.  "mode" makes
@@ -181,33 +192,34 @@ def rand_upper(n):
 ALIAS_STYLES = {"plus", "after-account", "plain"}
 
 
-def alias_for(user, service):
+def alias_for(user, service, account):
     """The alias of a new credential of `user` for `service` (call with STATE.lock held)."""
-    key = (user.lower(), service)
+    key = (account, user.lower(), service)
     n = STATE.made.get(key, 0)
     STATE.made[key] = n + 1
     style = STATE.alias_style
     if style == "after-account":
-        return f"{user}-at-{ACCOUNT_ID}-{secrets.token_hex(3)}"
+        return f"{user}-at-{account}-{secrets.token_hex(3)}"
     if style == "plus" and n > 0:
-        return f"{user}+{n}-at-{ACCOUNT_ID}"
-    return f"{user}-at-{ACCOUNT_ID}"
+        return f"{user}+{n}-at-{account}"
+    return f"{user}-at-{account}"
 
 
 class Credential:
-    def __init__(self, user, service, age_days):
+    def __init__(self, user, service, age_days, account=ACCOUNT_ID):
         self.id = "ACCA" + rand_upper(17)
+        self.account = account
         self.user = user
         self.service = service
         self.status = "Active"
         self.created = now()
         self.expires = self.created + dt.timedelta(days=age_days) if age_days else None
         if service in API_KEY_SERVICES:
-            self.alias = alias_for(user, service)
+            self.alias = alias_for(user, service, account)
             self.service_user_name = None
         else:
             self.alias = None
-            self.service_user_name = f"{user}-at-{ACCOUNT_ID}"
+            self.service_user_name = f"{user}-at-{account}"
         self.secret = None
         self.regenerate()
 
@@ -249,6 +261,7 @@ class Credential:
     def control_json(self):
         return {
             "id": self.id,
+            "account": self.account,
             "user": self.user,
             "service": self.service,
             "status": self.effective_status(),
@@ -264,6 +277,15 @@ class State:
         self.creds = {}  # id -> Credential, insertion order = creation order
         self.faults = []  # dicts; matched first-come first-served
         self.requests = []
+        # Accounts: which account each access key belongs to (moto's answer, or a
+        # session's role), the sessions AssumeRole and GetSessionToken handed out (what
+        # CloudTrail's LookupEvents finds them by), and a key the server itself uses
+        # for moto calls inside each account.
+        self.key_accounts = {}
+        self.sessions = {}  # access key id -> {"account", "arn", "issuer", "type", "issued"}
+        self.events = []  # CloudTrail events, newest last
+        self.account_keys = {}
+        self.org_accounts = []  # every account of the organization, management first
         self.moto_port = None
         # Aliases: the style of new ones, and how many credentials each (user,
         # service) has had, for the "+N" of later ones.
@@ -333,6 +355,42 @@ def canonical_user(name, access_key):
     if status == 404:
         raise ApiError(404, "NoSuchEntity", f"The user with name {name} cannot be found.")
     raise ApiError(500, "ServiceFailure", f"backend GetUser failed with HTTP {status}")
+
+
+def caller_account(access_key):
+    """The account an access key belongs to: a session's own, else moto's answer."""
+    with STATE.lock:
+        known = STATE.key_accounts.get(access_key)
+    if known:
+        return known
+    status, data = moto_call("sts", {"Action": "GetCallerIdentity", "Version": "2011-06-15"},
+                             access_key)
+    account = (xml_find(data, "Account") if status == 200 else None) or ACCOUNT_ID
+    with STATE.lock:
+        STATE.key_accounts[access_key] = account
+    return account
+
+
+def key_in(account):
+    """An access key of `account` for the server's own moto calls (a session of a role
+    there: moto lets any role be assumed)."""
+    with STATE.lock:
+        known = STATE.account_keys.get(account)
+    if known:
+        return known
+    if account == ACCOUNT_ID:
+        return "AKIAIOSFODNN7EXAMPLE"
+    status, data = moto_call("sts", {
+        "Action": "AssumeRole", "Version": "2011-06-15",
+        "RoleArn": f"arn:aws:iam::{account}:role/bedkey-test-server",
+        "RoleSessionName": "test-server"}, "AKIAIOSFODNN7EXAMPLE")
+    ak = xml_find(data, "AccessKeyId")
+    if status != 200 or not ak:
+        raise ApiError(500, "ServiceFailure", f"test server cannot act in account {account}")
+    with STATE.lock:
+        STATE.account_keys[account] = ak
+        STATE.key_accounts[ak] = account
+    return ak
 
 
 def caller_user(access_key):
@@ -435,9 +493,9 @@ def resolve_user(p, access_key):
     return me
 
 
-def find_cred(cred_id, user):
+def find_cred(cred_id, user, account):
     c = STATE.creds.get(cred_id)
-    if c is None or c.user.lower() != user.lower():
+    if c is None or c.account != account or c.user.lower() != user.lower():
         raise ApiError(404, "NoSuchEntity",
                        f"The Service Specific Credential with id {cred_id} cannot be found.")
     return c
@@ -453,14 +511,15 @@ def create(p, ak):
     if age is not None and svc not in API_KEY_SERVICES:
         raise validation("CredentialAgeDays is only valid for API keys for AWS services")
     user = canonical_user(name, ak)
+    account = caller_account(ak)
     with STATE.lock:
         n = sum(1 for c in STATE.creds.values()
-                if c.user.lower() == user.lower() and c.service == svc)
+                if c.account == account and c.user.lower() == user.lower() and c.service == svc)
         if n >= MAX_PER_USER_PER_SERVICE:
             raise ApiError(409, "LimitExceeded",
                            "Cannot exceed quota for ServiceSpecificCredentialsPerUserPerService: "
                            f"{MAX_PER_USER_PER_SERVICE}")
-        c = Credential(user, svc, age)
+        c = Credential(user, svc, age, account)
         STATE.creds[c.id] = c
         return c.xml("ServiceSpecificCredential", with_secret=True)
 
@@ -475,6 +534,7 @@ def list_(p, ak):
     if svc is not None:
         check_service(svc)
     user = None if all_users else resolve_user(p, ak)
+    account = caller_account(ak)
     start = 0
     if marker is not None:
         try:
@@ -483,7 +543,8 @@ def list_(p, ak):
             raise validation("Invalid Marker")
     with STATE.lock:
         items = [c for c in STATE.creds.values()
-                 if (user is None or c.user.lower() == user.lower())
+                 if c.account == account
+                 and (user is None or c.user.lower() == user.lower())
                  and (svc is None or c.service == svc)]
         page = items[start:start + max_items]
         truncated = start + max_items < len(items)
@@ -510,8 +571,9 @@ def update(p, ak):
         raise validation(f"1 validation error detected: Value '{status}' at 'status' failed to "
                          "satisfy constraint: Member must satisfy enum value set: [Active, Inactive]")
     user = resolve_user(p, ak)
+    account = caller_account(ak)
     with STATE.lock:
-        find_cred(cred_id, user).status = status
+        find_cred(cred_id, user, account).status = status
     return None
 
 
@@ -519,8 +581,9 @@ def reset(p, ak):
     cred_id = check_cred_id(required(p, "ServiceSpecificCredentialId",
                                      "serviceSpecificCredentialId"))
     user = resolve_user(p, ak)
+    account = caller_account(ak)
     with STATE.lock:
-        c = find_cred(cred_id, user)
+        c = find_cred(cred_id, user, account)
         c.regenerate()
         return c.xml("ServiceSpecificCredential", with_secret=True)
 
@@ -529,10 +592,108 @@ def delete(p, ak):
     cred_id = check_cred_id(required(p, "ServiceSpecificCredentialId",
                                      "serviceSpecificCredentialId"))
     user = resolve_user(p, ak)
+    account = caller_account(ak)
     with STATE.lock:
-        find_cred(cred_id, user)
+        find_cred(cred_id, user, account)
         del STATE.creds[cred_id]
     return None
+
+
+def make_org(members):
+    """moto's Organizations, called as the management account (the default one)."""
+    with STATE.lock:
+        if STATE.org_accounts:
+            return list(STATE.org_accounts)
+
+    def org(target, body):
+        stamp = now().strftime("%Y%m%d")
+        status, _, data = moto_request("POST", "/", [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("X-Amz-Target", f"AWSOrganizationsV20161128.{target}"),
+            ("X-Amz-Date", now().strftime("%Y%m%dT%H%M%SZ")),
+            ("Authorization", f"AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/{stamp}/"
+             "us-east-1/organizations/aws4_request, SignedHeaders=host, Signature=0"),
+        ], json.dumps(body).encode())
+        if status != 200:
+            raise ApiError(500, "ServiceFailure", f"moto {target}: {status} {data[:200]!r}")
+        return json.loads(data)
+
+    org("CreateOrganization", {"FeatureSet": "ALL"})
+    accounts = [ACCOUNT_ID]
+    for n in range(members):
+        made = org("CreateAccount", {"AccountName": f"member-{n}",
+                                      "Email": f"member-{n}@example.com"})
+        accounts.append(made["CreateAccountStatus"]["AccountId"])
+    with STATE.lock:
+        STATE.org_accounts = accounts
+    return list(accounts)
+
+
+def record_session(action, params, caller_key, reply):
+    """Remembers a session AssumeRole or GetSessionToken handed out, as CloudTrail
+    would know it: its account, its principal, and the role that issued it."""
+    new_key = xml_find(reply, "AccessKeyId")
+    if not new_key:
+        return
+    if action == "AssumeRole":
+        role_arn = params.get("RoleArn", "")
+        m = re.match(r"^arn:([\w-]+):iam::(\d{12}):role/(?:.*/)?([^/]+)$", role_arn)
+        if not m:
+            return
+        partition, account, role = m.groups()
+        session = {"type": "AssumedRole", "account": account, "issuer": role_arn,
+                   "arn": f"arn:{partition}:sts::{account}:assumed-role/{role}/"
+                          f"{params.get('RoleSessionName', '')}"}
+    else:
+        account = caller_account(caller_key)
+        user = caller_user(caller_key)
+        session = {"type": "IAMUser", "account": account, "issuer": None,
+                   "arn": f"arn:aws:iam::{account}:user/{user}"}
+    session["issued"] = iso(now())
+    with STATE.lock:
+        STATE.sessions[new_key] = session
+        STATE.key_accounts[new_key] = account
+
+
+def lookup_events(req, ak):
+    """CloudTrail LookupEvents by AccessKeyId: the calls a session made, in the
+    caller's account, newest first, in CloudTrail's shape."""
+    attrs = req.get("LookupAttributes") or []
+    if len(attrs) != 1 or attrs[0].get("AttributeKey") != "AccessKeyId":
+        return json_error(400, "InvalidLookupAttributesException",
+                          "this test server looks events up by AccessKeyId only")
+    wanted = attrs[0].get("AttributeValue", "")
+    account = caller_account(ak)
+    with STATE.lock:
+        found = [e for e in STATE.events
+                 if e["key"] == wanted and e["session"]["account"] == account]
+    events = []
+    for e in reversed(found[-50:]):
+        s = e["session"]
+        identity = {"type": s["type"], "arn": s["arn"], "accountId": s["account"],
+                    "accessKeyId": wanted,
+                    "sessionContext": {"attributes": {"creationDate": s["issued"],
+                                                      "mfaAuthenticated": "false"}}}
+        if s["issuer"]:
+            identity["sessionContext"]["sessionIssuer"] = {
+                "type": "Role", "arn": s["issuer"], "accountId": s["account"],
+                "userName": s["issuer"].rsplit("/", 1)[-1]}
+        record = {"eventVersion": "1.09", "userIdentity": identity,
+                  "eventTime": iso(e["time"]), "eventName": e["action"],
+                  "awsRegion": "us-east-1", "eventID": str(uuid.uuid4())}
+        events.append({"EventId": record["eventID"], "EventName": e["action"],
+                       "ReadOnly": "true", "AccessKeyId": wanted,
+                       "EventTime": e["time"].timestamp(), "EventSource": "sts.amazonaws.com",
+                       "Username": s["arn"].rsplit("/", 1)[-1],
+                       "Resources": [], "CloudTrailEvent": json.dumps(record)})
+    return 200, [("Content-Type", "application/x-amz-json-1.1"),
+                 ("x-amzn-RequestId", str(uuid.uuid4()))], json.dumps({"Events": events})
+
+
+def json_error(status, code, message):
+    return status, [("Content-Type", "application/x-amz-json-1.1"),
+                    ("x-amzn-RequestId", str(uuid.uuid4()))], json.dumps(
+                        {"__type": code, "message": message})
 
 
 HANDLERS = {
@@ -553,9 +714,16 @@ def access_key_of(headers, query):
     return query.get("X-Amz-Credential", "AKIAIOSFODNN7EXAMPLE").split("/")[0]
 
 
-def take_fault(action):
+def take_fault(action, account_of):
+    """The first fault that matches the action (and, for a fault with an "account",
+    the account the call acts in: `account_of()`, asked only then)."""
+    with STATE.lock:
+        wants_account = any(f.get("account") for f in STATE.faults)
+    account = account_of() if wants_account else None
     with STATE.lock:
         for f in STATE.faults:
+            if f.get("account") and f["account"] != account:
+                continue
             if f["action"] in (action, "*") and f["times"] != 0:
                 if f["times"] > 0:
                     f["times"] -= 1
@@ -639,10 +807,22 @@ class Handler(BaseHTTPRequestHandler):
         if self.json_api:
             action = target.rsplit(".", 1)[-1]
         fault = None
+        ak = access_key_of(self.headers, query)
         if action:
             with STATE.lock:
                 STATE.requests.append({"action": action, "params": params, "time": iso(now())})
-            fault = take_fault(action)
+                session = STATE.sessions.get(ak)
+                if session:
+                    # CloudTrail records what a session does, by its access key.
+                    STATE.events.append({"key": ak, "action": action, "time": now(),
+                                         "session": dict(session)})
+
+            def account_of():
+                if action == "AssumeRole":
+                    m = re.match(r"^arn:[\w-]+:iam::(\d{12}):", params.get("RoleArn", ""))
+                    return m.group(1) if m else None
+                return caller_account(ak)
+            fault = take_fault(action, account_of)
         mode = fault.get("mode") if fault else None
         if fault and mode is None:
             # Classic fault: wait and/or fail before the action runs.
@@ -669,6 +849,18 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if action in HANDLERS:
                 return xml_reply(ok_xml(action, HANDLERS[action](params, ak)))
+            if action == "LookupEvents" and self.json_api:
+                return lookup_events(json.loads(body or b"{}"), ak)
+            if action == "GetAccessKeyInfo":
+                with STATE.lock:
+                    session = STATE.sessions.get(params.get("AccessKeyId", ""))
+                if session:
+                    rid = str(uuid.uuid4())
+                    return xml_reply((200, rid,
+                        f'<GetAccessKeyInfoResponse xmlns="{STS_NS}"><GetAccessKeyInfoResult>'
+                        f'<Account>{session["account"]}</Account></GetAccessKeyInfoResult>'
+                        f'<ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata>'
+                        '</GetAccessKeyInfoResponse>'))
             if action == "DeleteUser" and params.get("UserName"):
                 # Real IAM refuses to delete a user that still owns credentials.
                 with STATE.lock:
@@ -679,7 +871,10 @@ class Handler(BaseHTTPRequestHandler):
                                    "service specific credentials first.")
         except ApiError as e:
             return xml_reply(error_xml(e))
-        return moto_request(self.command, self.path, self.headers.items(), body)
+        reply = moto_request(self.command, self.path, self.headers.items(), body)
+        if action in ("AssumeRole", "GetSessionToken") and reply[0] == 200:
+            record_session(action, params, ak, reply[2])
+        return reply
 
     def misbehave(self, fault, params, reply):
         """Replaces the genuine reply of an action that has already run, per the fault's mode."""
@@ -744,6 +939,7 @@ class Handler(BaseHTTPRequestHandler):
                 "times": int(req.get("times", 1)),
                 "delay_ms": int(req.get("delay_ms", HANG_DEFAULT_MS if mode == "hang" else 0)),
                 "mode": mode,
+                "account": req.get("account"),
             }
             with STATE.lock:
                 STATE.faults.append(fault)
@@ -752,6 +948,7 @@ class Handler(BaseHTTPRequestHandler):
             with STATE.lock:
                 STATE.faults.clear()
                 STATE.requests.clear()
+                STATE.events.clear()
                 STATE.paging = None
                 if req.get("credentials"):
                     STATE.creds.clear()
@@ -766,6 +963,7 @@ class Handler(BaseHTTPRequestHandler):
             prefix = req.get("prefix", "seeded")
             days = req.get("age_days")
             service = req.get("service", "bedrock.amazonaws.com")
+            account = req.get("account", ACCOUNT_ID)
             if service not in API_KEY_SERVICES:
                 return self.send_json(400, {"error": f"'service' must be one of {sorted(API_KEY_SERVICES)}"})
             made = []
@@ -773,10 +971,32 @@ class Handler(BaseHTTPRequestHandler):
                 for u in range(users):
                     for _ in range(min(per_user, MAX_PER_USER_PER_SERVICE)):
                         owner = req.get("user") or f"{prefix}-{u}"
-                        c = Credential(owner, service, days)
+                        c = Credential(owner, service, days, account)
                         STATE.creds[c.id] = c
-                        made.append(c.id)
-            return self.send_json(200, {"created": len(made)})
+                        made.append(c)
+            # The keys too: a test of a leaked key needs one whose credential exists.
+            return self.send_json(200, {"created": len(made), "ids": [c.id for c in made],
+                                        "keys": [c.secret for c in made]})
+        if path == "/_control/org" and m == "POST":
+            # An organization of the default account and N member accounts (moto's
+            # Organizations); answers every account id, the management account first.
+            try:
+                return self.send_json(200, {"accounts": make_org(int(req.get("accounts", 3)))})
+            except ApiError as e:
+                return self.send_json(500, {"error": e.message})
+        if path == "/_control/moto" and m == "POST":
+            # One IAM (or STS) query call run by moto inside an account: users, access
+            # keys, groups and policies there. Answers moto's status and XML.
+            service = req.get("service", "iam")
+            version = "2011-06-15" if service == "sts" else "2010-05-08"
+            params = {"Version": version, **req.get("params", {})}
+            status, data = moto_call(service, params, key_in(req.get("account", ACCOUNT_ID)))
+            return self.send_json(200, {"status": status, "body": data.decode()})
+        if path == "/_control/cloudtrail" and m == "DELETE":
+            # CloudTrail that knows nothing (a session's events not delivered yet).
+            with STATE.lock:
+                STATE.events.clear()
+            return self.send_json(200, {"ok": True})
         if path == "/_control/aliases" and m == "POST":
             if req.get("style") not in ALIAS_STYLES:
                 return self.send_json(400, {"error": f"'style' must be one of {sorted(ALIAS_STYLES)}"})

@@ -15,6 +15,7 @@ mod hardening;
 mod inspect;
 mod keys;
 mod layout;
+mod org;
 mod platform;
 mod proxy;
 mod rotate;

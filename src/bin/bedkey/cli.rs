@@ -193,6 +193,8 @@ pub struct Global {
 pub enum Output {
     Text,
     Json,
+    /// Comma-separated values (`audit` only)
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,8 +259,13 @@ pub enum Command {
         bedkey set console --expires-at 2026-12-31")]
     Set(Set),
 
-    /// Delete a key's IAM credential, then forget the key
-    Revoke(Remove),
+    /// Delete a key's IAM credential, then forget the key; or, with --leaked, cut off a
+    /// leaked key read from stdin
+    #[command(after_help = "Examples:\n  \
+        bedkey revoke work\n  \
+        pbpaste | bedkey revoke --leaked --dry-run\n  \
+        bedkey revoke --leaked --org --delete < leaked.txt   (from the management account)")]
+    Revoke(Revoke),
 
     /// Replace a key's IAM credential with a new one, with no moment without a working key
     Rotate(Rotate),
@@ -279,11 +286,20 @@ pub enum Command {
         bedkey pull team                      (read it again now)")]
     Pull(Pull),
 
-    /// Every Bedrock API key in the AWS account, with findings (never expires, old, console-made)
+    /// Every API key in the AWS account (or the organization), with findings (never
+    /// expires, old, console-made, phantom access keys, broad policies)
     #[command(after_help = "Examples:\n  \
         bedkey audit\n  \
-        bedkey audit --max-age 30 --strict --output json   (in a scheduled CI job)")]
+        bedkey audit --max-age 30 --strict --output json   (in a scheduled CI job)\n  \
+        bedkey audit --org --role SecurityAudit --output csv > keys.csv")]
     Audit(Audit),
+
+    /// Print the service control policy (or IAM policy) that enforces a rule on API keys
+    #[command(after_help = "Examples:\n  \
+        bedkey guard --deny long-term\n  \
+        bedkey guard --max-age 90 --service all > scp.json\n  \
+        bedkey guard --deny all --service claude-platform --iam")]
+    Guard(Guard),
 
     /// Shell code that keeps AWS_BEARER_TOKEN_BEDROCK fresh in long-lived shells
     #[command(after_help = "Add to your profile:\n  \
@@ -625,6 +641,100 @@ pub struct Audit {
     /// Logs') [default: all]
     #[arg(long, value_enum, value_name = "SERVICE", default_value = "all")]
     pub service: AuditServiceFlag,
+
+    /// Every account of the AWS Organization (from the management account or a
+    /// delegated administrator), each through --role
+    #[arg(long)]
+    pub org: bool,
+
+    /// With --org: the role to assume in each account
+    #[arg(long, visible_alias = "org-role", value_name = "ROLE", default_value = bedkey::org::DEFAULT_ROLE, requires = "org")]
+    pub role: String,
+
+    /// With --org: only these accounts (comma-separated 12-digit ids)
+    #[arg(long, value_name = "ID,…", requires = "org")]
+    pub accounts: Vec<String>,
+
+    /// With --org: leave these accounts out
+    #[arg(long, value_name = "ID,…", requires = "org")]
+    pub skip: Vec<String>,
+
+    /// With --org: at most this many accounts at once
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64), requires = "org")]
+    pub concurrency: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct Revoke {
+    /// Key name
+    #[arg(required_unless_present = "leaked", conflicts_with = "leaked")]
+    pub name: Option<String>,
+
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// Forget the key even when its secure store cannot be reached (says what may be left in it)
+    #[arg(long, conflicts_with = "leaked")]
+    pub force: bool,
+
+    /// Incident response: cut off a leaked key, read from stdin (never an argument)
+    #[arg(long)]
+    pub leaked: bool,
+
+    /// With --leaked: say what would be done, change nothing
+    #[arg(long, requires = "leaked")]
+    pub dry_run: bool,
+
+    /// With --leaked: delete the credential or access key, not only deactivate it
+    #[arg(long, requires = "leaked")]
+    pub delete: bool,
+
+    /// With --leaked: the credential to cut when several carry the key's alias
+    #[arg(long, value_name = "ID", requires = "leaked")]
+    pub credential_id: Option<String>,
+
+    /// With --leaked: the role whose session signed a short-term key, when CloudTrail
+    /// does not name it
+    #[arg(long, value_name = "ARN", requires = "leaked")]
+    pub role: Option<String>,
+
+    /// With --leaked: find the key's account in the AWS Organization and enter it
+    /// through --org-role
+    #[arg(long, requires = "leaked")]
+    pub org: bool,
+
+    /// With --org: the role to assume in the key's account
+    #[arg(long, value_name = "ROLE", default_value = bedkey::org::DEFAULT_ROLE, requires = "org")]
+    pub org_role: String,
+}
+
+/// `guard --deny`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DenyFlag {
+    /// Every use of the services' API keys, and making long-term ones
+    All,
+    /// Long-term keys: using them and making them
+    LongTerm,
+}
+
+#[derive(Debug, Args)]
+pub struct Guard {
+    /// Deny API keys: all of them, or the long-term ones
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub deny: Option<DenyFlag>,
+
+    /// Deny making long-term keys that live longer than DAYS, or never expire
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(i64).range(1..=36600))]
+    pub max_age: Option<i64>,
+
+    /// Whose keys: bedrock, claude-platform, or all [default: bedrock]
+    #[arg(long, value_enum, value_name = "SERVICE", default_value = "bedrock")]
+    pub service: AuditServiceFlag,
+
+    /// An IAM policy (to attach to users, groups or roles) instead of an SCP
+    #[arg(long)]
+    pub iam: bool,
 }
 
 #[derive(Debug, Args)]

@@ -117,7 +117,9 @@ pub fn bedkey(sb: &Sandbox, url: &str) -> assert_cmd::Command {
     let mut cmd = sb.bedkey_with_env_credentials();
     cmd.env("AWS_ENDPOINT_URL_IAM", url)
         .env("AWS_ENDPOINT_URL_STS", url)
-        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", url);
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", url)
+        .env("AWS_ENDPOINT_URL_ORGANIZATIONS", url)
+        .env("AWS_ENDPOINT_URL_CLOUDTRAIL", url);
     cmd
 }
 

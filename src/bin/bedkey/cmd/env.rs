@@ -15,7 +15,7 @@ impl Run for Env {
         let format = match (self.shell, ctx.global.output) {
             (Some(f), _) => f.into(),
             (None, Output::Json) => Format::Json,
-            (None, Output::Text) => Format::from_env(),
+            (None, _) => Format::from_env(),
         };
         let key = ctx.load_key(&self.name)?;
         let expiry = key

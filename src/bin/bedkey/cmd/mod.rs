@@ -6,6 +6,7 @@ mod create;
 mod doctor;
 mod env;
 mod exec;
+mod guard;
 mod import;
 mod init;
 mod inspect;
@@ -218,6 +219,11 @@ pub trait Run {
 pub fn dispatch(cli: Cli) -> Result<()> {
     // Settings from the environment are checked like flags: wrong is exit 2, not ignored.
     bedkey::settings::check()?;
+    if cli.global.output == crate::cli::Output::Csv && !matches!(cli.command, Command::Audit(_)) {
+        return Err(bedkey::error::Error::usage(
+            "--output csv is for `bedkey audit`; other commands print text or json",
+        ));
+    }
     let out = Printer::new(cli.global.output, cli.global.quiet, cli.global.verbose);
     let ctx = Context {
         global: cli.global,
@@ -234,10 +240,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::List(c) => c.run(&ctx),
         Command::Remove(c) => c.run(&ctx),
         Command::Set(c) => c.run(&ctx),
+        Command::Revoke(c) if c.leaked => revoke::Leaked(c).run(&ctx),
         Command::Revoke(c) => revoke::Revoke(c).run(&ctx),
         Command::Rotate(c) => c.run(&ctx),
         Command::Verify(c) => c.run(&ctx),
         Command::Audit(c) => c.run(&ctx),
+        Command::Guard(c) => c.run(&ctx),
         Command::Publish(c) => c.run(&ctx),
         Command::Pull(c) => c.run(&ctx),
         Command::Init(c) => c.run(&ctx),

@@ -1,16 +1,22 @@
 //! `bedkey revoke NAME`: delete the key's IAM credential, then forget the key. A
 //! credential already gone from IAM is not an error: the key is forgotten all the same.
+//! `bedkey revoke --leaked` is incident response for a key read from stdin: see
+//! [`leaked`].
+
+mod leaked;
+
+pub use leaked::Leaked;
 
 use serde::Serialize;
 
 use bedkey::config::{check_name, policy_name};
 use bedkey::error::{Error, Result};
 
-use crate::cli::Remove;
+use crate::cli::Revoke as Args;
 use crate::cmd::{Context, Run};
 use crate::prompt;
 
-pub struct Revoke<'a>(pub &'a Remove);
+pub struct Revoke<'a>(pub &'a Args);
 
 #[derive(Serialize)]
 struct Json<'a> {
@@ -25,7 +31,7 @@ struct Json<'a> {
 
 impl Run for Revoke<'_> {
     fn run(&self, ctx: &Context) -> Result<()> {
-        let name = &self.0.name;
+        let name = self.0.name.as_deref().unwrap_or_default();
         check_name(name)?;
         let config = ctx.config()?;
         let _iam = config.iam_lock()?;
