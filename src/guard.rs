@@ -117,7 +117,7 @@ impl Guard {
                 json!({"Null": {"iam:ServiceSpecificCredentialAgeDays": "true"}}),
             ));
             notes.push(format!(
-                "keys made before this policy keep their lifetimes; `bedkey audit --max-age {days} --strict` finds older ones"
+                "keys made before this policy keep their lifetimes: `bedkey audit --max-age {days} --strict` finds those made more than {days} days ago (older-than-{days}) and those that never expire"
             ));
         }
         let document = serde_json::to_string_pretty(&json!({

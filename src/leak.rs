@@ -125,6 +125,24 @@ async fn long_term(
         }
     };
     cut_credential(iam, &user, chosen, options, report).await?;
+    // Access keys of the key's user: whoever held the key may hold the user's
+    // ways into the account too (the audit's phantom-access-key).
+    match iam.access_keys(&user).await {
+        Ok(keys) if !keys.is_empty() => {
+            let listed: Vec<String> = keys
+                .iter()
+                .map(|(id, s)| format!("{id} ({})", s.to_lowercase()))
+                .collect();
+            report(Step::Advice(format!(
+                "{user} also holds IAM access keys {}: if they may have leaked with the key, deactivate them (`aws iam update-access-key --user-name {user} --access-key-id ID --status Inactive` in that account)",
+                listed.join(", ")
+            )));
+        }
+        Ok(_) => {}
+        Err(e) => report(Step::Advice(format!(
+            "{user}'s IAM access keys could not be listed: {e}"
+        ))),
+    }
     // Secrets a bedkey published it to: others read the key from there.
     match iam.user_tags(&user).await {
         Ok(tags) => {
@@ -376,8 +394,13 @@ async fn user_access_key(
             )));
         }
     }
+    let verb = if options.dry_run {
+        "would stop"
+    } else {
+        "stop"
+    };
     report(Step::Advice(format!(
-        "programs that use access key {signer} of {user} stop working: give them a new one"
+        "programs that use access key {signer} of {user} {verb} working: give them a new one"
     )));
     Ok(false)
 }
@@ -586,7 +609,7 @@ async fn deny_older_sessions(
     })
     .await?;
     report(Step::Did(format!(
-        "{}: the key is refused, and so are keys and calls of every older session of {whose}",
+        "{}: the key is refused, and so is every key signed by an older session of {whose}",
         capitalize(&said)
     )));
     Ok(())

@@ -85,7 +85,6 @@ pub struct Audited {
     pub findings: Vec<String>,
     /// Why a user-level finding was made: the access keys a console-made user holds,
     /// the policies that make it broad.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
     pub managed_here: bool,
     /// Whether a finding `--strict` fails on is among them.

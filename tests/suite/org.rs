@@ -321,7 +321,7 @@ fn audit_org_picks_accounts_and_writes_csv() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "account,service,user,credential_id,status,created,expires,age_days,findings,managed_here"
+        "account,service,user,credential_id,status,created,expires,age_days,findings,reasons,managed_here"
     );
     let mine: Vec<&str> = lines.filter(|l| l.contains(&user)).collect();
     assert_eq!(mine.len(), 2, "{text}");
@@ -330,7 +330,21 @@ fn audit_org_picks_accounts_and_writes_csv() {
             .all(|l| l.starts_with(&format!("{},bedrock,", accounts[1])))
     );
 
-    // An id that is no account of the organization is a failure, not silence.
+    // Nothing read proves nothing: a gate over no account fails.
+    let out = bedkey(&sb, url)
+        .args(["audit", "--org", "--strict", "--accounts", &accounts[1]])
+        .args(["--skip", &accounts[1]])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no account was read"),
+        "{}",
+        stderr(&out)
+    );
+
+    // An id that is no account of the organization is a failure, not silence, and
+    // --quiet does not hide it.
     let out = bedkey(&sb, url)
         .args([
             "audit",
@@ -339,10 +353,16 @@ fn audit_org_picks_accounts_and_writes_csv() {
             "999999999999",
             "--output",
             "json",
+            "-q",
         ])
         .output()
         .unwrap();
     ok(&out);
+    assert!(
+        stderr(&out).contains("account 999999999999: not an account"),
+        "{}",
+        stderr(&out)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["failures"][0]["account"], "999999999999");
     for bad in [
@@ -371,6 +391,8 @@ fn revoke_leaked_long_term_keys_of_each_service_then_nothing_is_left() {
             .as_str()
             .unwrap()
             .to_string();
+        let made = iam_query(url, &format!("Action=CreateAccessKey&UserName={user}"));
+        let access_key = xml_value(&made, "AccessKeyId");
 
         let out = leaked(&sb, url, &keys[0], &["--dry-run"]);
         ok(&out);
@@ -390,12 +412,20 @@ fn revoke_leaked_long_term_keys_of_each_service_then_nothing_is_left() {
         );
         assert_eq!(status_in(url, &id).as_deref(), Some("Inactive"));
         assert!(!stderr(&out).contains(&keys[0]));
+        // The user's access keys are named: whoever held the key may hold them too.
+        assert!(stderr(&out).contains(&access_key), "{}", stderr(&out));
 
         let out = leaked(&sb, url, &keys[0], &["--delete", "--output", "json"]);
         ok(&out);
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(json["steps"][1]["step"], "already", "{json}");
-        assert_eq!(json["steps"][2]["step"], "did", "{json}");
+        let kinds: Vec<&str> = json["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["step"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds[..4], ["found", "found", "already", "did"], "{json}");
+        assert_eq!(json["local_keys"], serde_json::json!([]));
         assert_eq!(status_in(url, &id), None);
 
         let out = leaked(&sb, url, &keys[0], &["--delete"]);
@@ -490,6 +520,9 @@ fn revoke_leaked_refuses_an_ambiguous_alias_and_keys_of_other_accounts() {
         let out = leaked(&sb, url, key, &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
+    let out = leaked(&sb, url, &member[0], &["--org", "--role", "BedkeyAudit"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--org-role"), "{}", stderr(&out));
     let out = bedkey(&sb, url)
         .args(["revoke", "--leaked", "name"])
         .output()

@@ -291,7 +291,7 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         bedkey audit\n  \
         bedkey audit --max-age 30 --strict --output json   (in a scheduled CI job)\n  \
-        bedkey audit --org --role SecurityAudit --output csv > keys.csv")]
+        bedkey audit --org --role BedkeyAudit --output csv > keys.csv")]
     Audit(Audit),
 
     /// Print the service control policy (or IAM policy) that enforces a rule on API keys
@@ -633,12 +633,13 @@ pub struct Audit {
     #[arg(long, value_name = "DAYS", default_value_t = 90, value_parser = clap::value_parser!(i64).range(1..=36600))]
     pub max_age: i64,
 
-    /// Exit 1 when a key never expires, is older than --max-age, or was made in the console
+    /// Exit 1 on any strict finding (never expires, older than --max-age, console-made,
+    /// phantom-access-key, broad-policy), and when an account could not be read
     #[arg(long)]
     pub strict: bool,
 
     /// Whose keys: bedrock, claude-platform, or all (also CloudWatch's and CloudWatch
-    /// Logs') [default: all]
+    /// Logs')
     #[arg(long, value_enum, value_name = "SERVICE", default_value = "all")]
     pub service: AuditServiceFlag,
 
@@ -728,7 +729,7 @@ pub struct Guard {
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(i64).range(1..=36600))]
     pub max_age: Option<i64>,
 
-    /// Whose keys: bedrock, claude-platform, or all [default: bedrock]
+    /// Whose keys: bedrock, claude-platform, or all (both)
     #[arg(long, value_enum, value_name = "SERVICE", default_value = "bedrock")]
     pub service: AuditServiceFlag,
 

@@ -92,9 +92,14 @@ impl Run for Audit {
             Output::Csv => csv_rows(&audited)?,
             Output::Text => render(ctx, &audited, &summary, self.org)?,
         }
+        // Shown even with --quiet: an inventory with holes must never look whole.
         for f in &failures {
-            ctx.out
-                .warn(format_args!("account {}: {}", f.account, f.reason));
+            stderr_line(&format!(
+                "bedkey: {}: account {}: {}",
+                ctx.out.paint("warning", "33"),
+                f.account,
+                f.reason
+            ));
         }
         self.gate(&summary)
     }
@@ -107,19 +112,28 @@ impl Audit {
         if !self.strict {
             return Ok(());
         }
+        let mut why = Vec::new();
         if summary.strict_failures > 0 {
-            return Err(Error::failure(format!(
+            why.push(format!(
                 "{} of {} API keys never expire, are older than {} days, were made in the console, or have users with access keys or broad policies",
-                summary.strict_failures, summary.credentials, self.max_age
-            )));
+                summary.strict_failures,
+                count(summary.credentials, "key"),
+                self.max_age
+            ));
         }
         if summary.accounts_failed > 0 {
-            return Err(Error::failure(format!(
-                "{} account(s) could not be read in full, so the audit is incomplete",
-                summary.accounts_failed
-            )));
+            why.push(format!(
+                "{} could not be read in full, so the audit is incomplete",
+                count(summary.accounts_failed, "account")
+            ));
         }
-        Ok(())
+        if summary.accounts == 0 {
+            why.push("no account was read, so the audit proves nothing".to_string());
+        }
+        match why.is_empty() {
+            true => Ok(()),
+            false => Err(Error::failure(why.join("; "))),
+        }
     }
 
     /// Each account's credentials judged; what could not be read becomes failures.
@@ -137,9 +151,14 @@ impl Audit {
             let read = match outcome {
                 Ok(read) => read,
                 Err(e) => {
+                    // The hint (deploy the role, --skip) belongs with the account.
+                    let reason = match e.hint() {
+                        Some(h) => format!("{} ({h})", e.message()),
+                        None => e.message().to_string(),
+                    };
                     failures.push(Failure {
                         account: account_id,
-                        reason: e.message().to_string(),
+                        reason,
                     });
                     continue;
                 }
@@ -177,6 +196,13 @@ impl Audit {
         skip: &[String],
     ) -> (Vec<String>, Vec<Failure>) {
         let mut failures = Vec::new();
+        for id in skip {
+            if !members.iter().any(|a| &a.id == id) {
+                ctx.out.warn(format_args!(
+                    "--skip {id}: not an account of this organization"
+                ));
+            }
+        }
         for id in only {
             if !members.iter().any(|a| &a.id == id) {
                 failures.push(Failure {
@@ -251,7 +277,7 @@ impl Audit {
                     found += read.credentials.len();
                 }
                 bar.inc(1);
-                bar.set_message(format!("{found} credentials"));
+                bar.set_message(count(found, "credential"));
             })
             .collect()
             .await;
@@ -260,6 +286,11 @@ impl Audit {
         outcomes.sort_by_key(|(id, _)| targets.iter().position(|t| t == id));
         Ok((outcomes, failures))
     }
+}
+
+/// `1 key`, `2 keys`.
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Accounts done of all, and credentials found, at a terminal; nothing off one.
@@ -294,6 +325,7 @@ fn csv_rows(audited: &[Audited]) -> Result<()> {
             "expires",
             "age_days",
             "findings",
+            "reasons",
             "managed_here",
         ],
     )?;
@@ -310,6 +342,7 @@ fn csv_rows(audited: &[Audited]) -> Result<()> {
                 a.expires.as_deref().unwrap_or(""),
                 &a.age_days.to_string(),
                 &a.findings.join(" "),
+                &a.reasons.join("; "),
                 if a.managed_here { "true" } else { "false" },
             ],
         )?;
@@ -373,15 +406,18 @@ fn render(ctx: &Context, audited: &[Audited], summary: &Summary, org: bool) -> R
         .iter()
         .map(|(f, n)| format!("{n} {f}"))
         .collect();
-    let accounts = if org {
-        format!(" in {} accounts", summary.accounts)
-    } else {
-        String::new()
+    let accounts = match (org, summary.accounts_failed) {
+        (false, _) => String::new(),
+        (true, 0) => format!(" in {}", count(summary.accounts, "account")),
+        (true, failed) => format!(
+            " in {} ({failed} of them not read in full: see the warnings)",
+            count(summary.accounts, "account")
+        ),
     };
     stdout_line(&format!(
-        "{} keys of {} users{accounts}, {} active, {} managed here{}",
-        summary.credentials,
-        summary.users,
+        "{} of {}{accounts}, {} active, {} managed here{}",
+        count(summary.credentials, "key"),
+        count(summary.users, "user"),
         summary.active,
         summary.managed_here,
         if counts.is_empty() {

@@ -89,7 +89,7 @@ fn environment() -> Roff {
             "the AWS region, unless --region names one",
         ),
         (
-            "AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_IAM, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_BEDROCK, AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+            "AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_IAM, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_ORGANIZATIONS, AWS_ENDPOINT_URL_CLOUDTRAIL, AWS_ENDPOINT_URL_BEDROCK, AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
             "endpoints, as the AWS SDKs read them (empty means unset)",
         ),
         (
@@ -135,6 +135,8 @@ fn exit_status() -> Roff {
         roff.text([bold(code)]);
         roff.text([roman(what)]);
     }
+    // A new paragraph: after the last .TP item, text would run into its body.
+    roff.control("PP", []);
     roff.text([
         roman("Every failure is one "),
         italic("bedkey: error:"),

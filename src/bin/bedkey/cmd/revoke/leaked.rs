@@ -26,7 +26,6 @@ struct Json<'a> {
     /// Whether something is left that a person must do.
     left_to_do: bool,
     /// Local keys that hold the leaked credential.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     local_keys: Vec<String>,
 }
 
@@ -60,6 +59,7 @@ impl Run for Leaked<'_> {
                 )));
             }
             let inside = enter(&iam, args, &own, &partition, &account).await?;
+            report(Step::Found(format!("the key is of account {account}")));
             let left = leak::respond(
                 &inside,
                 &decoded,
@@ -102,6 +102,14 @@ impl Run for Leaked<'_> {
 fn options(args: &Args, decoded: &Decoded) -> Result<Options> {
     if args.org {
         bedkey::org::check_role_name(&args.org_role)?;
+    }
+    if let Some(role) = &args.role
+        && !role.starts_with("arn:")
+    {
+        return Err(Error::usage(format!(
+            "--role takes the ARN of the role whose session signed a short-term key, not '{role}'"
+        ))
+        .with_hint("the role to enter a member account with is --org-role"));
     }
     if matches!(decoded, Decoded::LongTerm(_)) && args.role.is_some() {
         return Err(Error::usage(
