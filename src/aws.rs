@@ -341,7 +341,14 @@ fn classify(service: &str, code: &str) -> (Kind, Option<String>) {
             "the AWS identity bedkey uses needs IAM rights on users and service-specific credentials; see docs/iam.md".to_string(),
         ),
         "AccessDenied" | "AccessDeniedException" => Some(
-            "the AWS identity bedkey uses needs rights on that secret; see docs/team.md".to_string(),
+            match service {
+                "Secrets Manager" => "the AWS identity bedkey uses needs rights on that secret; see docs/team.md",
+                "Organizations" => "run from the management account or a delegated administrator, with organizations:ListAccounts",
+                "CloudTrail" => "the identity needs cloudtrail:LookupEvents in the key's account, or name the role with --role ARN",
+                "STS" => "the role must exist and trust the caller, and the caller needs sts rights on it; see docs/team.md",
+                _ => "the AWS identity bedkey uses is not allowed this call; see docs/team.md",
+            }
+            .to_string(),
         ),
         "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken" => {
             Some("refresh your AWS credentials (for SSO: `aws sso login`)".to_string())

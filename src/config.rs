@@ -19,6 +19,7 @@ use crate::store::Backend;
 const FILE: &str = "keys.json";
 const LOCK: &str = "keys.lock";
 const IAM_LOCK: &str = "iam.lock";
+const DUE_LOCK: &str = "rotate-due.lock";
 const VERSION: u32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -560,6 +561,13 @@ impl Config {
         files::lock_file(&self.dir.join(IAM_LOCK), self.wait, self.on_wait.as_deref())
     }
 
+    /// Held by a `rotate --due` run for the whole run, waiting up to `wait` for
+    /// another: the second run then finds the keys rotated and does nothing twice.
+    pub fn due_lock(&self, wait: Duration) -> Result<File> {
+        self.ensure_dir()?;
+        files::lock_file(&self.dir.join(DUE_LOCK), wait, self.on_wait.as_deref())
+    }
+
     /// Change the keys under the lock and save them: every writer goes through here.
     /// `change` may refuse by erring, and then nothing is written.
     pub fn update<T>(&self, change: impl FnOnce(&mut Keys) -> Result<T>) -> Result<T> {
@@ -588,7 +596,7 @@ impl Config {
         Ok(out)
     }
 
-    fn ensure_dir(&self) -> Result<()> {
+    pub fn ensure_dir(&self) -> Result<()> {
         if self.dir.is_dir() {
             return Ok(());
         }

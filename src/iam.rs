@@ -209,6 +209,8 @@ impl Iam {
             .role_arn(arn)
             .role_session_name(session)
             .duration_seconds(900)
+            .customize()
+            .interceptor(WholeReply("</AssumeRoleResponse>"))
             .send()
             .await
             .map_err(|e| aws::service_error("STS", "AssumeRole", e))?;
@@ -231,6 +233,8 @@ impl Iam {
             .sts
             .get_access_key_info()
             .access_key_id(access_key_id)
+            .customize()
+            .interceptor(WholeReply("</GetAccessKeyInfoResponse>"))
             .send()
             .await
             .map_err(|e| aws::service_error("STS", "GetAccessKeyInfo", e))?;
@@ -247,6 +251,8 @@ impl Iam {
             .client
             .get_access_key_last_used()
             .access_key_id(access_key_id)
+            .customize()
+            .interceptor(WholeReply("</GetAccessKeyLastUsedResponse>"))
             .send()
             .await
         {
@@ -258,25 +264,42 @@ impl Iam {
 
     /// The user's IAM access keys: id and status.
     pub async fn access_keys(&self, user: &str) -> Result<Vec<(String, String)>> {
-        let keys = self
-            .client
-            .list_access_keys()
-            .user_name(user)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| error("ListAccessKeys", e))?;
-        Ok(keys
-            .iter()
-            .filter_map(|k| {
-                Some((
-                    k.access_key_id()?.to_string(),
-                    k.status()?.as_str().to_string(),
-                ))
-            })
-            .collect())
+        let mut all = Vec::new();
+        let mut marker = None;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let out = self
+                .client
+                .list_access_keys()
+                .user_name(user)
+                .set_marker(marker)
+                .customize()
+                .interceptor(WholeReply("</ListAccessKeysResponse>"))
+                .send()
+                .await
+                .map_err(|e| error("ListAccessKeys", e))?;
+            for k in out.access_key_metadata() {
+                match (k.access_key_id(), k.status()) {
+                    (Some(id), Some(status)) => {
+                        all.push((id.to_string(), status.as_str().to_string()))
+                    }
+                    _ => {
+                        return Err(Error::failure(
+                            "IAM answered ListAccessKeys with a reply bedkey could not read (a key without its id or status)",
+                        ));
+                    }
+                }
+            }
+            marker = match next_page(
+                "ListAccessKeys",
+                out.is_truncated(),
+                out.marker(),
+                &mut seen,
+            )? {
+                Some(m) => Some(m),
+                None => return Ok(all),
+            };
+        }
     }
 
     pub async fn deactivate_access_key(&self, user: &str, id: &str) -> Result<()> {
@@ -316,6 +339,8 @@ impl Iam {
                     .get_user_policy()
                     .user_name(user)
                     .policy_name(name)
+                    .customize()
+                    .interceptor(WholeReply("</GetUserPolicyResponse>"))
                     .send()
                     .await
                 {
@@ -330,6 +355,8 @@ impl Iam {
                     .get_role_policy()
                     .role_name(role)
                     .policy_name(name)
+                    .customize()
+                    .interceptor(WholeReply("</GetRolePolicyResponse>"))
                     .send()
                     .await
                 {
@@ -375,6 +402,8 @@ impl Iam {
                 .filter(EntityType::Group)
                 .filter(EntityType::LocalManagedPolicy)
                 .set_marker(marker)
+                .customize()
+                .interceptor(WholeReply("</GetAccountAuthorizationDetailsResponse>"))
                 .send()
                 .await
                 .map_err(|e| error("GetAccountAuthorizationDetails", e))?;
@@ -427,9 +456,11 @@ impl Iam {
         let out = self
             .sts
             .get_caller_identity()
+            .customize()
+            .interceptor(WholeReply("</GetCallerIdentityResponse>"))
             .send()
             .await
-            .map_err(|e| error("GetCallerIdentity", e))?;
+            .map_err(|e| aws::service_error("STS", "GetCallerIdentity", e))?;
         out.account().map(str::to_string).ok_or_else(|| {
             Error::failure("STS did not say which account the credentials belong to")
         })
@@ -440,9 +471,11 @@ impl Iam {
         let out = self
             .sts
             .get_caller_identity()
+            .customize()
+            .interceptor(WholeReply("</GetCallerIdentityResponse>"))
             .send()
             .await
-            .map_err(|e| error("GetCallerIdentity", e))?;
+            .map_err(|e| aws::service_error("STS", "GetCallerIdentity", e))?;
         let account = out.account().unwrap_or_default().to_string();
         let partition = out
             .arn()
@@ -553,6 +586,8 @@ impl Iam {
             .client
             .list_user_tags()
             .user_name(user)
+            .customize()
+            .interceptor(WholeReply("</ListUserTagsResponse>"))
             .send()
             .await
             .map_err(|e| error("ListUserTags", e))?;

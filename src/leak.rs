@@ -89,15 +89,20 @@ async fn long_term(
 ) -> Result<bool> {
     let service = lt.service;
     let account = lt.account().unwrap_or("?");
-    let (user, listed) = user_of(iam, lt).await?;
-    report(Step::Found(format!(
-        "a long-term {} key of IAM user {user} in account {account}",
-        service.title()
-    )));
+    let (users, listed) = users_of(iam, lt).await?;
     let matching: Vec<_> = listed
         .iter()
         .filter(|c| c.alias.as_deref() == Some(&lt.alias))
         .collect();
+    // The user is the one whose credential carries the alias; when none does, the
+    // likeliest name.
+    let user = matching
+        .first()
+        .map_or_else(|| users[0].clone(), |c| c.user.clone());
+    report(Step::Found(format!(
+        "a long-term {} key of IAM user {user} in account {account}",
+        service.title()
+    )));
     let chosen = match (&options.credential_id, matching.as_slice()) {
         (_, []) => {
             report(Step::Already(format!(
@@ -117,17 +122,25 @@ async fn long_term(
         (None, [one]) => *one,
         (None, many) => {
             return Err(Error::failure(format!(
-                "{} credentials of {user} carry this key's alias, so which one leaked cannot be told: {}",
+                "{} credentials carry this key's alias, so which one leaked cannot be told: {}",
                 many.len(),
                 candidates(many)
             ))
             .with_hint("pass --credential-id ID to cut one, or run once for each"));
         }
     };
+    let user = chosen.user.clone();
     cut_credential(iam, &user, chosen, options, report).await?;
+    aftermath(iam, &user, report).await;
+    Ok(false)
+}
+
+/// What else the key's holder may hold: the user's IAM access keys, and the secrets
+/// a bedkey published its keys to. Said, never changed.
+async fn aftermath(iam: &Iam, user: &str, report: &mut dyn FnMut(Step)) {
     // Access keys of the key's user: whoever held the key may hold the user's
     // ways into the account too (the audit's phantom-access-key).
-    match iam.access_keys(&user).await {
+    match iam.access_keys(user).await {
         Ok(keys) if !keys.is_empty() => {
             let listed: Vec<String> = keys
                 .iter()
@@ -144,7 +157,7 @@ async fn long_term(
         ))),
     }
     // Secrets a bedkey published it to: others read the key from there.
-    match iam.user_tags(&user).await {
+    match iam.user_tags(user).await {
         Ok(tags) => {
             for secret in crate::iam::tagged_secrets(&tags) {
                 report(Step::Advice(format!(
@@ -156,7 +169,6 @@ async fn long_term(
             "the secrets {user}'s keys went to are unknown: {e}"
         ))),
     }
-    Ok(false)
 }
 
 /// Deactivate the credential (and delete it with `--delete`), each only when needed.
@@ -193,7 +205,15 @@ async fn cut_credential(
         if options.dry_run {
             report(Step::Would(format!("delete credential {id} of {user}")));
         } else {
-            match iam.delete_credential(user, &id).await {
+            let deleted = match iam.delete_credential(user, &id).await {
+                Err(e) if may_have_acted(&e) => match iam.credentials(service, user).await {
+                    // The reply was lost; the listing says whether it took effect.
+                    Ok(now) if !now.iter().any(|c| c.id == id) => Ok(true),
+                    _ => Err(e),
+                },
+                other => other,
+            };
+            match deleted {
                 Ok(true) => report(Step::Did(format!("deleted credential {id} of {user}"))),
                 Ok(false) => report(Step::Already(format!(
                     "credential {id} of {user} is deleted already"
@@ -211,32 +231,44 @@ async fn cut_credential(
     Ok(())
 }
 
-/// The user a long-term key's alias names, and its credentials of the key's service:
-/// the alias's name part, with a `+N` marker or without.
-async fn user_of(iam: &Iam, lt: &LongTerm) -> Result<(String, Vec<crate::iam::Remote>)> {
+/// Every user a long-term key's alias may name (`USER+1-at-…` is user `USER`'s
+/// second credential or user `USER+1`'s first: IAM user names may hold `+`), with
+/// all their credentials of the key's service: the credential that carries the alias
+/// is looked for among them all. Users that do not exist are left out; none at all is
+/// exit 3.
+async fn users_of(iam: &Iam, lt: &LongTerm) -> Result<(Vec<String>, Vec<crate::iam::Remote>)> {
+    let mut users = Vec::new();
+    let mut all = Vec::new();
     for user in lt.user_candidates() {
         match iam.credentials(lt.service, &user).await {
-            Ok(list) => return Ok((user, list)),
+            Ok(list) => {
+                users.push(user);
+                all.extend(list);
+            }
             Err(e) if e.code() == Some("NoSuchEntity") => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(Error::new(
-        Kind::NoSuchKey,
-        format!(
-            "account {} has no IAM user {}: the key's credential is not there",
-            lt.account().unwrap_or("?"),
-            lt.user_candidates().first().map_or("?", String::as_str)
-        ),
-    ))
+    if users.is_empty() {
+        return Err(Error::new(
+            Kind::NoSuchKey,
+            format!(
+                "account {} has no IAM user {}: the key's credential is not there",
+                lt.account().unwrap_or("?"),
+                lt.user_candidates().join(" or ")
+            ),
+        ));
+    }
+    Ok((users, all))
 }
 
 fn candidates(list: &[&crate::iam::Remote]) -> String {
     list.iter()
         .map(|c| {
             format!(
-                "{} ({}, made {})",
+                "{} of {} ({}, made {})",
                 c.id,
+                c.user,
                 c.status,
                 crate::time::prefix(&crate::time::rfc3339(c.created), 10)
             )
@@ -288,10 +320,7 @@ async fn short_term(
     if !st.session_token {
         return user_access_key(iam, signer, options, report).await;
     }
-    let principal = match &options.role_arn {
-        Some(arn) => Signer::Role(role_name(arn)?.to_string()),
-        None => signer_from_cloudtrail(iam, signer, &st.region, report).await?,
-    };
+    let principal = principal(iam, st, options, report).await?;
     match principal {
         Signer::Role(role) if role.starts_with(SSO_ROLE_PREFIX) => {
             report(Step::Left(format!(
@@ -386,7 +415,14 @@ async fn user_access_key(
     if options.delete {
         if options.dry_run {
             report(Step::Would(format!("delete access key {signer} of {user}")));
-        } else if iam.delete_access_key(&user, signer).await? {
+        } else if match iam.delete_access_key(&user, signer).await {
+            Err(e) if may_have_acted(&e) => match iam.access_keys(&user).await {
+                // The reply was lost; the listing says whether it took effect.
+                Ok(keys) if !keys.iter().any(|(id, _)| id == signer) => true,
+                _ => return Err(e),
+            },
+            other => other?,
+        } {
             report(Step::Did(format!("deleted access key {signer} of {user}")));
         } else {
             report(Step::Already(format!(
@@ -430,14 +466,61 @@ fn role_name(arn: &str) -> Result<&str> {
     }
 }
 
+/// Whose session signed the key: CloudTrail's answer; `--role` when CloudTrail has
+/// none yet (said to be unverified), and refused when CloudTrail names another.
+async fn principal(
+    iam: &Iam,
+    st: &ShortTerm,
+    options: &Options,
+    report: &mut dyn FnMut(Step),
+) -> Result<Signer> {
+    let found = signer_from_cloudtrail(iam, &st.signer, &st.region, report).await;
+    let Some(arn) = &options.role_arn else {
+        return found?.ok_or_else(|| {
+            Error::failure(format!(
+                "CloudTrail has no event of session {} yet: events arrive up to 15 minutes late, and a session that only signed keys makes none",
+                st.signer
+            ))
+            .with_hint("name the role whose session signed the key: --role arn:aws:iam::ACCOUNT:role/NAME")
+        });
+    };
+    let named = role_name(arn)?.to_string();
+    match found {
+        Ok(Some(Signer::Role(role))) if role == named => Ok(Signer::Role(role)),
+        Ok(Some(other)) => Err(Error::failure(format!(
+            "CloudTrail names {} as the session's, not role {named}; nothing was changed",
+            match &other {
+                Signer::Role(r) => format!("role {r}"),
+                Signer::User(u) => format!("user {u}"),
+                Signer::Root => "the root user".to_string(),
+            }
+        ))
+        .with_hint("run again without --role to cut what CloudTrail names")),
+        Ok(None) => {
+            report(Step::Advice(format!(
+                "CloudTrail has no event of the session yet, so --role {named} is taken as given, unverified"
+            )));
+            Ok(Signer::Role(named))
+        }
+        Err(e) => {
+            report(Step::Advice(format!(
+                "CloudTrail could not be asked ({}), so --role {named} is taken as given, unverified",
+                e.message()
+            )));
+            Ok(Signer::Role(named))
+        }
+    }
+}
+
 /// The session's principal, from the events CloudTrail holds of its access key: in
-/// the key's region, and in us-east-1, where global services (IAM, STS) log.
+/// the key's region, and in us-east-1, where global services (IAM, STS) log. None
+/// when CloudTrail has no event of it.
 async fn signer_from_cloudtrail(
     iam: &Iam,
     signer: &str,
     region: &str,
     report: &mut dyn FnMut(Step),
-) -> Result<Signer> {
+) -> Result<Option<Signer>> {
     let mut regions = vec![region.to_string()];
     if region != "us-east-1" && crate::region::partition(region) == "aws" {
         regions.push("us-east-1".to_string());
@@ -467,15 +550,11 @@ async fn signer_from_cloudtrail(
                 report(Step::Found(format!(
                     "CloudTrail in {r} names the session's principal"
                 )));
-                return Ok(found);
+                return Ok(Some(found));
             }
         }
     }
-    Err(Error::failure(format!(
-        "CloudTrail has no event of session {signer} (in {}): events arrive up to 15 minutes late, and a session that only signed keys makes none",
-        regions.join(" or ")
-    ))
-    .with_hint("name the role whose session signed the key: --role arn:aws:iam::ACCOUNT:role/NAME"))
+    Ok(None)
 }
 
 /// A CloudTrail record's principal: `userIdentity` of an assumed role, a user's
@@ -526,13 +605,53 @@ fn bearer_actions(service: Service) -> Vec<&'static str> {
 
 /// The deny statement's time in a document, when it has bedkey's statement for the
 /// service.
-fn denied_before(document: &Value, sid: &str) -> Option<i64> {
-    document
-        .get("Statement")?
-        .as_array()?
+/// Only a statement of exactly bedkey's shape counts: a Deny of the service's
+/// bearer-token actions on every resource under the one `aws:TokenIssueTime`
+/// condition. One with the Sid but anything else (an Allow, other actions, more
+/// conditions: planted or edited) is rewritten, never trusted.
+fn denied_before(document: &Value, sid: &str, service: Service) -> Option<i64> {
+    let statement = match document.get("Statement")? {
+        Value::Array(list) => list
+            .iter()
+            .find(|s| s.get("Sid").and_then(Value::as_str) == Some(sid))?,
+        one @ Value::Object(_) => one,
+        _ => return None,
+    };
+    let strings = |v: Option<&Value>| -> Option<Vec<String>> {
+        let mut list: Vec<String> = match v? {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .map(|x| x.as_str().map(str::to_string))
+                .collect::<Option<_>>()?,
+            _ => return None,
+        };
+        list.sort();
+        Some(list)
+    };
+    let mut wanted: Vec<String> = bearer_actions(service)
         .iter()
-        .find(|s| s.get("Sid").and_then(Value::as_str) == Some(sid))?
-        .pointer("/Condition/DateLessThan/aws:TokenIssueTime")?
+        .map(|a| a.to_string())
+        .collect();
+    wanted.sort();
+    let object = statement.as_object()?;
+    let shaped = statement.get("Sid").and_then(Value::as_str) == Some(sid)
+        && statement.get("Effect").and_then(Value::as_str) == Some("Deny")
+        && strings(statement.get("Action"))? == wanted
+        && strings(statement.get("Resource"))? == ["*"]
+        && object.keys().all(|k| {
+            matches!(
+                k.as_str(),
+                "Sid" | "Effect" | "Action" | "Resource" | "Condition"
+            )
+        });
+    let condition = statement.get("Condition")?.as_object()?;
+    let by_time = condition.get("DateLessThan")?.as_object()?;
+    if !shaped || condition.len() != 1 || by_time.len() != 1 {
+        return None;
+    }
+    by_time
+        .get("aws:TokenIssueTime")?
         .as_str()
         .and_then(|t| crate::time::parse_instant(t).ok())
 }
@@ -561,7 +680,7 @@ async fn deny_older_sessions(
         })?,
         None => json!({"Version": "2012-10-17", "Statement": []}),
     };
-    if let Some(before) = denied_before(&document, &sid)
+    if let Some(before) = denied_before(&document, &sid, st.service)
         && before > st.signed_at
     {
         report(Step::Already(format!(
@@ -579,6 +698,10 @@ async fn deny_older_sessions(
         // A second past now: a session issued in this very second is older too.
         "Condition": {"DateLessThan": {"aws:TokenIssueTime": crate::time::rfc3339(now + 1)}},
     });
+    // One statement on its own is IAM's grammar too: made a list, kept.
+    if let Some(one @ Value::Object(_)) = document.get_mut("Statement") {
+        *one = Value::Array(vec![one.take()]);
+    }
     let statements = match document.get_mut("Statement") {
         Some(Value::Array(list)) => list,
         _ => {
@@ -604,7 +727,7 @@ async fn deny_older_sessions(
         let now_held = iam.inline_policy(owner, DENY_POLICY).await?;
         Ok(now_held
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .and_then(|d| denied_before(&d, &sid))
+            .and_then(|d| denied_before(&d, &sid, st.service))
             .is_some_and(|before| before > st.signed_at))
     })
     .await?;
@@ -658,19 +781,48 @@ mod tests {
     }
 
     #[test]
-    fn an_existing_deny_is_found_by_its_sid() {
+    fn only_a_deny_of_bedkeys_shape_counts_as_done() {
+        let sid = deny_sid(Service::Bedrock);
+        let ours = json!({"Sid": sid, "Effect": "Deny",
+            "Action": ["bedrock-mantle:CallWithBearerToken", "bedrock:CallWithBearerToken"],
+            "Resource": "*", "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2030-01-01T00:00:00Z"}}});
         let doc = json!({"Statement": [
-            {"Sid": "Other", "Effect": "Deny", "Action": "s3:*", "Resource": "*"},
-            {"Sid": deny_sid(Service::Bedrock), "Effect": "Deny", "Action": "bedrock:CallWithBearerToken",
-             "Resource": "*", "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2026-12-01T00:00:00Z"}}},
-        ]});
+            {"Sid": "Other", "Effect": "Deny", "Action": "s3:*", "Resource": "*"}, ours.clone()]});
         assert_eq!(
-            denied_before(&doc, &deny_sid(Service::Bedrock)),
-            crate::time::parse_instant("2026-12-01T00:00:00Z").ok()
+            denied_before(&doc, &sid, Service::Bedrock),
+            crate::time::parse_instant("2030-01-01T00:00:00Z").ok()
+        );
+        assert!(
+            denied_before(&json!({"Statement": ours.clone()}), &sid, Service::Bedrock).is_some()
         );
         assert_eq!(
-            denied_before(&doc, &deny_sid(Service::ClaudePlatform)),
+            denied_before(
+                &doc,
+                &deny_sid(Service::ClaudePlatform),
+                Service::ClaudePlatform
+            ),
             None
         );
+        // Planted or edited: the Sid alone proves nothing.
+        let planted = |change: &dyn Fn(&mut Value)| {
+            let mut s = ours.clone();
+            change(&mut s);
+            denied_before(&json!({"Statement": [s]}), &sid, Service::Bedrock)
+        };
+        assert_eq!(planted(&|s| s["Effect"] = json!("Allow")), None);
+        assert_eq!(planted(&|s| s["Action"] = json!("s3:GetObject")), None);
+        assert_eq!(
+            planted(&|s| s["Action"] = json!("bedrock:CallWithBearerToken")),
+            None
+        );
+        assert_eq!(
+            planted(&|s| s["Resource"] = json!("arn:aws:bedrock:*:*:nothing")),
+            None
+        );
+        assert_eq!(
+            planted(&|s| s["Condition"]["Bool"] = json!({"aws:SecureTransport": "false"})),
+            None
+        );
+        assert_eq!(planted(&|s| s["NotAction"] = json!("x:y")), None);
     }
 }

@@ -17,6 +17,8 @@
 //! - [`org`]: an AWS Organization's accounts, and a way into each
 //! - [`leak`]: a leaked key traced to what made it, and cut off
 //! - [`guard`]: the SCP or IAM policy that enforces a rule on API keys
+//! - [`schedule`]: the scheduled job's period, files (systemd, launchd, Task Scheduler) and records
+//! - [`notify`]: desktop notifications (D-Bus, osascript, PowerShell)
 //! - [`clients`]: what each kind of client reads: the sets of `--for`, the proxy's child
 //! - [`lifecycle`]: the flows of the commands that change AWS, and their decisions
 //! - [`proxy`]: a local endpoint that keeps long-running programs' keys fresh
@@ -47,11 +49,13 @@ pub mod iam;
 pub mod keys;
 pub mod leak;
 pub mod lifecycle;
+pub mod notify;
 pub mod org;
 pub mod policy;
 pub mod profile;
 pub mod proxy;
 pub mod region;
+pub mod schedule;
 pub mod secret;
 pub mod secrets;
 pub mod service;

@@ -117,6 +117,7 @@ pub async fn enter(
     account: &str,
     role: &str,
     session: &str,
+    role_flag: &str,
 ) -> Result<Iam> {
     if account == own_account {
         return Ok(iam.clone());
@@ -124,7 +125,7 @@ pub async fn enter(
     let arn = role_arn(partition, account, role);
     let credentials = iam.assume_role(&arn, session).await.map_err(|e| {
         let hint = format!(
-            "deploy role {role} in account {account}, trusting this account (docs/team.md), or pass --role"
+            "deploy role {role} in account {account}, trusting this account (docs/team.md), or name another with {role_flag}"
         );
         e.context(format!("cannot enter account {account} as {role}"))
             .with_hint(hint)
@@ -136,6 +137,11 @@ pub async fn enter(
 pub fn parse_ids(values: &[String], flag: &str) -> Result<Vec<String>> {
     let mut ids = Vec::new();
     for value in values {
+        if value.trim().is_empty() {
+            return Err(Error::usage(format!(
+                "{flag} needs at least one account id"
+            )));
+        }
         for id in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             if !is_account_id(id) {
                 return Err(Error::usage(format!(

@@ -15,6 +15,9 @@ pub const AWS_TIMEOUT: &str = "BEDKEY_AWS_TIMEOUT";
 pub const KEYRING_TIMEOUT: &str = "BEDKEY_KEYRING_TIMEOUT";
 pub const REFRESH_BEFORE: &str = "BEDKEY_REFRESH_BEFORE";
 pub const KEY_EXPIRES_AT: &str = "BEDKEY_KEY_EXPIRES_AT";
+pub const SCHEDULER: &str = "BEDKEY_SCHEDULER";
+/// The values `BEDKEY_SCHEDULER` takes (`schedule::Scheduler` reads them).
+pub const SCHEDULERS: [&str; 3] = ["systemd", "launchd", "task-scheduler"];
 
 /// `(name, what it does)`, in the order a person meets them.
 pub const VARIABLES: &[(&str, &str)] = &[
@@ -51,6 +54,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "for the shell code of `bedkey init`: refresh the key this many seconds before it expires (default 300)",
     ),
     (
+        SCHEDULER,
+        "which service manager `bedkey schedule` writes for: systemd, launchd or task-scheduler (default this platform's; another platform's files are for inspection)",
+    ),
+    (
         KEY_EXPIRES_AT,
         "set by `bedkey env --export-expiry` (and `init`): when the exported key stops working, in seconds since the epoch",
     ),
@@ -67,7 +74,20 @@ pub fn check() -> Result<()> {
     shared_ttl()?;
     aws_timeout()?;
     keyring_timeout(false)?;
+    if let Some(name) = scheduler()
+        && !SCHEDULERS.contains(&name.as_str())
+    {
+        return Err(Error::usage(format!(
+            "{SCHEDULER}={name}: expected systemd, launchd or task-scheduler"
+        )));
+    }
     Ok(())
+}
+
+/// `BEDKEY_SCHEDULER`: the service manager `schedule` writes for, when not this
+/// platform's.
+pub fn scheduler() -> Option<String> {
+    value(SCHEDULER)
 }
 
 /// `BEDKEY_PASSPHRASE`, the file store's passphrase, as the process started with it
@@ -157,6 +177,8 @@ mod tests {
             "BEDKEY_BUILD_",
             "BEDKEY_EOF",
             "BEDKEY_TEST_",
+            // Texts handed to the Windows notifier's script, not settings.
+            "BEDKEY_NOTE_",
         ];
         while let Some(path) = stack.pop() {
             if path.is_dir() {

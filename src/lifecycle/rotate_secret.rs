@@ -170,16 +170,15 @@ pub async fn read(target: &Target) -> Result<(Secret, String)> {
     Ok((read.value, read.arn))
 }
 
-/// Retire what a previous run left due, check there is room, and make the new
-/// credential (swept up if the call fails). Returns the client, the new credential,
-/// and the other secrets the user names.
-pub async fn make_new(
-    iam: Iam,
-    target: &Target,
+/// What every rotation from a secret checks first: the user names the secret for the
+/// key's service, holds the secret's credential, and that credential carries the
+/// key's own alias. Returns the user's tags, the other secrets it names, and its
+/// credentials of the service.
+async fn checked(
+    iam: &Iam,
     claims: &Claims,
-    about: &About,
     arn: &str,
-) -> Result<(Iam, Created, Vec<String>)> {
+) -> Result<(Vec<(String, String)>, Vec<String>, Vec<crate::iam::Remote>)> {
     let Claims {
         user,
         old_id,
@@ -187,7 +186,6 @@ pub async fn make_new(
         ..
     } = claims;
     let tags = iam.user_tags(user).await?;
-    let tag = |key: &str| tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     let mut named = crate::iam::tagged_secrets(&tags);
     if !crate::iam::names_secret(&tags, arn, claims.service) {
         return Err(Error::failure(format!(
@@ -213,7 +211,74 @@ pub async fn make_new(
         ))
         .with_hint("publish the key again with `bedkey publish` from the home that made it"));
     }
-    let old = old.clone();
+    Ok((tags, named, existing))
+}
+
+/// `rotate --secret-id --due` with nothing due: retire what the last run left, once
+/// its grace period is over (else the old credential would live until the next
+/// rotation). Returns the credential retired, if any.
+pub async fn retire_if_due(
+    iam: &Iam,
+    target: &Target,
+    claims: &Claims,
+    about: &About,
+    arn: &str,
+) -> Result<Option<String>> {
+    let Some(id) = due_retirement(about) else {
+        return Ok(None);
+    };
+    let (tags, named, existing) = checked(iam, claims, arn).await?;
+    if !existing.iter().any(|c| c.id == id) || id == claims.old_id {
+        return Ok(None);
+    }
+    let tagged = tags
+        .iter()
+        .find(|(k, _)| k == crate::iam::RETIRING_TAG)
+        .map(|(_, v)| v.as_str());
+    let profile = target.profile.as_deref();
+    retire_due(iam, claims, about, tagged, &named, &existing, profile).await?;
+    Ok(Some(id))
+}
+
+/// The credential the secret says retires, when its grace period is over.
+pub fn due_retirement(about: &About) -> Option<String> {
+    let r = about.retiring.as_ref()?;
+    let id = r.get("credential_id")?.as_str()?.to_string();
+    let after = r
+        .get("after")
+        .and_then(|v| v.as_str())
+        .and_then(|t| time::parse_instant(t).ok())?;
+    (after <= time::now() && !id.is_empty()).then_some(id)
+}
+
+/// When the retirement the last run left is due, if one waits.
+pub fn retirement_pending(about: &About) -> Option<i64> {
+    let r = about.retiring.as_ref()?;
+    r.get("after")
+        .and_then(|v| v.as_str())
+        .and_then(|t| time::parse_instant(t).ok())
+        .filter(|after| *after > time::now())
+}
+
+/// Retire what a previous run left due, check there is room, and make the new
+/// credential (swept up if the call fails). Returns the client, the new credential,
+/// and the other secrets the user names.
+pub async fn make_new(
+    iam: Iam,
+    target: &Target,
+    claims: &Claims,
+    about: &About,
+    arn: &str,
+) -> Result<(Iam, Created, Vec<String>)> {
+    let Claims { user, old_id, .. } = claims;
+    let (tags, named, existing) = checked(&iam, claims, arn).await?;
+    let tag = |key: &str| tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let service = claims.service;
+    let old = existing
+        .iter()
+        .find(|c| c.id == *old_id)
+        .cloned()
+        .ok_or_else(|| Error::failure("the secret's credential is gone"))?;
     let profile = target.profile.as_deref();
     retire_due(
         &iam,

@@ -19,6 +19,9 @@ mod org;
 mod platform;
 mod proxy;
 mod rotate;
+// Stand-in service managers are shell scripts.
+#[cfg(unix)]
+mod schedule;
 mod stores;
 mod team;
 mod terminal;

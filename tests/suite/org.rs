@@ -767,3 +767,227 @@ fn guard_policies_are_valid_and_within_their_limits() {
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
     }
 }
+
+#[test]
+fn a_plus_n_alias_is_matched_among_every_user_it_may_name() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    // dave's second credential and dave+1's first carry the same alias.
+    let dave = sb.name("dave");
+    let dave1 = format!("{dave}+1");
+    seed(url, "123456789012", &dave, "bedrock.amazonaws.com", 2);
+    let leaked_key = seed(url, "123456789012", &dave1, "bedrock.amazonaws.com", 1);
+    let out = leaked(&sb, url, &leaked_key[0], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot be told"), "{}", stderr(&out));
+    for user in [&dave, &dave1] {
+        assert!(
+            credentials_of(url, user)
+                .iter()
+                .all(|c| c["status"] == "Active")
+        );
+    }
+    // frank has one credential (frank-at-…), frank+1 one (frank+1-at-…): the key of
+    // frank+1 is frank+1's, and only that is cut.
+    let frank = sb.name("frank");
+    let frank1 = format!("{frank}+1");
+    seed(url, "123456789012", &frank, "bedrock.amazonaws.com", 1);
+    let key = seed(url, "123456789012", &frank1, "bedrock.amazonaws.com", 1);
+    let out = leaked(&sb, url, &key[0], &[]);
+    ok(&out);
+    assert_eq!(credentials_of(url, &frank1)[0]["status"], "Inactive");
+    assert_eq!(credentials_of(url, &frank)[0]["status"], "Active");
+}
+
+#[test]
+fn replies_cut_short_are_never_taken_for_the_whole() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let user = sb.name("cut");
+    iam_query(url, &format!("Action=CreateUser&UserName={user}"));
+    let made = iam_query(url, &format!("Action=CreateAccessKey&UserName={user}"));
+    let (id, secret) = (
+        xml_value(&made, "AccessKeyId"),
+        xml_value(&made, "SecretAccessKey"),
+    );
+    let key = mint(&sb, (&id, &secret, None));
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "ListAccessKeys", "mode": "garbled_after", "times": -1}"#,
+    );
+    let out = leaked(&sb, url, &key, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("nothing to do"), "{}", stderr(&out));
+    control(url, "POST", "/_control/reset", "{}");
+    let listed = iam_query(url, &format!("Action=ListAccessKeys&UserName={user}"));
+    assert!(listed.contains("<Status>Active</Status>"), "{listed}");
+
+    // The audit's policies cut short: a failure, and --strict fails.
+    let admin = sb.name("carol");
+    seed(url, "123456789012", &admin, "bedrock.amazonaws.com", 1);
+    iam_query(
+        url,
+        &format!(
+            "Action=AttachUserPolicy&UserName={admin}&PolicyArn=arn:aws:iam::aws:policy/AdministratorAccess"
+        ),
+    );
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "GetAccountAuthorizationDetails", "mode": "garbled_after", "times": -1}"#,
+    );
+    let out = bedkey(&sb, url)
+        .args([
+            "audit",
+            "--service",
+            "bedrock",
+            "--output",
+            "json",
+            "--strict",
+            "--max-age",
+            "36600",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        json["failures"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("policies not read"),
+        "{json}"
+    );
+}
+
+#[test]
+fn revoke_leaked_rewrites_a_planted_deny_and_checks_a_named_role() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let accounts = organization(url);
+    let member = &accounts[2];
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#;
+    let (role, innocent) = (sb.name("ci"), sb.name("innocent"));
+    for r in [&role, &innocent] {
+        moto(
+            url,
+            member,
+            "iam",
+            serde_json::json!({"Action": "CreateRole", "RoleName": r,
+                                                    "AssumeRolePolicyDocument": trust}),
+        );
+    }
+    // A statement with bedkey's Sid that denies nothing, as one statement on its own.
+    let planted = r#"{"Version":"2012-10-17","Statement":{"Sid":"BedkeyDenyOlderBedrockSessions","Effect":"Allow","Action":["bedrock:CallWithBearerToken","bedrock-mantle:CallWithBearerToken"],"Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2030-01-01T00:00:00Z"}}}}"#;
+    moto(
+        url,
+        member,
+        "iam",
+        serde_json::json!({"Action": "PutRolePolicy", "RoleName": role,
+        "PolicyName": "bedkey-revoke-older-sessions", "PolicyDocument": planted}),
+    );
+    let assumed = sts(
+        url,
+        AKID,
+        None,
+        &format!("Action=AssumeRole&RoleArn=arn:aws:iam::{member}:role/{role}&RoleSessionName=x"),
+    );
+    let (k, s, t) = session_of(&assumed);
+    sts(url, &k, Some(&t), "Action=GetCallerIdentity");
+    let key = mint(&sb, (&k, &s, Some(&t)));
+
+    // CloudTrail names the role: another one given to --role is refused.
+    let out = leaked(
+        &sb,
+        url,
+        &key,
+        &[
+            "--org",
+            "--role",
+            &format!("arn:aws:iam::{member}:role/{innocent}"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("not role {innocent}")),
+        "{}",
+        stderr(&out)
+    );
+    let none = moto_status(url, member, &innocent);
+    assert_eq!(none, 404, "the innocent role got no policy");
+
+    let out = leaked(&sb, url, &key, &["--org"]);
+    ok(&out);
+    assert!(stderr(&out).contains("done: Deny"), "{}", stderr(&out));
+    let policy = moto(
+        url,
+        member,
+        "iam",
+        serde_json::json!({"Action": "GetRolePolicy", "RoleName": role,
+        "PolicyName": "bedkey-revoke-older-sessions"}),
+    );
+    let document = percent_encoding::percent_decode_str(
+        &xml_value(&policy, "PolicyDocument").replace("&quot;", "\""),
+    )
+    .decode_utf8()
+    .unwrap()
+    .to_string();
+    let doc: serde_json::Value = serde_json::from_str(&document).unwrap();
+    let statements = doc["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{doc}");
+    assert_eq!(statements[0]["Effect"], "Deny");
+}
+
+/// moto's HTTP status for the role's bedkey policy.
+fn moto_status(url: &str, account: &str, role: &str) -> u64 {
+    let body = serde_json::json!({"account": account, "service": "iam", "params": {
+        "Action": "GetRolePolicy", "RoleName": role, "PolicyName": "bedkey-revoke-older-sessions"}});
+    control(url, "POST", "/_control/moto", &body.to_string())["status"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn revoke_flags_of_a_leak_never_reach_a_plain_revoke() {
+    let Some((url, _turn)) = server() else { return };
+    let sb = Sandbox::new();
+    let name = sb.name("victim");
+    run_ok(&sb, url, &["create", &name]);
+    for flag in ["--dry-run", "--delete", "--org"] {
+        let out = bedkey(&sb, url)
+            .args(["revoke", &name, "--yes", flag])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag}: {}", stderr(&out));
+    }
+    assert_eq!(credentials_of(url, &format!("bedkey-{name}")).len(), 1);
+    // A lost reply to the delete is read back.
+    let user = sb.name("gone");
+    let keys = seed(url, "123456789012", &user, "bedrock.amazonaws.com", 1);
+    control(
+        url,
+        "POST",
+        "/_control/fail",
+        r#"{"action": "DeleteServiceSpecificCredential", "mode": "drop_after", "times": -1}"#,
+    );
+    let out = leaked(&sb, url, &keys[0], &["--delete"]);
+    ok(&out);
+    assert!(credentials_of(url, &user).is_empty());
+    // CSV cells a spreadsheet would run are text; an empty --accounts is no default.
+    control(url, "POST", "/_control/reset", "{}");
+    seed(url, "123456789012", "=1+2", "bedrock.amazonaws.com", 1);
+    let out = bedkey(&sb, url)
+        .args(["audit", "--output", "csv"])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(stdout(&out).contains(",'=1+2,"), "{}", stdout(&out));
+    let out = bedkey(&sb, url)
+        .args(["audit", "--org", "--accounts", ""])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

@@ -267,7 +267,13 @@ pub enum Command {
         bedkey revoke --leaked --org --delete < leaked.txt   (from the management account)")]
     Revoke(Revoke),
 
-    /// Replace a key's IAM credential with a new one, with no moment without a working key
+    /// Replace a key's IAM credential with a new one, with no moment without a working key;
+    /// with --due, every key that expires soon
+    #[command(after_help = "Examples:\n  \
+        bedkey rotate work\n  \
+        bedkey rotate --due                              (cron: keys expiring within 7 days)\n  \
+        bedkey rotate --due --within 14d --notify\n  \
+        bedkey rotate --secret-id bedrock/team --due     (a scheduled CI job)")]
     Rotate(Rotate),
 
     /// One live, read-only call with the key (Bedrock's, or Claude Platform's for its
@@ -293,6 +299,14 @@ pub enum Command {
         bedkey audit --max-age 30 --strict --output json   (in a scheduled CI job)\n  \
         bedkey audit --org --role BedkeyAudit --output csv > keys.csv")]
     Audit(Audit),
+
+    /// The scheduled job that runs `bedkey rotate --due --notify`: install, status, remove
+    #[command(after_help = "Examples:\n  \
+        bedkey schedule install                # daily, keys due within 7 days\n  \
+        bedkey schedule install --every 12h --within 14d\n  \
+        bedkey schedule status\n  \
+        bedkey schedule remove")]
+    Schedule(Schedule),
 
     /// Print the service control policy (or IAM policy) that enforces a rule on API keys
     #[command(after_help = "Examples:\n  \
@@ -540,8 +554,22 @@ pub struct List {
 #[derive(Debug, Args)]
 pub struct Rotate {
     /// Key name
-    #[arg(required_unless_present = "secret_id")]
+    #[arg(required_unless_present_any = ["secret_id", "due"], conflicts_with = "due")]
     pub name: Option<String>,
+
+    /// Every long-term key bedkey made that expires within --within, each with the
+    /// lifetime it was made with; the rest that expire then are reported (cron, CI)
+    #[arg(long, conflicts_with = "finish")]
+    pub due: bool,
+
+    /// With --due: how far ahead a key counts as due [default: 7d]
+    #[arg(long, value_name = "DUR")]
+    pub within: Option<String>,
+
+    /// With --due: also raise a desktop notification for each key it could only report
+    /// or could not rotate
+    #[arg(long)]
+    pub notify: bool,
 
     /// How long the old credential stays active after a published key is rotated,
     /// so that copies of it keep working [default: 2h for a published key, else 0]
@@ -708,6 +736,31 @@ pub struct Revoke {
     /// With --org: the role to assume in the key's account
     #[arg(long, value_name = "ROLE", default_value = bedkey::org::DEFAULT_ROLE, requires = "org")]
     pub org_role: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Schedule {
+    #[command(subcommand)]
+    pub action: ScheduleAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleAction {
+    /// Install the job for this user (a systemd user timer, a launchd agent, or a Task
+    /// Scheduler task), with this shell's config dir, store and AWS profile
+    Install {
+        /// How often it runs: a period that divides a day, or a week (15m, 1h, 6h, 12h, 1d, 7d)
+        #[arg(long, value_name = "DUR", default_value = "1d")]
+        every: String,
+
+        /// How far ahead a key counts as due
+        #[arg(long, value_name = "DUR", default_value = "7d")]
+        within: String,
+    },
+    /// The job, its last run and its outcome
+    Status,
+    /// Take away exactly what install made
+    Remove,
 }
 
 /// `guard --deny`.

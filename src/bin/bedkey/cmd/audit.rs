@@ -82,7 +82,12 @@ impl Run for Audit {
             .map(|f| f.account.as_str())
             .collect::<HashSet<_>>()
             .len();
-        summary.accounts = attempted;
+        // Accounts asked for that could not even be tried count too.
+        summary.accounts = attempted
+            + failures
+                .iter()
+                .filter(|f| f.reason.starts_with("not an account"))
+                .count();
         match ctx.out.format {
             Output::Json => ctx.out.print_json(&Json {
                 credentials: &audited,
@@ -243,7 +248,18 @@ impl Audit {
         skip: &[String],
         show_progress: bool,
     ) -> Result<(Vec<Outcome>, Vec<Failure>)> {
-        let members = org::accounts(iam).await?;
+        let mut members = org::accounts(iam).await?;
+        // The account bedkey runs in is read whatever the listing says.
+        if !members.iter().any(|a| a.id == own) {
+            members.insert(
+                0,
+                org::Account {
+                    id: own.to_string(),
+                    name: "this account".to_string(),
+                    status: "ACTIVE".to_string(),
+                },
+            );
+        }
         let (targets, failures) = self.targets(ctx, &members, only, skip);
         let bar = progress_bar(targets.len(), show_progress)?;
         // Each call has its own timeout; an account as a whole gets a few calls' worth,
@@ -256,9 +272,16 @@ impl Audit {
                 let services = &services;
                 async move {
                     let work = async {
-                        let inside =
-                            org::enter(iam, own, partition, &id, &self.role, org::AUDIT_SESSION)
-                                .await?;
+                        let inside = org::enter(
+                            iam,
+                            own,
+                            partition,
+                            &id,
+                            &self.role,
+                            org::AUDIT_SESSION,
+                            "--role",
+                        )
+                        .await?;
                         account::read(&inside, services, |_| {}).await
                     };
                     let outcome = match tokio::time::timeout(budget, work).await {
@@ -307,10 +330,20 @@ fn progress_bar(accounts: usize, shown: bool) -> Result<indicatif::ProgressBar> 
     Ok(bar)
 }
 
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first; IAM user
+/// names may start so) is kept as text with a leading `'`.
+fn cell(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 fn csv_rows(audited: &[Audited]) -> Result<()> {
     let mut out = csv::Writer::from_writer(std::io::stdout().lock());
     let write = |out: &mut csv::Writer<_>, row: &[&str]| {
-        out.write_record(row)
+        out.write_record(row.iter().map(|c| cell(c).into_owned()))
             .map_err(|e| Error::failure(format!("cannot write the CSV: {e}")))
     };
     write(

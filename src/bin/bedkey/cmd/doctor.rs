@@ -64,6 +64,8 @@ struct Report {
     /// The store new keys would go to.
     new_keys_go_to: Option<&'static str>,
     attention: Vec<Attention>,
+    /// The scheduled rotation job: installed or not, and its last run.
+    schedule: Check,
 }
 
 impl Run for Doctor {
@@ -108,7 +110,47 @@ fn gather(ctx: &Context) -> Result<Report> {
         stores,
         new_keys_go_to,
         attention: attention(&keys),
+        schedule: scheduled(&config, &keys),
     })
+}
+
+/// Whether the scheduled job is installed, and how its last run went; a job that
+/// cannot open the file store unattended is a finding.
+fn scheduled(config: &Config, keys: &Keys) -> Check {
+    let record = bedkey::schedule::read_record(config.dir());
+    let state = bedkey::schedule::read_state(config.dir());
+    let (record, state) = match (record, state) {
+        (Ok(r), Ok(s)) => (r, s),
+        (Err(e), _) | (_, Err(e)) => return Check::from(Err(e)),
+    };
+    let Some(r) = record else {
+        return Check {
+            ok: true,
+            detail: "no job (`bedkey schedule install` rotates keys before they expire)"
+                .to_string(),
+        };
+    };
+    let last = match &state {
+        None => "no run yet".to_string(),
+        Some(s) => format!("last run {} ({})", s.ran_at, s.outcome),
+    };
+    let filed = keys.keys.values().any(|m| m.store == Backend::File);
+    let mut notes = Vec::new();
+    if !r.enabled {
+        notes.push("not enabled: its files are written, the service manager did not take it (`bedkey schedule status`)");
+    }
+    if filed {
+        notes.push("it cannot open the file store unattended");
+    }
+    Check {
+        ok: state.as_ref().is_none_or(|s| s.outcome == "ok") && notes.is_empty(),
+        detail: format!(
+            "{} every {}, {last}{}",
+            r.scheduler.title(),
+            r.every,
+            notes.iter().map(|n| format!("; {n}")).collect::<String>()
+        ),
+    }
 }
 
 /// "private to you", or who else may read the config dir: it holds no secret, but
@@ -249,6 +291,7 @@ fn render(ctx: &Context, report: &Report) -> Result<()> {
             mark(false)
         ))?,
     }
+    stdout_line(&check("schedule", &report.schedule))?;
     for a in &report.attention {
         stdout_line(&format!(
             "attention    key '{}' {} ({})",

@@ -37,6 +37,10 @@ pub struct Row {
     /// A Claude Platform key's workspace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workspace_id: Option<String>,
+    /// With a scheduled job: when the job will rotate it (about: its first run once
+    /// the key is due), or `by hand` for a key it can only remind of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotates: Option<String>,
 }
 
 pub fn row(name: &str, meta: &KeyMeta, now: i64) -> Row {
@@ -57,6 +61,29 @@ pub fn row(name: &str, meta: &KeyMeta, now: i64) -> Row {
         read_at: meta.shared.as_ref().map(|s| time::rfc3339(s.read_at)),
         published_to: meta.published.iter().map(|p| p.secret.clone()).collect(),
         workspace_id: meta.workspace.clone(),
+        rotates: None,
+    }
+}
+
+/// A key's rotation by the scheduled job, as `list` shows it: when (an estimate in
+/// UTC), `by hand`, `by its publisher`, `too late` (the window is shorter than the
+/// time between runs), or `not unattended` (a store the job cannot open).
+fn rotates(meta: &KeyMeta, record: &bedkey::schedule::Record, now: i64) -> Option<String> {
+    use bedkey::store::Backend;
+    let expires = meta.expires?;
+    if meta.kind != bedkey::config::KeyKind::LongTerm {
+        return None;
+    }
+    if meta.shared.is_some() {
+        return Some("by its publisher".to_string());
+    }
+    if matches!(meta.store, Backend::File | Backend::Keyutils) && meta.origin == Origin::Iam {
+        return Some("not unattended".to_string());
+    }
+    match bedkey::schedule::rotates_at(meta, record, now) {
+        Some(at) if at >= expires => Some("too late".to_string()),
+        Some(at) => Some(time::rfc3339(at)),
+        None => Some("by hand".to_string()),
     }
 }
 
@@ -141,7 +168,9 @@ fn remote(ctx: &Context, keys: &bedkey::config::Keys) -> Result<(Vec<RemoteRow>,
 
 impl Run for List {
     fn run(&self, ctx: &Context) -> Result<()> {
-        let keys = ctx.config()?.load()?;
+        let config = ctx.config()?;
+        let keys = config.load()?;
+        let job = bedkey::schedule::read_record(config.dir()).unwrap_or(None);
         if self.names {
             for name in keys.keys.keys() {
                 stdout_line(name)?;
@@ -149,7 +178,14 @@ impl Run for List {
             return Ok(());
         }
         let now = time::now();
-        let rows: Vec<Row> = keys.keys.iter().map(|(n, m)| row(n, m, now)).collect();
+        let rows: Vec<Row> = keys
+            .keys
+            .iter()
+            .map(|(n, m)| Row {
+                rotates: job.as_ref().and_then(|j| rotates(m, j, now)),
+                ..row(n, m, now)
+            })
+            .collect();
         let remote = self.remote.then(|| remote(ctx, &keys)).transpose()?;
         if ctx.out.json() {
             let (remote, gone) = match remote {
@@ -166,45 +202,12 @@ impl Run for List {
             ctx.out
                 .note("no keys yet: `bedkey create` or `bedkey import` adds one");
         } else {
-            local_table(&rows, &keys, now)?;
+            local_table(&rows, &keys, now, job.is_some())?;
         }
         let Some((remote, gone)) = remote else {
             return Ok(());
         };
-        stdout_line("")?;
-        if remote.is_empty() {
-            stdout_line("IAM: no API keys for bedkey's users")?;
-        } else {
-            let mut cells = vec![
-                [
-                    "IAM CREDENTIAL",
-                    "SERVICE",
-                    "USER",
-                    "STATUS",
-                    "CREATED",
-                    "EXPIRES",
-                    "LOCAL KEY",
-                ]
-                .map(String::from)
-                .to_vec(),
-            ];
-            for r in &remote {
-                cells.push(vec![
-                    r.credential_id.clone(),
-                    r.service.to_string(),
-                    r.user.clone(),
-                    r.status.clone(),
-                    time::prefix(&r.created, 10).to_string(),
-                    r.expires_at
-                        .as_deref()
-                        .map_or("never".into(), |e| time::prefix(e, 10).to_string()),
-                    r.local_name
-                        .clone()
-                        .unwrap_or_else(|| "(no local secret)".into()),
-                ]);
-            }
-            crate::output::table(&cells)?;
-        }
+        remote_table(&remote)?;
         for name in gone {
             ctx.out.warn(format_args!(
                 "key '{name}': its IAM credential is gone; `bedkey remove {name}` forgets it"
@@ -212,6 +215,45 @@ impl Run for List {
         }
         Ok(())
     }
+}
+
+/// IAM's credentials for bedkey's users, and the local key that holds each.
+fn remote_table(remote: &[RemoteRow]) -> Result<()> {
+    stdout_line("")?;
+    if remote.is_empty() {
+        stdout_line("IAM: no API keys for bedkey's users")?;
+    } else {
+        let mut cells = vec![
+            [
+                "IAM CREDENTIAL",
+                "SERVICE",
+                "USER",
+                "STATUS",
+                "CREATED",
+                "EXPIRES",
+                "LOCAL KEY",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        for r in remote {
+            cells.push(vec![
+                r.credential_id.clone(),
+                r.service.to_string(),
+                r.user.clone(),
+                r.status.clone(),
+                time::prefix(&r.created, 10).to_string(),
+                r.expires_at
+                    .as_deref()
+                    .map_or("never".into(), |e| time::prefix(e, 10).to_string()),
+                r.local_name
+                    .clone()
+                    .unwrap_or_else(|| "(no local secret)".into()),
+            ]);
+        }
+        crate::output::table(&cells)?;
+    }
+    Ok(())
 }
 
 /// "shared from S (read 5m ago)", "published to S, T", or "-".
@@ -230,14 +272,16 @@ fn sharing(meta: &bedkey::config::KeyMeta, now: i64) -> String {
     format!("published to {}", to.join(", "))
 }
 
-fn local_table(rows: &[Row], keys: &bedkey::config::Keys, now: i64) -> Result<()> {
-    let mut cells = vec![
-        [
-            "NAME", "KIND", "SERVICE", "REGION", "EXPIRES", "STATUS", "KEY", "STORE", "SHARING",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
+fn local_table(rows: &[Row], keys: &bedkey::config::Keys, now: i64, job: bool) -> Result<()> {
+    let mut header: Vec<String> = [
+        "NAME", "KIND", "SERVICE", "REGION", "EXPIRES", "STATUS", "KEY", "STORE", "SHARING",
+    ]
+    .map(String::from)
+    .to_vec();
+    if job {
+        header.push("ROTATED BY THE JOB".to_string());
+    }
+    let mut cells = vec![header];
     for (r, meta) in rows.iter().zip(keys.keys.values()) {
         let expires = match meta.expires {
             Some(at) => format!(
@@ -249,7 +293,7 @@ fn local_table(rows: &[Row], keys: &bedkey::config::Keys, now: i64) -> Result<()
             None if meta.origin == Origin::Iam => "never".to_string(),
             None => "unknown".to_string(),
         };
-        cells.push(vec![
+        let mut line = vec![
             r.name.clone(),
             r.kind.to_string(),
             r.service.to_string(),
@@ -259,7 +303,18 @@ fn local_table(rows: &[Row], keys: &bedkey::config::Keys, now: i64) -> Result<()
             r.key.clone(),
             r.store.to_string(),
             sharing(meta, now),
-        ]);
+        ];
+        if job {
+            line.push(match r.rotates.as_deref() {
+                Some("by hand") => "no: renew by hand".to_string(),
+                Some("by its publisher") => "no: its publisher does".to_string(),
+                Some("not unattended") => "no: its store needs you".to_string(),
+                Some("too late") => "no: it expires before the next run".to_string(),
+                Some(at) => format!("~{}", time::prefix(at, 10)),
+                None => "-".to_string(),
+            });
+        }
+        cells.push(line);
     }
     crate::output::table(&cells)
 }

@@ -30,52 +30,87 @@ impl Run for Man {
     }
 }
 
-/// COMMANDS: each subcommand, its usage, what it does, and its own flags.
+/// COMMANDS: each subcommand (and each of a subcommand's own, as `schedule install`),
+/// its usage, what it does, and its own flags with their defaults.
 fn commands(command: &clap::Command) -> Roff {
     let mut roff = Roff::new();
     roff.control("SH", ["COMMANDS"]);
     for sub in command.get_subcommands() {
-        let usage = sub.clone().render_usage().to_string();
-        let usage = usage.trim().trim_start_matches("Usage: ");
-        roff.control("SS", [usage]);
-        if let Some(about) = sub.get_long_about().or(sub.get_about()) {
-            roff.text([roman(about.to_string())]);
-        }
-        for arg in sub
-            .get_arguments()
-            .filter(|a| !a.is_global_set() && !a.is_hide_set() && a.get_id() != "help")
-        {
-            let mut name = match (arg.get_short(), arg.get_long()) {
-                (Some(s), Some(l)) => format!("-{s}, --{l}"),
-                (None, Some(l)) => format!("--{l}"),
-                (Some(s), None) => format!("-{s}"),
-                (None, None) => arg
-                    .get_value_names()
-                    .map(|v| {
-                        v.iter()
-                            .map(|n| format!("<{n}>"))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    })
-                    .unwrap_or_else(|| arg.get_id().to_string()),
-            };
-            if arg.get_long().is_some()
-                && arg.get_action().takes_values()
-                && let Some(values) = arg.get_value_names()
-            {
-                name.push_str(&format!(" <{}>", values[0]));
+        if sub.has_subcommands() {
+            for nested in sub.get_subcommands().filter(|n| n.get_name() != "help") {
+                section(&mut roff, nested, &format!("bedkey {}", sub.get_name()));
             }
-            roff.control("TP", []);
-            roff.text([bold(name)]);
-            let help = arg
-                .get_long_help()
-                .or(arg.get_help())
-                .map(|h| h.to_string())
-                .unwrap_or_default();
-            roff.text([roman(help)]);
+        } else {
+            section(&mut roff, sub, "bedkey");
         }
     }
     roff
+}
+
+fn section(roff: &mut Roff, sub: &clap::Command, parent: &str) {
+    let usage = sub
+        .clone()
+        .bin_name(format!("{parent} {}", sub.get_name()))
+        .render_usage()
+        .to_string();
+    let usage = usage.trim().trim_start_matches("Usage: ");
+    roff.control("SS", [usage]);
+    if let Some(about) = sub.get_long_about().or(sub.get_about()) {
+        roff.text([roman(about.to_string())]);
+    }
+    for arg in sub
+        .get_arguments()
+        .filter(|a| !a.is_global_set() && !a.is_hide_set() && a.get_id() != "help")
+    {
+        let mut name = match (arg.get_short(), arg.get_long()) {
+            (Some(s), Some(l)) => format!("-{s}, --{l}"),
+            (None, Some(l)) => format!("--{l}"),
+            (Some(s), None) => format!("-{s}"),
+            (None, None) => arg
+                .get_value_names()
+                .map(|v| {
+                    v.iter()
+                        .map(|n| format!("<{n}>"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_else(|| arg.get_id().to_string()),
+        };
+        if arg.get_long().is_some()
+            && arg.get_action().takes_values()
+            && let Some(values) = arg.get_value_names()
+        {
+            name.push_str(&format!(" <{}>", values[0]));
+        }
+        roff.control("TP", []);
+        roff.text([bold(name)]);
+        let mut help = arg
+            .get_long_help()
+            .or(arg.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let values: Vec<String> = arg
+            .get_possible_values()
+            .iter()
+            .filter(|v| !v.is_hide_set())
+            .map(|v| v.get_name().to_string())
+            .collect();
+        if !values.is_empty()
+            && arg.get_action().takes_values()
+            && !help.contains("possible values")
+        {
+            help.push_str(&format!(" [possible values: {}]", values.join(", ")));
+        }
+        let defaults: Vec<String> = arg
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().to_string())
+            .collect();
+        if !defaults.is_empty() && arg.get_action().takes_values() && !help.contains("[default:") {
+            help.push_str(&format!(" [default: {}]", defaults.join(",")));
+        }
+        roff.text([roman(help)]);
+    }
 }
 
 /// ENVIRONMENT: bedkey's own variables, and the AWS ones it honours.

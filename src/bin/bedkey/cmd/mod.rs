@@ -18,6 +18,7 @@ mod pull;
 mod remove;
 mod revoke;
 mod rotate;
+mod schedule;
 mod set;
 mod token;
 mod verify;
@@ -246,6 +247,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Verify(c) => c.run(&ctx),
         Command::Audit(c) => c.run(&ctx),
         Command::Guard(c) => c.run(&ctx),
+        Command::Schedule(c) => c.run(&ctx),
         Command::Publish(c) => c.run(&ctx),
         Command::Pull(c) => c.run(&ctx),
         Command::Init(c) => c.run(&ctx),

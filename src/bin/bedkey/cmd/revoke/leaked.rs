@@ -156,6 +156,7 @@ async fn enter(iam: &Iam, args: &Args, own: &str, partition: &str, account: &str
         account,
         &args.org_role,
         bedkey::org::REVOKE_SESSION,
+        "--org-role",
     )
     .await
 }
@@ -186,6 +187,10 @@ fn say(ctx: &Context, step: &Step) {
             .note(format_args!("would {t} (--dry-run: nothing changed)")),
         Step::Already(t) => ctx.out.note(format_args!("nothing to do: {t}")),
         Step::Advice(t) => ctx.out.warn(t),
-        Step::Left(t) => ctx.out.warn(format_args!("left to you: {t}")),
+        // Never silenced by --quiet: it is what the person must still do.
+        Step::Left(t) => crate::output::stderr_line(&format!(
+            "bedkey: {}: left to you: {t}",
+            ctx.out.paint("warning", "33")
+        )),
     }
 }

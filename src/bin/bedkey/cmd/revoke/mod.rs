@@ -31,6 +31,20 @@ struct Json<'a> {
 
 impl Run for Revoke<'_> {
     fn run(&self, ctx: &Context) -> Result<()> {
+        let a = self.0;
+        // clap's `requires` does not hold these when NAME is given: a dry run must
+        // never be taken for a revoke.
+        if a.dry_run
+            || a.delete
+            || a.credential_id.is_some()
+            || a.role.is_some()
+            || a.org
+            || crate::cli::given("--org-role")
+        {
+            return Err(Error::usage(
+                "--dry-run, --delete, --credential-id, --role, --org and --org-role go with --leaked; `bedkey revoke NAME` deletes the key's credential",
+            ));
+        }
         let name = self.0.name.as_deref().unwrap_or_default();
         check_name(name)?;
         let config = ctx.config()?;

@@ -3,6 +3,7 @@
 //! is only touched once the new one is safely stored. Three phases: preflight and
 //! make the new credential, store it, retire the old one.
 
+mod due;
 mod from_secret;
 
 use serde::Serialize;
@@ -42,67 +43,125 @@ impl Rotate {
 
 impl Run for Rotate {
     fn run(&self, ctx: &Context) -> Result<()> {
+        // clap's `requires` does not hold these when NAME is given: checked here.
+        if !self.due && (self.within.is_some() || self.notify) {
+            return Err(Error::usage("--within and --notify go with --due"));
+        }
         if let Some(id) = &self.secret_id {
+            if self.due {
+                return due::from_secret(ctx, self, id);
+            }
             return from_secret::run(ctx, self, id);
         }
+        if self.due {
+            return due::run(ctx, self);
+        }
         let name = self.name.as_deref().unwrap_or_default();
-        check_name(name)?;
-        if let Some(text) = &self.grace {
-            parse_grace(text)?;
-        }
-        let config = ctx.config()?;
-        // One IAM change at a time: a second rotate waits, then sees this one's result.
-        let _iam = config.iam_lock()?;
-        let meta = config.load()?.get(name)?.clone();
-        meta.iam_identity(name, "rotate")?;
-        let meta = reconcile(ctx, &config, name, meta)?;
-        let (user, old_id) = meta.iam_identity(name, "rotate")?;
-        let (user, old_id) = (user.to_string(), old_id.to_string());
-        // `--finish --grace 0`: retire now, whatever the grace period said.
-        let now_anyway = self.finish && self.grace.is_some() && self.grace(false)? == 0;
-        let meta = finish_due(ctx, &config, name, &user, meta, self.finish, now_anyway)?;
-        if self.finish {
-            return Ok(());
-        }
-        let grace = self.grace(!meta.published.is_empty())?;
-        let target = Rotation {
-            name,
-            user,
-            old_id,
-            days: rotate::lifetime_days(meta.created, meta.expires),
-            meta,
-        };
-        // The new key must have somewhere to go before IAM makes it.
-        let backend = ctx.open_store(target.meta.store, &config)?;
-        backend.ready()?;
-        let held = crate::process::hold_signals();
-        let (iam, created) = ctx.block_on(async {
-            let iam = ctx.iam().await?;
-            let created = rotate::make_new(&iam, &target).await?;
-            Ok::<_, Error>((iam, created))
-        })??;
-        let updated = store_new(ctx, &config, backend.as_ref(), &target, &created, grace)?;
-        drop(held);
-        let profile = ctx.global.profile.as_deref();
-        ctx.block_on(rotate::publish_all(
-            &|n| ctx.tell(n),
-            &config,
-            &target,
-            &created,
-            &updated,
-            profile,
-        ))??;
-        if grace > 0 && !updated.published.is_empty() {
-            // The secrets say which credential retires; the user must say so too, or
-            // `rotate --secret-id` will not retire it.
-            let tag = [(bedkey::iam::RETIRING_TAG.to_string(), target.old_id.clone())];
-            ctx.block_on(iam.tag_user(&target.user, &tag))??;
-        }
-        if grace == 0 {
-            ctx.block_on(retire_old(&iam, &target.user, &target.old_id))??;
-            clear_retiring(&config, name)?;
-        }
-        report(ctx, &target, &created, &updated, grace)
+        rotate_named(ctx, self, name, true).map(|_| ())
+    }
+}
+
+/// Rotate key `name` as `rotate NAME` does; `speak` says whether to report it (a
+/// `--due` run says one line a key of its own). Returns the new key's expiry.
+fn rotate_named(ctx: &Context, this: &Rotate, name: &str, speak: bool) -> Result<Option<i64>> {
+    check_name(name)?;
+    if let Some(text) = &this.grace {
+        parse_grace(text)?;
+    }
+    let config = ctx.config()?;
+    // One IAM change at a time: a second rotate waits, then sees this one's result.
+    let _iam = config.iam_lock()?;
+    let meta = config.load()?.get(name)?.clone();
+    meta.iam_identity(name, "rotate")?;
+    let meta = reconcile(ctx, &config, name, meta)?;
+    let (user, old_id) = meta.iam_identity(name, "rotate")?;
+    let (user, old_id) = (user.to_string(), old_id.to_string());
+    // `--finish --grace 0`: retire now, whatever the grace period said.
+    let now_anyway = this.finish && this.grace.is_some() && this.grace(false)? == 0;
+    let meta = finish_due(ctx, &config, name, &user, meta, this.finish, now_anyway)?;
+    if this.finish {
+        return Ok(None);
+    }
+    let grace = this.grace(!meta.published.is_empty())?;
+    let target = Rotation {
+        name,
+        user,
+        old_id,
+        days: rotate::lifetime_days(meta.created, meta.expires),
+        meta,
+    };
+    // The new key must have somewhere to go before IAM makes it.
+    let backend = ctx.open_store(target.meta.store, &config)?;
+    backend.ready()?;
+    let held = crate::process::hold_signals();
+    let (iam, created) = ctx.block_on(async {
+        let iam = ctx.iam().await?;
+        let created = rotate::make_new(&iam, &target).await?;
+        Ok::<_, Error>((iam, created))
+    })??;
+    let updated = match store_new(
+        ctx,
+        &config,
+        backend.as_ref(),
+        &target,
+        &created,
+        grace,
+        speak,
+    ) {
+        Ok(updated) => updated,
+        Err(e) if !speak => return Err(take_back(ctx, &iam, &target, &created, e)),
+        Err(e) => return Err(e),
+    };
+    drop(held);
+    let profile = ctx.global.profile.as_deref();
+    ctx.block_on(rotate::publish_all(
+        &|n| ctx.tell(n),
+        &config,
+        &target,
+        &created,
+        &updated,
+        profile,
+    ))??;
+    if grace > 0 && !updated.published.is_empty() {
+        // The secrets say which credential retires; the user must say so too, or
+        // `rotate --secret-id` will not retire it.
+        let tag = [(bedkey::iam::RETIRING_TAG.to_string(), target.old_id.clone())];
+        ctx.block_on(iam.tag_user(&target.user, &tag))??;
+    }
+    if grace == 0 {
+        ctx.block_on(retire_old(&iam, &target.user, &target.old_id))??;
+        clear_retiring(&config, name)?;
+    }
+    if speak {
+        report(ctx, &target, &created, &updated, grace)?;
+    }
+    Ok(updated.expires)
+}
+
+/// A `--due` run prints no key into a log: when the new key cannot be stored, its
+/// credential goes again, and the old key, untouched and still stored, keeps working.
+fn take_back(
+    ctx: &Context,
+    iam: &bedkey::iam::Iam,
+    target: &Rotation<'_>,
+    created: &Created,
+    e: Error,
+) -> Error {
+    let name = target.name;
+    let gone = ctx.block_on(async {
+        iam.deactivate(&target.user, &created.remote.id).await?;
+        iam.delete_credential(&target.user, &created.remote.id)
+            .await
+    });
+    match gone {
+        Ok(Ok(_)) => e.with_hint(format!(
+            "the new credential {} was deleted again; the old key still works. Run `bedkey rotate {name}` at a terminal",
+            created.remote.id
+        )),
+        _ => e.with_hint(format!(
+            "the new credential {} of {} could not be deleted: delete it (`aws iam delete-service-specific-credential`), then run `bedkey rotate {name}`",
+            created.remote.id, target.user
+        )),
     }
 }
 
@@ -231,6 +290,7 @@ fn store_new(
     t: &Rotation<'_>,
     created: &Created,
     grace: i64,
+    hand_over: bool,
 ) -> Result<KeyMeta> {
     let stored = keys::replace(config, backend, t.name, &created.secret, |meta| {
         meta.credential_id = Some(created.remote.id.clone());
@@ -245,6 +305,9 @@ fn store_new(
         });
     });
     stored.map_err(|e| {
+        if !hand_over {
+            return e.context(format!("storing the new key for '{}'", t.name));
+        }
         let details = serde_json::json!({
             "name": t.name,
             "user": t.user,
