@@ -76,6 +76,17 @@ fn sts(url: &str, key: &str, token: Option<&str>, params: &str) -> String {
     body
 }
 
+/// The policy document of a GetRolePolicy/GetUserPolicy reply (IAM URL-encodes it).
+fn policy_document(reply: &str) -> serde_json::Value {
+    let text = percent_encoding::percent_decode_str(
+        &xml_value(reply, "PolicyDocument").replace("&quot;", "\""),
+    )
+    .decode_utf8()
+    .unwrap()
+    .to_string();
+    serde_json::from_str(&text).unwrap()
+}
+
 /// Temporary credentials from a reply: key, secret, token.
 fn session_of(reply: &str) -> (String, String, String) {
     (
@@ -612,13 +623,7 @@ fn revoke_leaked_short_term_key_of_a_role_session_denies_older_sessions() {
         serde_json::json!({"Action": "GetRolePolicy", "RoleName": role,
         "PolicyName": "bedkey-revoke-older-sessions"}),
     );
-    let document = percent_encoding::percent_decode_str(
-        &xml_value(&policy, "PolicyDocument").replace("&quot;", "\""),
-    )
-    .decode_utf8()
-    .unwrap()
-    .to_string();
-    let doc: serde_json::Value = serde_json::from_str(&document).unwrap();
+    let doc = policy_document(&policy);
     let statements = doc["Statement"].as_array().unwrap();
     assert!(statements.iter().any(|s| s["Sid"] == "Mine"), "{doc}");
     let deny = statements
@@ -929,13 +934,7 @@ fn revoke_leaked_rewrites_a_planted_deny_and_checks_a_named_role() {
         serde_json::json!({"Action": "GetRolePolicy", "RoleName": role,
         "PolicyName": "bedkey-revoke-older-sessions"}),
     );
-    let document = percent_encoding::percent_decode_str(
-        &xml_value(&policy, "PolicyDocument").replace("&quot;", "\""),
-    )
-    .decode_utf8()
-    .unwrap()
-    .to_string();
-    let doc: serde_json::Value = serde_json::from_str(&document).unwrap();
+    let doc = policy_document(&policy);
     let statements = doc["Statement"].as_array().unwrap();
     assert_eq!(statements.len(), 1, "{doc}");
     assert_eq!(statements[0]["Effect"], "Deny");
