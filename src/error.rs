@@ -125,6 +125,15 @@ impl Error {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The message with its hint in parentheses: one line for where the hint cannot
+    /// go on a line of its own (a failure entry, a log line, a notification).
+    pub fn message_and_hint(&self) -> String {
+        match &self.hint {
+            Some(h) => format!("{} ({h})", self.message),
+            None => self.message.clone(),
+        }
+    }
 }
 
 impl fmt::Display for Error {

@@ -35,18 +35,6 @@ pub struct Built {
     pub notes: Vec<String>,
 }
 
-/// The actions that use a key of `service` as a bearer token.
-fn bearer_actions(service: Service) -> &'static [&'static str] {
-    match service {
-        Service::Bedrock => &[
-            "bedrock:CallWithBearerToken",
-            "bedrock-mantle:CallWithBearerToken",
-        ],
-        Service::ClaudePlatform => &["aws-external-anthropic:CallWithBearerToken"],
-        Service::Cloudwatch | Service::Logs => &[],
-    }
-}
-
 /// The condition keys that tell a long-term key from a short-term one, by action
 /// prefix; Claude Platform documents none.
 fn token_type_key(action: &str) -> Option<String> {
@@ -131,7 +119,7 @@ impl Guard {
 
     /// The statements that deny using `service`'s keys (all, or the long-term ones).
     fn deny_use(&self, service: Service, deny: Deny, notes: &mut Vec<String>) -> Vec<Value> {
-        let actions = bearer_actions(service);
+        let actions = service.bearer_actions();
         if actions.is_empty() {
             return Vec::new();
         }

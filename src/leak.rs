@@ -592,17 +592,6 @@ fn deny_sid(service: Service) -> String {
     format!("BedkeyDenyOlder{title}Sessions")
 }
 
-/// The bearer-token actions a key of `service` uses.
-fn bearer_actions(service: Service) -> Vec<&'static str> {
-    match service {
-        Service::ClaudePlatform => vec!["aws-external-anthropic:CallWithBearerToken"],
-        _ => vec![
-            "bedrock:CallWithBearerToken",
-            "bedrock-mantle:CallWithBearerToken",
-        ],
-    }
-}
-
 /// The deny statement's time in a document, when it has bedkey's statement for the
 /// service.
 /// Only a statement of exactly bedkey's shape counts: a Deny of the service's
@@ -629,7 +618,8 @@ fn denied_before(document: &Value, sid: &str, service: Service) -> Option<i64> {
         list.sort();
         Some(list)
     };
-    let mut wanted: Vec<String> = bearer_actions(service)
+    let mut wanted: Vec<String> = service
+        .bearer_actions()
         .iter()
         .map(|a| a.to_string())
         .collect();
@@ -693,7 +683,7 @@ async fn deny_older_sessions(
     let statement = json!({
         "Sid": sid,
         "Effect": "Deny",
-        "Action": bearer_actions(st.service),
+        "Action": st.service.bearer_actions(),
         "Resource": "*",
         // A second past now: a session issued in this very second is older too.
         "Condition": {"DateLessThan": {"aws:TokenIssueTime": crate::time::rfc3339(now + 1)}},

@@ -143,6 +143,20 @@ impl Service {
         format!("arn:aws:iam::aws:policy/{}", self.describe().default_policy)
     }
 
+    /// The IAM actions that use a key of this service as a bearer token: what a
+    /// policy denies to stop its keys (`guard`, `revoke --leaked`). CloudWatch's and
+    /// Logs' keys have none that bedkey knows.
+    pub fn bearer_actions(self) -> &'static [&'static str] {
+        match self {
+            Service::Bedrock => &[
+                "bedrock:CallWithBearerToken",
+                "bedrock-mantle:CallWithBearerToken",
+            ],
+            Service::ClaudePlatform => &["aws-external-anthropic:CallWithBearerToken"],
+            Service::Cloudwatch | Service::Logs => &[],
+        }
+    }
+
     pub fn is_bedrock(&self) -> bool {
         *self == Service::Bedrock
     }

@@ -115,19 +115,13 @@ async fn retire_due(
     existing: &[crate::iam::Remote],
     profile: Option<&str>,
 ) -> Result<()> {
-    let Some(r) = &about.retiring else {
+    let Some((id, after)) = retirement(about) else {
         return Ok(());
     };
+    let id = id.as_str();
     let user = &claims.user;
-    let id = r
-        .get("credential_id")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default();
-    let after = r
-        .get("after")
-        .and_then(|v| v.as_str())
-        .and_then(|t| time::parse_instant(t).ok())
-        .unwrap_or(i64::MAX);
+    // An unreadable time is never due.
+    let after = after.unwrap_or(i64::MAX);
     // Retired already (the last run did it at once), or never this user's.
     if id.is_empty() || id == claims.old_id || !existing.iter().any(|c| c.id == id) {
         return Ok(());
@@ -240,24 +234,31 @@ pub async fn retire_if_due(
     Ok(Some(id))
 }
 
-/// The credential the secret says retires, when its grace period is over.
-pub fn due_retirement(about: &About) -> Option<String> {
+/// The retirement the last run left in the secret: the credential, and when it is
+/// due (None when the time cannot be read).
+fn retirement(about: &About) -> Option<(String, Option<i64>)> {
     let r = about.retiring.as_ref()?;
-    let id = r.get("credential_id")?.as_str()?.to_string();
+    let id = r
+        .get("credential_id")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
     let after = r
         .get("after")
         .and_then(|v| v.as_str())
-        .and_then(|t| time::parse_instant(t).ok())?;
-    (after <= time::now() && !id.is_empty()).then_some(id)
+        .and_then(|t| time::parse_instant(t).ok());
+    Some((id, after))
+}
+
+/// The credential the secret says retires, when its grace period is over.
+pub fn due_retirement(about: &About) -> Option<String> {
+    let (id, after) = retirement(about)?;
+    (after? <= time::now() && !id.is_empty()).then_some(id)
 }
 
 /// When the retirement the last run left is due, if one waits.
 pub fn retirement_pending(about: &About) -> Option<i64> {
-    let r = about.retiring.as_ref()?;
-    r.get("after")
-        .and_then(|v| v.as_str())
-        .and_then(|t| time::parse_instant(t).ok())
-        .filter(|after| *after > time::now())
+    retirement(about)?.1.filter(|after| *after > time::now())
 }
 
 /// Retire what a previous run left due, check there is room, and make the new

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Every, Job, RUN_HOUR, check_printable};
+use super::{Every, Job, RUN_HOUR, check_printable, xml_text};
 use crate::error::Result;
 
 pub const LABEL: &str = "dev.bedkey.rotate";
@@ -13,14 +13,6 @@ pub fn agent_path(home: &Path) -> PathBuf {
     home.join("Library")
         .join("LaunchAgents")
         .join(format!("{LABEL}.plist"))
-}
-
-fn xml(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
 }
 
 fn interval(hour: Option<u32>, minute: u32, weekday: Option<u32>) -> String {
@@ -70,7 +62,7 @@ pub fn plist(job: &Job, every: Every, log: &Path) -> Result<String> {
     out.push_str(&format!("  <key>Label</key>\n  <string>{LABEL}</string>\n"));
     out.push_str("  <key>ProgramArguments</key>\n  <array>\n");
     for w in &words {
-        out.push_str(&format!("    <string>{}</string>\n", xml(w)));
+        out.push_str(&format!("    <string>{}</string>\n", xml_text(w)));
     }
     out.push_str("  </array>\n");
     if !job.env.is_empty() {
@@ -79,8 +71,8 @@ pub fn plist(job: &Job, every: Every, log: &Path) -> Result<String> {
             check_printable(k, v)?;
             out.push_str(&format!(
                 "    <key>{}</key>\n    <string>{}</string>\n",
-                xml(k),
-                xml(v)
+                xml_text(k),
+                xml_text(v)
             ));
         }
         out.push_str("  </dict>\n");
@@ -88,7 +80,7 @@ pub fn plist(job: &Job, every: Every, log: &Path) -> Result<String> {
     out.push_str("  <key>StartCalendarInterval</key>\n  <array>\n");
     out.push_str(&calendar(every));
     out.push_str("  </array>\n");
-    let log = xml(&log.to_string_lossy());
+    let log = xml_text(&log.to_string_lossy());
     out.push_str(&format!(
         "  <key>StandardOutPath</key>\n  <string>{log}</string>\n  <key>StandardErrorPath</key>\n  <string>{log}</string>\n"
     ));

@@ -15,6 +15,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// Text as XML character data or an attribute value (the launchd plist, the task).
+pub fn xml_text(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
 /// A window (`--within`): a duration with a unit (a bare `7` would be seconds to
 /// bedkey and days to someone used to `--days 7`), 0s to 366 days. In seconds.
 pub fn parse_window(text: &str) -> Result<i64> {

@@ -3,7 +3,7 @@
 //! Microsoft C runtime (`CommandLineToArgvW`) splits it back, with a calendar trigger
 //! that runs a missed start as soon as it can.
 
-use super::{Every, Job, RUN_HOUR, check_printable};
+use super::{Every, Job, RUN_HOUR, check_printable, xml_text};
 use crate::error::{Error, Result};
 
 /// The task's name in Task Scheduler.
@@ -43,13 +43,6 @@ pub fn command_line(args: &[String]) -> String {
         .map(|a| quote_arg(a))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn xml(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn trigger(every: Every) -> String {
@@ -101,8 +94,8 @@ pub fn task_xml(job: &Job, every: Every) -> Result<Vec<u8>> {
          \x20 <Actions Context=\"Author\">\n    <Exec>\n      <Command>{}</Command>\n      <Arguments>{}</Arguments>\n    </Exec>\n  </Actions>\n\
          </Task>\n",
         trigger(every),
-        xml(&program),
-        xml(&command_line(&job.args))
+        xml_text(&program),
+        xml_text(&command_line(&job.args))
     );
     let mut bytes = vec![0xFF, 0xFE];
     for unit in text.encode_utf16() {

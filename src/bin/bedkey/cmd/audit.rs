@@ -157,10 +157,7 @@ impl Audit {
                 Ok(read) => read,
                 Err(e) => {
                     // The hint (deploy the role, --skip) belongs with the account.
-                    let reason = match e.hint() {
-                        Some(h) => format!("{} ({h})", e.message()),
-                        None => e.message().to_string(),
-                    };
+                    let reason = e.message_and_hint();
                     failures.push(Failure {
                         account: account_id,
                         reason,

@@ -146,10 +146,7 @@ fn rotate_one(
         }
         Err(e) => {
             // What to do travels with it: into the log and the notification.
-            let detail = match e.hint() {
-                Some(h) => format!("{} ({h})", e.message()),
-                None => e.message().to_string(),
-            };
+            let detail = e.message_and_hint();
             say(
                 ctx,
                 &format!("{name}: expires {when}; rotating it failed: {detail}"),
