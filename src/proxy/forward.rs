@@ -73,11 +73,26 @@ impl Refusal {
 }
 
 /// A request let through: the key to put on it and where it goes.
-struct Admitted {
+struct Admitted<'a> {
     key: Arc<Key>,
     uri: http::Uri,
-    upstream: String,
+    upstream: &'a str,
     presented: Presented,
+}
+
+/// What the proxy says of a request once its head is gone: the method and path.
+struct Asked {
+    method: Method,
+    path: Box<str>,
+}
+
+impl Asked {
+    fn of(parts: &http::request::Parts) -> Asked {
+        Asked {
+            method: parts.method.clone(),
+            path: parts.uri.path().into(),
+        }
+    }
 }
 
 /// How much of a refused request's body is read (and dropped) before the answer, so
@@ -94,13 +109,13 @@ impl Forwarder {
         let (parts, body) = request.into_parts();
         match self.admit(&parts).await {
             Ok(admitted) => Ok(self.forward(parts, body, admitted).await),
-            Err(refusal) => Ok(self.refuse(&parts, refusal, Some(body)).await),
+            Err(refusal) => Ok(self.refuse(&Asked::of(&parts), refusal, Some(body)).await),
         }
     }
 
     /// The checks a request must pass before anything is sent on: the local token,
     /// a Bedrock API method, a working key, a path that makes a URL.
-    async fn admit(&self, parts: &http::request::Parts) -> Result<Admitted, Refusal> {
+    async fn admit(&self, parts: &http::request::Parts) -> Result<Admitted<'_>, Refusal> {
         let Some(presented) = presented(&parts.headers, &self.expected) else {
             return Err(Refusal::new(
                 StatusCode::UNAUTHORIZED,
@@ -146,7 +161,7 @@ impl Forwarder {
         Ok(Admitted {
             key,
             uri,
-            upstream: route.upstream.url().to_string(),
+            upstream: route.upstream.url(),
             presented,
         })
     }
@@ -156,9 +171,14 @@ impl Forwarder {
         &self,
         parts: http::request::Parts,
         body: Incoming,
-        admitted: Admitted,
+        admitted: Admitted<'_>,
     ) -> Response<ProxyBody> {
         let headers = upstream_headers(&parts.headers, &admitted);
+        let asked = Asked::of(&parts);
+        // The client's head is cut from the connection's read buffer, and keeps all of
+        // it (8 KiB or more) alive while it lives: gone now, the buffer is reused for
+        // the next request instead of a new one being made for every call in flight.
+        drop(parts);
         // The client's body comes back if the call fails before it is used up, so that
         // the failure reaches the client as an answer (see `refuse`).
         let (returned, back) = tokio::sync::oneshot::channel();
@@ -167,7 +187,7 @@ impl Forwarder {
             back: Some(returned),
         };
         let mut outgoing = Request::new(Idle::new(body, Side::Client).boxed());
-        *outgoing.method_mut() = parts.method.clone();
+        *outgoing.method_mut() = asked.method.clone();
         *outgoing.uri_mut() = admitted.uri;
         *outgoing.headers_mut() = headers;
 
@@ -175,8 +195,8 @@ impl Forwarder {
         let refusal = match sent {
             Ok(Ok(response)) => {
                 (self.on_request)(RequestEvent::Forwarded {
-                    method: &parts.method,
-                    path: parts.uri.path(),
+                    method: &asked.method,
+                    path: &asked.path,
                     status: response.status(),
                 });
                 let (mut head, body) = response.into_parts();
@@ -217,7 +237,7 @@ impl Forwarder {
             .await
             .ok()
             .and_then(Result::ok);
-        self.refuse(&parts, refusal, body).await
+        self.refuse(&asked, refusal, body).await
     }
 
     /// Answer a request with the proxy's own error. Up to [`REFUSED_BODY_READ`] of the
@@ -226,13 +246,13 @@ impl Forwarder {
     /// first would reset the stream and the client would never see the answer.
     async fn refuse(
         &self,
-        parts: &http::request::Parts,
+        asked: &Asked,
         refusal: Refusal,
         body: Option<Incoming>,
     ) -> Response<ProxyBody> {
         (self.on_request)(RequestEvent::Answered {
-            method: &parts.method,
-            path: parts.uri.path(),
+            method: &asked.method,
+            path: &asked.path,
             status: refusal.status,
             why: &refusal.why,
         });
@@ -257,20 +277,30 @@ impl Forwarder {
 }
 
 /// The client's headers as they go upstream: hop-by-hop ones and anything that could
-/// authenticate dropped, and the real key in the header the client used.
+/// authenticate dropped, and the real key in the header the client used. The values
+/// are copies, not shares of the client connection's read buffer (see `forward`).
 fn upstream_headers(given: &HeaderMap, admitted: &Admitted) -> HeaderMap {
-    let mut headers = given.clone();
-    strip_hop_by_hop(&mut headers);
-    for name in [
-        header::HOST,
-        header::AUTHORIZATION,
-        header::PROXY_AUTHORIZATION,
-        header::EXPECT,
-        X_API_KEY,
-        HeaderName::from_static("x-amz-security-token"),
-    ] {
-        headers.remove(name);
+    let mut headers = HeaderMap::with_capacity(given.len() + 1);
+    for (name, value) in given {
+        let not_sent = matches!(
+            name.as_str(),
+            "host"
+                | "authorization"
+                | "proxy-authorization"
+                | "expect"
+                | "x-api-key"
+                | "x-amz-security-token"
+        );
+        if not_sent {
+            continue;
+        }
+        // A value hyper accepted is a valid one.
+        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
+            copy.set_sensitive(value.is_sensitive());
+            headers.append(name.clone(), copy);
+        }
     }
+    strip_hop_by_hop(&mut headers);
     match admitted.presented {
         Presented::Bearer => headers.insert(header::AUTHORIZATION, admitted.key.header.clone()),
         Presented::ApiKey => headers.insert(X_API_KEY, admitted.key.api_key.clone()),
@@ -545,12 +575,17 @@ fn from_client(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// A body passed through frame by frame as it arrives, ended with an error when no
-/// frame comes for [`IDLE_TIMEOUT`].
+/// A body passed through frame by frame as it arrives, ended with an error when it
+/// keeps the reader waiting for [`IDLE_TIMEOUT`] with no frame.
 struct Idle<B> {
     inner: B,
     side: Side,
-    timer: Pin<Box<tokio::time::Sleep>>,
+    /// Made the first time the body keeps its reader waiting: most bodies (a small
+    /// request, a small answer) arrive whole and never need one, and setting a timer
+    /// for each frame cost the proxy a good share of its time per request.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Whether the timer runs for the wait in progress.
+    waiting: bool,
 }
 
 impl<B> Idle<B> {
@@ -558,7 +593,8 @@ impl<B> Idle<B> {
         Idle {
             inner,
             side,
-            timer: Box::pin(tokio::time::sleep(IDLE_TIMEOUT)),
+            timer: None,
+            waiting: false,
         }
     }
 }
@@ -578,9 +614,7 @@ where
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                this.timer
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
+                this.waiting = false;
                 let side = this.side;
                 Poll::Ready(frame.map(|f| {
                     f.map_err(|e| match side {
@@ -589,14 +623,30 @@ where
                     })
                 }))
             }
-            Poll::Pending => match this.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(format!(
-                    "no bytes for {}s",
-                    IDLE_TIMEOUT.as_secs()
-                )
-                .into()))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                // The silence is timed from when the wait begins.
+                let deadline = tokio::time::Instant::now() + IDLE_TIMEOUT;
+                let timer = match &mut this.timer {
+                    Some(timer) => {
+                        if !this.waiting {
+                            timer.as_mut().reset(deadline);
+                        }
+                        timer
+                    }
+                    None => this
+                        .timer
+                        .insert(Box::pin(tokio::time::sleep_until(deadline))),
+                };
+                this.waiting = true;
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(format!(
+                        "no bytes for {}s",
+                        IDLE_TIMEOUT.as_secs()
+                    )
+                    .into()))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 
@@ -632,6 +682,49 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key(header::CONTENT_TYPE));
+    }
+
+    /// A body of `frames`, each after `gap`, that then never ends.
+    fn trickle(frames: usize, gap: Duration) -> Idle<impl Body<Data = Bytes, Error = Infallible>> {
+        use futures_util::StreamExt;
+        let frames = futures_util::stream::iter(0..frames)
+            .then(move |_| async move {
+                tokio::time::sleep(gap).await;
+                Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"x")))
+            })
+            .chain(futures_util::stream::pending());
+        Idle::new(
+            http_body_util::StreamBody::new(Box::pin(frames)),
+            Side::Bedrock,
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_silent_for_the_idle_timeout_ends_with_an_error() {
+        let mut body = trickle(1, Duration::ZERO);
+        assert!(body.frame().await.unwrap().is_ok());
+        let waiting = tokio::time::Instant::now();
+        let almost = IDLE_TIMEOUT - Duration::from_secs(1);
+        assert!(
+            tokio::time::timeout(almost, body.frame()).await.is_err(),
+            "still waiting"
+        );
+        let ended = body.frame().await.unwrap().unwrap_err();
+        assert_eq!(ended.to_string(), "no bytes for 300s");
+        assert!(waiting.elapsed() >= IDLE_TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_frame_starts_the_idle_timeout_again() {
+        // Three waits of two thirds of the timeout each: longer than it in all.
+        let gap = IDLE_TIMEOUT * 2 / 3;
+        let mut body = trickle(3, gap);
+        for _ in 0..3 {
+            assert!(body.frame().await.unwrap().is_ok());
+        }
+        let started = tokio::time::Instant::now();
+        assert!(body.frame().await.unwrap().is_err());
+        assert!(started.elapsed() >= IDLE_TIMEOUT);
     }
 
     #[test]

@@ -80,9 +80,9 @@ pub struct BedrockHosts {
 }
 
 /// Where one request goes: the host, and the path and query to ask it for.
-pub struct Route<'a> {
-    pub upstream: &'a Upstream,
-    pub target: Cow<'a, str>,
+pub struct Route<'u, 't> {
+    pub upstream: &'u Upstream,
+    pub target: Cow<'t, str>,
 }
 
 /// The prefix of the local endpoint's paths that go to Mantle (removed on the way).
@@ -153,7 +153,7 @@ impl Upstreams {
     /// asynchronous invocation, guardrail application and the OpenAI- and
     /// Anthropic-compatible paths to the runtime; the rest to the control plane. A
     /// Mantle path where Mantle is not offered is an error that says so.
-    pub fn pick<'a>(&'a self, target: &'a str) -> std::result::Result<Route<'a>, &'a str> {
+    pub fn pick<'u, 't>(&'u self, target: &'t str) -> std::result::Result<Route<'u, 't>, &'u str> {
         match self {
             Upstreams::Bedrock(hosts) => hosts.pick(target),
             Upstreams::Platform(upstream) => Ok(Route {
@@ -165,7 +165,7 @@ impl Upstreams {
 }
 
 impl BedrockHosts {
-    fn pick<'a>(&'a self, target: &'a str) -> std::result::Result<Route<'a>, &'a str> {
+    fn pick<'u, 't>(&'u self, target: &'t str) -> std::result::Result<Route<'u, 't>, &'u str> {
         if let Some(rest) = under(target, MANTLE_PREFIX) {
             let upstream = self.mantle.as_ref().map_err(String::as_str)?;
             // `/mantle` or `/mantle?x` alone is Mantle's root.
