@@ -282,15 +282,15 @@ impl Forwarder {
 fn upstream_headers(given: &HeaderMap, admitted: &Admitted) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(given.len() + 1);
     for (name, value) in given {
-        let not_sent = matches!(
-            name.as_str(),
-            "host"
-                | "authorization"
-                | "proxy-authorization"
-                | "expect"
-                | "x-api-key"
-                | "x-amz-security-token"
-        );
+        let not_sent = [
+            header::HOST,
+            header::AUTHORIZATION,
+            header::PROXY_AUTHORIZATION,
+            header::EXPECT,
+            X_API_KEY,
+        ]
+        .contains(name)
+            || name == "x-amz-security-token";
         if not_sent {
             continue;
         }
@@ -625,17 +625,17 @@ where
             }
             Poll::Pending => {
                 // The silence is timed from when the wait begins.
-                let deadline = tokio::time::Instant::now() + IDLE_TIMEOUT;
+                let deadline = || tokio::time::Instant::now() + IDLE_TIMEOUT;
                 let timer = match &mut this.timer {
                     Some(timer) => {
                         if !this.waiting {
-                            timer.as_mut().reset(deadline);
+                            timer.as_mut().reset(deadline());
                         }
                         timer
                     }
                     None => this
                         .timer
-                        .insert(Box::pin(tokio::time::sleep_until(deadline))),
+                        .insert(Box::pin(tokio::time::sleep_until(deadline()))),
                 };
                 this.waiting = true;
                 match timer.as_mut().poll(cx) {
