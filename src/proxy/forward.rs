@@ -13,10 +13,10 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use super::holder::{Holder, Key};
+use super::pool::Pool;
 use super::route::Upstreams;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -47,7 +47,7 @@ pub enum RequestEvent<'a> {
 pub type OnRequest = dyn Fn(RequestEvent<'_>) + Send + Sync;
 
 pub(super) struct Forwarder {
-    pub client: Client<ProxyClientConnector, ProxyBody>,
+    pub pool: Arc<Pool>,
     pub upstreams: Upstreams,
     pub holder: Arc<Holder>,
     /// `Bearer <local token>`: what a client must send.
@@ -191,7 +191,7 @@ impl Forwarder {
         *outgoing.uri_mut() = admitted.uri;
         *outgoing.headers_mut() = headers;
 
-        let sent = tokio::time::timeout(IDLE_TIMEOUT, self.client.request(outgoing)).await;
+        let sent = tokio::time::timeout(IDLE_TIMEOUT, self.pool.send(outgoing)).await;
         let refusal = match sent {
             Ok(Ok(response)) => {
                 (self.on_request)(RequestEvent::Forwarded {
@@ -203,12 +203,12 @@ impl Forwarder {
                 strip_hop_by_hop(&mut head.headers);
                 return Response::from_parts(head, Idle::new(body, Side::Bedrock).boxed());
             }
-            Ok(Err(e)) if from_client(&e) => Refusal::new(
+            Ok(Err(e)) if from_client(&*e) => Refusal::new(
                 StatusCode::BAD_REQUEST,
                 "ValidationException",
                 format!(
                     "bedkey proxy: the request's body could not be read: {}",
-                    crate::aws::what_happened(&e)
+                    crate::aws::what_happened(&*e)
                 ),
             ),
             Ok(Err(e)) => Refusal::new(
@@ -218,7 +218,7 @@ impl Forwarder {
                     "bedkey proxy: cannot reach {} at {}: {}",
                     self.upstreams.title(),
                     admitted.upstream,
-                    crate::aws::what_happened(&e)
+                    crate::aws::what_happened(&*e)
                 ),
             ),
             Err(_) => Refusal::new(

@@ -15,6 +15,7 @@ mod activity;
 pub mod ca;
 pub mod forward;
 pub mod holder;
+mod pool;
 pub mod route;
 
 use std::future::Future;
@@ -257,11 +258,19 @@ async fn accept_loop(
     listener.set_nonblocking(true).map_err(listen_error)?;
     let listener = tokio::net::TcpListener::from_std(listener).map_err(listen_error)?;
     let forwarder = Arc::new(forward::Forwarder {
-        client: client(shared.roots.clone())?,
+        pool: pool::Pool::new(connector(shared.roots.clone())?),
         upstreams: shared.upstreams.clone(),
         holder: shared.holder.clone(),
         expected: shared.expected.clone(),
         on_request: shared.on_request.clone(),
+    });
+    // Ended with this worker's runtime.
+    let pool = forwarder.pool.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(pool::SWEEP_EVERY).await;
+            pool.sweep();
+        }
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
@@ -331,7 +340,8 @@ fn serve_connection(
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(60));
+            .header_read_timeout(Duration::from_secs(60))
+            .max_buf_size(CLIENT_READ_MAX);
         builder.http2().timer(TokioTimer::new());
         let connection = watcher.watch(builder.serve_connection(TokioIo::new(tls), service));
         tokio::pin!(connection);
@@ -349,14 +359,11 @@ fn serve_connection(
     });
 }
 
-/// Kept-alive connections to Bedrock a worker keeps idle, at most (nginx's
-/// `keepalive` is the same idea). Each holds about 30 KB; without a bound, bursts
-/// that land unevenly on the workers leave each with a pool as large as the largest
-/// burst it ever saw (590 connections after three rounds of 256).
-const MAX_IDLE_UPSTREAM: usize = 128;
-
-/// How much the proxy reads from Bedrock at a time.
-const UPSTREAM_READ: usize = 4096;
+/// A client connection's read buffer, at most: hyper's smallest, and so the largest
+/// request head the proxy takes (431 beyond; nginx takes lines up to 8 KiB). Left
+/// to grow, hyper doubles a buffer that still holds a few bytes when it reads again:
+/// most client connections held 16 KiB (nearly 3 MB at 256 connections).
+const CLIENT_READ_MAX: usize = 8192;
 
 /// Counts a client connection closed when dropped.
 struct Closed(Arc<std::sync::atomic::AtomicUsize>);
@@ -401,10 +408,10 @@ fn give_back_memory() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn give_back_memory() {}
 
-/// The pooled, kept-alive client to Bedrock.
-fn client(
-    roots: Vec<CertificateDer<'static>>,
-) -> Result<hyper_util::client::legacy::Client<forward::ProxyClientConnector, forward::ProxyBody>> {
+/// How connections to Bedrock are made: TCP (with a timeout), then TLS with the
+/// roots the proxy trusts (plain HTTP only for a loopback endpoint, checked where
+/// endpoints are read).
+fn connector(roots: Vec<CertificateDer<'static>>) -> Result<forward::ProxyClientConnector> {
     let mut store = rustls::RootCertStore::empty();
     let (added, _) = store.add_parsable_certificates(roots);
     if added == 0 {
@@ -423,21 +430,9 @@ fn client(
     http.enforce_http(false);
     http.set_connect_timeout(Some(CONNECT_TIMEOUT));
     http.set_nodelay(true);
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
-        .wrap_connector(http);
-    Ok(
-        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(MAX_IDLE_UPSTREAM)
-            .pool_timer(TokioTimer::new())
-            // Bedrock answers small JSON or streams of small events: reading them 4 KiB
-            // at a time costs nothing, and each kept-alive upstream connection then
-            // holds 4 KiB instead of 8 to 16 (a quarter of the proxy's memory at 256
-            // connections went to these buffers).
-            .http1_read_buf_exact_size(UPSTREAM_READ)
-            .build(https),
-    )
+        .wrap_connector(http))
 }

@@ -14,7 +14,8 @@ Modes:
   until-502 S    Converse every 0.2 s until one fails (at most S seconds); first
                  removes the file AWS_SHARED_CREDENTIALS_FILE names when REMOVE_CREDS=1
   odd 0          requests a client should not make or may make unusually: TRACE, a
-                 lowercase `bearer`, a body with a broken chunk size: their statuses
+                 lowercase `bearer`, a body with a broken chunk size, a 6 KB and a
+                 9 KB header: their statuses
   hold S         start ConverseStream, print "first" once its first event is in,
                  then hold the stream open for S seconds
 """
@@ -38,14 +39,15 @@ def endpoint():
     return url.hostname, url.port
 
 
-def raw(path="/model/m/converse", token=None, body=BODY, method="POST", scheme="Bearer"):
+def raw(path="/model/m/converse", token=None, body=BODY, method="POST", scheme="Bearer",
+        extra=None):
     """One request over a new connection, trusting only what AWS_CA_BUNDLE holds."""
     host, port = endpoint()
     context = ssl.create_default_context(cafile=os.environ["AWS_CA_BUNDLE"])
     conn = http.client.HTTPSConnection(host, port, context=context, timeout=30)
     token = os.environ["AWS_BEARER_TOKEN_BEDROCK"] if token is None else token
-    conn.request(method, path, body=body, headers={
-        "Authorization": f"{scheme} {token}", "Content-Type": "application/json"})
+    headers = {"Authorization": f"{scheme} {token}", "Content-Type": "application/json"}
+    conn.request(method, path, body=body, headers={**headers, **(extra or {})})
     response = conn.getresponse()
     data = response.read()
     conn.close()
@@ -164,6 +166,8 @@ def main():
             "options": raw(method="OPTIONS")[0],
             "lowercase_bearer": raw(scheme="bearer")[0],
             "broken_chunk": broken_chunk(),
+            "head_6k": raw(extra={"x-padding": "p" * 6000})[0],
+            "head_9k": raw(extra={"x-padding": "p" * 9000})[0],
         }
     elif mode == "hold":
         out = hold(float(arg))

@@ -806,7 +806,8 @@ fn two_hundred_requests_at_once_are_all_answered_and_share_each_refresh() {
 }
 
 #[test]
-fn odd_methods_are_refused_a_broken_body_is_the_clients_fault_and_bearer_is_any_case() {
+fn odd_methods_and_heads_over_8_kib_are_refused_a_broken_body_is_the_clients_fault_and_bearer_is_any_case()
+ {
     if !boto3() {
         return;
     }
@@ -828,8 +829,11 @@ fn odd_methods_are_refused_a_broken_body_is_the_clients_fault_and_bearer_is_any_
     assert_eq!(result["options"], 405, "{result}");
     assert_eq!(result["lowercase_bearer"], 200, "{result}");
     assert_eq!(result["broken_chunk"], 400, "{result}");
-    // Only the one good request reached Bedrock.
-    assert_eq!(bedrock.seen().len(), 1, "{:?}", bedrock.seen());
+    // Request heads up to 8 KiB pass; a larger one is refused and goes nowhere.
+    assert_eq!(result["head_6k"], 200, "{result}");
+    assert_eq!(result["head_9k"], 431, "{result}");
+    // Only the two good requests reached Bedrock.
+    assert_eq!(bedrock.seen().len(), 2, "{:?}", bedrock.seen());
 }
 
 #[test]
