@@ -8,6 +8,7 @@
 //! clients), each holding about 30 KB. A request sent on a kept connection that
 //! turns out to be closed is sent again on a new one, as hyper-util's client does.
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -18,7 +19,6 @@ use http::{HeaderValue, Request, Response, Uri, header};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{Builder, SendRequest};
-use std::pin::Pin;
 use tower_service::Service;
 
 use super::forward::{BoxError, ProxyBody, ProxyClientConnector};
@@ -56,6 +56,15 @@ struct Kept {
     origin: Origin,
     sender: SendRequest<ProxyBody>,
     since: Instant,
+}
+
+impl Kept {
+    /// How long it has been idle at `now`, while it is still worth keeping at all:
+    /// open, and idle for less than [`IDLE_FOR`].
+    fn idle_at(&self, now: Instant) -> Option<Duration> {
+        let unused = now.saturating_duration_since(self.since);
+        (!self.sender.is_closed() && unused < IDLE_FOR).then_some(unused)
+    }
 }
 
 pub struct Pool {
@@ -137,10 +146,11 @@ impl Pool {
     /// The idle connection to `origin` returned last, if one is still open and young.
     fn take(&self, origin: &Origin) -> Option<SendRequest<ProxyBody>> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
         // The newest first; `remove` keeps the rest in the order they came back.
         while let Some(at) = idle.iter().rposition(|kept| kept.origin == *origin) {
             let kept = idle.remove(at);
-            if !kept.sender.is_closed() && kept.since.elapsed() < IDLE_FOR {
+            if kept.idle_at(now).is_some() {
                 return Some(kept.sender);
             }
         }
@@ -173,10 +183,10 @@ impl Pool {
         let surplus = idle.len().saturating_sub(WARM);
         let mut at = 0;
         idle.retain(|kept| {
-            let unused = now.saturating_duration_since(kept.since);
             let warm = at >= surplus;
             at += 1;
-            !kept.sender.is_closed() && unused < IDLE_FOR && (warm || unused < SURPLUS_FOR)
+            kept.idle_at(now)
+                .is_some_and(|unused| warm || unused < SURPLUS_FOR)
         });
     }
 
